@@ -1,0 +1,301 @@
+"""params.yaml -> frozen, validated dataclasses.
+
+The top-level keys of params.yaml are the *recipe* shared by every variant, so that
+`dvc exp run -S loss=wgan_gp` edits the recipe exactly as typed. `variants:` maps a
+variant name to the keys it overrides; `Params.variant(name)` deep-merges them.
+Stage-only sections (`classifier`, `report`) sit beside the recipe.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from pipeline.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    root: str = "data/raw"              # where torchvision downloads land
+    folder: str | None = None           # dataset: folder -> the user's image folder
+    image_size: int | None = None       # resize images to this size (null: native size)
+    test_fraction: float = 0.1          # held-out share of the deterministic train/test split
+    split_seed: int = 0                 # the split's seed (independent of the training seed)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int = 1500                   # generator steps
+    batch_size: int = 64
+    z_dim: int = 64
+    width: int = 64                     # base channel / hidden width of G and D
+    optimizer: str = "auto"             # auto (RMSprop for wgan, else Adam) | adam | rmsprop
+    lr_g: float = 2.0e-4
+    lr_d: float = 2.0e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    d_steps: int = 1                    # discriminator steps per generator step (k)
+    label_smoothing: float = 0.0        # one-sided: real label = 1 - label_smoothing
+    gp_weight: float = 10.0
+    clip_value: float = 0.01
+    pac: int = 1                        # PacGAN: D judges `pac` samples jointly
+    ema: float = 0.0                    # decay of the EMA of G's weights (0: off)
+    spectral_norm: bool = False
+    device: str = "auto"                # auto | cpu | cuda | cuda:N | mps
+    precision: str = "fp32"             # fp32 | bf16 (autocast on GPU)
+    log_every: int = 25                 # steps between loss rows (and host syncs)
+    eval_every: int = 250               # steps between mode-collapse checks
+    eval_samples: int = 1000            # samples generated for each check
+    checkpoint_every: int = 500         # steps between resumable checkpoints
+
+
+@dataclass(frozen=True)
+class SampleConfig:
+    n: int | None = None                # images written for evaluation (null: dataset protocol)
+    grid: int = 8                       # the PNG grid is grid x grid
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    features: str = "classifier"        # classifier | inception
+    inception_weights: str | None = None  # local inception-v3-compat weights (features: inception)
+    kid_subset_size: int = 1000
+    class_share: float = 0.2            # a class is covered at >= this share of its expected count
+    batch_size: int = 256
+
+
+@dataclass(frozen=True)
+class MlflowConfig:
+    experiment: str = "gan-lab"
+    tracking_uri: str | None = None
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything that defines one trained variant."""
+
+    seed: int = 0
+    dataset: str = "mnist5k"
+    loss: str = "ns"
+    arch: str = "dcgan"
+    conditional: bool = False
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    sample: SampleConfig = field(default_factory=SampleConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    mlflow: MlflowConfig = field(default_factory=MlflowConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _to_plain(dataclasses.asdict(self))
+
+    def training_hash(self) -> str:
+        """Hash of what determines the trained weights (not sampling/eval/tracking)."""
+        d = self.to_dict()
+        keep = {k: d[k] for k in ("seed", "dataset", "loss", "arch", "conditional", "data", "train")}
+        for k in ("log_every", "eval_every", "eval_samples", "checkpoint_every", "device"):
+            keep["train"].pop(k)
+        return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    epochs: int = 6
+    batch_size: int = 128
+    lr: float = 1.0e-3
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    title: str = "GAN Lab report"
+
+
+RECIPE_KEYS = tuple(f.name for f in dataclasses.fields(Recipe))
+STAGE_SECTIONS = {"classifier": ClassifierConfig, "report": ReportConfig}
+
+
+@dataclass(frozen=True)
+class Params:
+    """The whole of params.yaml, validated."""
+
+    recipe: dict[str, Any]
+    variants: dict[str, dict[str, Any]]
+    classifier: ClassifierConfig
+    report: ReportConfig
+
+    def variant(self, name: str) -> Recipe:
+        """The shared recipe deep-merged with the overrides of variant `name`."""
+        if name not in self.variants:
+            raise ConfigError(
+                f"unknown variant {name!r}; variants in params.yaml: {', '.join(self.variants)}"
+            )
+        merged = deep_merge(self.recipe, self.variants[name])
+        return build(Recipe, merged, f"variants.{name}")
+
+    def all_variants(self) -> dict[str, Recipe]:
+        return {name: self.variant(name) for name in self.variants}
+
+    def datasets(self) -> list[str]:
+        """Every dataset some variant trains on, in first-use order."""
+        seen: dict[str, None] = {}
+        for recipe in self.all_variants().values():
+            seen.setdefault(recipe.dataset, None)
+        return list(seen)
+
+
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(dict(base))
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Read and validate params.yaml. Every variant is resolved once, so a bad one fails early."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path} not found (run from the repository root)")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+    return parse_params(raw)
+
+
+def parse_params(raw: Mapping[str, Any]) -> Params:
+    if not isinstance(raw, Mapping):
+        raise ConfigError("params.yaml must be a mapping of keys to values")
+    valid = (*RECIPE_KEYS, *STAGE_SECTIONS, "variants")
+    unknown = [k for k in raw if k not in valid]
+    if unknown:
+        raise ConfigError(f"unknown key {unknown[0]!r} in params.yaml; valid keys: {', '.join(valid)}")
+    recipe = {k: raw[k] for k in RECIPE_KEYS if k in raw}
+    build(Recipe, recipe, "")  # validate the shared recipe on its own
+    variants = raw.get("variants") or {}
+    if not isinstance(variants, Mapping) or not variants:
+        raise ConfigError("variants: must map at least one variant name to its overrides ({} for none)")
+    clean_variants: dict[str, dict[str, Any]] = {}
+    for name, overrides in variants.items():
+        if not isinstance(name, str) or not name.replace("_", "").replace("-", "").isalnum():
+            raise ConfigError(f"variants: name {name!r} must be letters, digits, '_' or '-'")
+        overrides = overrides or {}
+        if not isinstance(overrides, Mapping):
+            raise ConfigError(f"variants.{name}: must be a mapping of recipe keys to values")
+        clean_variants[name] = dict(overrides)
+    params = Params(
+        recipe=recipe,
+        variants=clean_variants,
+        classifier=build(ClassifierConfig, raw.get("classifier") or {}, "classifier"),
+        report=build(ReportConfig, raw.get("report") or {}, "report"),
+    )
+    for name in clean_variants:
+        validate_recipe(params.variant(name), f"variants.{name}")
+    return params
+
+
+def validate_recipe(recipe: Recipe, where: str = "") -> None:
+    """Check names against the registries and the values that must be in range."""
+    from pipeline.data.sources import DATASETS
+    from pipeline.losses import LOSSES
+    from pipeline.models import ARCHITECTURES
+
+    prefix = f"{where}." if where else ""
+    DATASETS.get(recipe.dataset, f"{prefix}dataset")
+    LOSSES.get(recipe.loss, f"{prefix}loss")
+    ARCHITECTURES.get(recipe.arch, f"{prefix}arch")
+    t = recipe.train
+    _choice(t.optimizer, ("auto", "adam", "rmsprop"), f"{prefix}train.optimizer")
+    _choice(t.precision, ("fp32", "bf16"), f"{prefix}train.precision")
+    _choice(recipe.eval.features, ("classifier", "inception"), f"{prefix}eval.features")
+    for key in ("steps", "batch_size", "z_dim", "width", "d_steps", "pac", "log_every",
+                "eval_every", "eval_samples", "checkpoint_every"):
+        if getattr(t, key) < 1:
+            raise ConfigError(f"{prefix}train.{key} must be >= 1, got {getattr(t, key)}")
+    if t.batch_size % t.pac:
+        raise ConfigError(f"{prefix}train.batch_size ({t.batch_size}) must be a multiple of train.pac ({t.pac})")
+    if not 0.0 <= t.label_smoothing < 0.5:
+        raise ConfigError(f"{prefix}train.label_smoothing must be in [0, 0.5), got {t.label_smoothing}")
+    if not 0.0 <= t.ema < 1.0:
+        raise ConfigError(f"{prefix}train.ema must be in [0, 1), got {t.ema}")
+    if not 0.0 < recipe.data.test_fraction < 1.0:
+        raise ConfigError(f"{prefix}data.test_fraction must be in (0, 1), got {recipe.data.test_fraction}")
+    if recipe.eval.features == "inception" and not recipe.eval.inception_weights:
+        raise ConfigError(f"{prefix}eval.features: inception needs eval.inception_weights (a local file)")
+
+
+def _choice(value: str, valid: tuple[str, ...], key: str) -> None:
+    if value not in valid:
+        raise ConfigError(f"{key}: unknown value {value!r}; valid values: {', '.join(valid)}")
+
+
+# ----------------------------------------------------------------------------------------------
+# A small typed builder: mapping -> dataclass, with errors that name the key.
+
+
+def build(cls: type, values: Mapping[str, Any], where: str) -> Any:
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"{where or 'params.yaml'} must be a mapping, got {type(values).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = [k for k in values if k not in names]
+    if unknown:
+        key = f"{where}.{unknown[0]}" if where else unknown[0]
+        raise ConfigError(f"unknown key {key!r}; valid keys{' under ' + where if where else ''}: {', '.join(names)}")
+    kwargs = {}
+    for name, value in values.items():
+        key = f"{where}.{name}" if where else name
+        kwargs[name] = _coerce(hints[name], value, key)
+    return cls(**kwargs)
+
+
+def _coerce(hint: Any, value: Any, key: str) -> Any:
+    origin = typing.get_origin(hint)
+    if dataclasses.is_dataclass(hint):
+        return build(hint, value or {}, key)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(hint)
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(inner[0], value, key)
+    if origin is tuple:
+        args = typing.get_args(hint)
+        if not isinstance(value, (list, tuple)) or len(value) != len(args):
+            raise ConfigError(f"{key} must be a list of {len(args)} numbers, got {value!r}")
+        return tuple(_coerce(a, v, f"{key}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key} must be true or false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key} must be an integer, got {value!r}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key} must be a number, got {value!r}")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key} must be a string, got {value!r}")
+        return value
+    raise TypeError(f"unsupported type {hint} for {key}")
+
+
+def _to_plain(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _to_plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_to_plain(v) for v in obj]
+    return obj

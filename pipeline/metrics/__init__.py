@@ -1,0 +1,1 @@
+"""Sample-quality (torch-fidelity) and mode-collapse metrics."""

@@ -1,0 +1,116 @@
+"""FID / KID / precision-recall through torch-fidelity.
+
+Without Inception weights (these machines cannot download them) the features come from the
+project's classifier, registered with torch-fidelity as a feature extractor. Metric keys carry
+the feature name (`fid_classifier`, `fid_inception`) so the two are never confused: classifier-
+feature FID is *not* comparable with published Inception FID.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from pipeline.io import load_torch
+from pipeline.models.classifier import load_classifier
+
+CLASSIFIER_EXTRACTOR = "gan-lab-classifier"
+INCEPTION_EXTRACTOR = "inception-v3-compat"
+
+_RENAME = {
+    "frechet_inception_distance": "fid",
+    "kernel_inception_distance_mean": "kid_mean",
+    "kernel_inception_distance_std": "kid_std",
+    "precision": "precision",
+    "recall": "recall",
+}
+
+
+class TensorImages(Dataset):
+    """uint8 N x C x H x W images as the Dataset torch-fidelity reads."""
+
+    def __init__(self, images: Tensor, channels: int | None = None) -> None:
+        if images.dtype != torch.uint8:
+            raise TypeError("TensorImages needs uint8 images")
+        if channels == 3 and images.shape[1] == 1:
+            images = images.expand(-1, 3, -1, -1)  # Inception reads RGB
+        self.images = images
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> Tensor:
+        return self.images[i]
+
+
+def _register_classifier_extractor() -> None:
+    import torch_fidelity
+    from torch_fidelity.feature_extractor_base import FeatureExtractorBase
+    from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
+
+    if CLASSIFIER_EXTRACTOR in FEATURE_EXTRACTORS_REGISTRY:
+        return
+
+    class ClassifierFeatureExtractor(FeatureExtractorBase):
+        """The classifier's 128-d penultimate layer (`features`) and its logits, from uint8 images."""
+
+        def __init__(self, name, features_list, feature_extractor_weights_path=None, **kwargs):
+            super().__init__(name, features_list)
+            if feature_extractor_weights_path is None:
+                raise ValueError("the classifier feature extractor needs feature_extractor_weights_path")
+            self.model = load_classifier(load_torch(feature_extractor_weights_path))
+
+        @staticmethod
+        def get_provided_features_list():
+            return ("features", "logits")
+
+        @staticmethod
+        def get_default_feature_layer_for_metric(metric):
+            return {"fid": "features", "kid": "features", "prc": "features", "isc": "logits"}[metric]
+
+        @staticmethod
+        def can_be_compiled():
+            return False
+
+        @staticmethod
+        def get_dummy_input_for_compile():
+            return None
+
+        def forward(self, x):
+            x = x.float() / 127.5 - 1.0
+            features = self.model.features(x)
+            out = {"features": features, "logits": self.model.head(features)}
+            return tuple(out[name] for name in self.features_list)
+
+    torch_fidelity.register_feature_extractor(CLASSIFIER_EXTRACTOR, ClassifierFeatureExtractor)
+
+
+def file_digest(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
+
+
+def fidelity_metrics(generated: Tensor, real: Tensor, *, real_name: str, features: str, weights_path: str | Path,
+                     kid_subset_size: int, cache_root: Path, batch_size: int = 256) -> dict[str, float]:
+    """FID, KID (mean, std), precision and recall between two uint8 image sets.
+
+    Real-data features are cached under `cache_root`, keyed by `real_name` and the extractor
+    weights' digest, so re-evaluating a variant does not recompute them.
+    """
+    import torch_fidelity
+
+    _register_classifier_extractor()
+    extractor = CLASSIFIER_EXTRACTOR if features == "classifier" else INCEPTION_EXTRACTOR
+    channels = 3 if features == "inception" else None
+    subset = min(kid_subset_size, len(generated), len(real))
+    raw = torch_fidelity.calculate_metrics(
+        input1=TensorImages(generated, channels), input2=TensorImages(real, channels),
+        fid=True, kid=True, prc=True, feature_extractor=extractor,
+        feature_extractor_weights_path=str(weights_path), kid_subset_size=subset,
+        cache=True, cache_root=str(cache_root), input2_cache_name=f"{real_name}-{file_digest(weights_path)}",
+        batch_size=batch_size, cuda=torch.cuda.is_available(), save_cpu_ram=True, verbose=False,
+    )
+    return {f"{_RENAME[k]}_{features}": float(v) for k, v in raw.items() if k in _RENAME}

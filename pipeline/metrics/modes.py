@@ -1,0 +1,43 @@
+"""Mode-collapse metrics with the protocols of DESIGN.md (cheap: run during training too)."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def kl_divergence(p: Tensor, q: Tensor, eps: float = 1e-10) -> float:
+    """KL(p || q) in nats for two histograms (normalised here); 0 log 0 = 0."""
+    p = p.double() / p.sum()
+    q = q.double() / q.sum()
+    mask = p > 0
+    return float((p[mask] * (p[mask].log() - (q[mask] + eps).log())).sum())
+
+
+def class_histogram(labels: Tensor, num_classes: int) -> Tensor:
+    return torch.bincount(labels.flatten().long(), minlength=num_classes)[:num_classes]
+
+
+def class_coverage(generated_labels: Tensor, real_labels: Tensor, num_classes: int,
+                   min_share: float) -> dict[str, float]:
+    """Classes covered (a class counts when it receives at least `min_share` of its expected
+    count under the real class distribution) and KL(generated histogram || real histogram)."""
+    gen_hist = class_histogram(generated_labels, num_classes).double()
+    real_hist = class_histogram(real_labels, num_classes).double()
+    expected = real_hist / real_hist.sum() * gen_hist.sum()
+    covered = int(((gen_hist >= min_share * expected) & (expected > 0)).sum())
+    return {"classes_covered": covered, "class_kl": kl_divergence(gen_hist, real_hist)}
+
+
+def mixture_metrics(points: Tensor, modes: Tensor, std: float) -> dict[str, float | None]:
+    """The VEEGAN/PacGAN 2D protocol: a point is high quality within 3 std of its nearest mode;
+    modes captured = modes nearest to at least one high-quality point; reverse KL = KL(p_hat || uniform)
+    with p_hat the histogram of high-quality points over modes."""
+    dist = torch.cdist(points.double(), modes.double())  # (N, M)
+    nearest_dist, nearest = dist.min(dim=1)
+    hq = nearest_dist < 3 * std
+    counts = torch.bincount(nearest[hq], minlength=len(modes)).double()
+    captured = int((counts > 0).sum())
+    # with no high-quality point the histogram is undefined: None (JSON null), never a made-up number
+    reverse_kl = kl_divergence(counts, torch.ones(len(modes), dtype=torch.float64)) if captured else None
+    return {"modes_captured": captured, "high_quality_frac": float(hq.double().mean()), "reverse_kl": reverse_kl}

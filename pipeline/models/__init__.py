@@ -1,0 +1,11 @@
+"""Generator/discriminator architectures by name.
+
+Every architecture is a function `ModelSpec -> (generator, discriminator)`; adding one is one
+function plus one `@ARCHITECTURES.register` line. Generators map (z, y) to a batch shaped like the
+data; discriminators map (x, y) to one output per (packed) sample.
+"""
+
+from pipeline.models.common import ModelSpec, build_models, ARCHITECTURES
+from pipeline.models import dcgan, mlp, toy  # noqa: F401  (registration)
+
+__all__ = ["ARCHITECTURES", "ModelSpec", "build_models"]

@@ -1,0 +1,70 @@
+"""Every file a stage reads or writes, in one place (dvc.yaml declares the same paths)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+PREPARED = Path("data/prepared")
+GENERATED = Path("data/generated")
+FIDELITY_CACHE = Path("data/fidelity_cache")
+MODELS = Path("models")
+CLASSIFIERS = MODELS / "classifier"
+REPORTS = Path("reports")
+CLASSIFIER_METRICS = REPORTS / "classifier.json"
+REPORT_HTML = REPORTS / "index.html"
+REPORT_MD = REPORTS / "report.md"
+REPORT_FIGURES = REPORTS / "figures"
+RUN_STATE = Path(".gan-lab/runs")  # resumable checkpoints: outside DVC outputs, survive a crash
+
+
+def prepared_dir(dataset: str) -> Path:
+    return PREPARED / dataset
+
+
+def classifier_path(dataset: str) -> Path:
+    return CLASSIFIERS / f"{dataset}.pt"
+
+
+def model_dir(variant: str) -> Path:
+    return MODELS / variant
+
+
+def generator_path(variant: str) -> Path:
+    return model_dir(variant) / "generator.pt"
+
+
+VARIANT_REPORTS = REPORTS / "variants"  # the report stage depends on this whole folder
+
+
+def report_dir(variant: str) -> Path:
+    return VARIANT_REPORTS / variant
+
+
+def train_log_path(variant: str) -> Path:
+    """Per-step losses, one row every `train.log_every` steps (a dvc plot)."""
+    return report_dir(variant) / "train_log.csv"
+
+
+def train_eval_path(variant: str) -> Path:
+    """Mode-collapse metrics over training, one row every `train.eval_every` steps (a dvc plot)."""
+    return report_dir(variant) / "train_eval.csv"
+
+
+def samples_png(variant: str) -> Path:
+    return report_dir(variant) / "samples.png"
+
+
+def generated_path(variant: str) -> Path:
+    return GENERATED / f"{variant}.pt"
+
+
+def metrics_path(variant: str) -> Path:
+    return report_dir(variant) / "metrics.json"
+
+
+def class_hist_path(variant: str) -> Path:
+    return report_dir(variant) / "class_hist.json"
+
+
+def run_state_path(variant: str) -> Path:
+    return RUN_STATE / variant / "last.pt"

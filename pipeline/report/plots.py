@@ -1,0 +1,101 @@
+"""Figures for the sample stage and the report (matplotlib, Agg backend, written atomically)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from pipeline.data import Prepared
+from pipeline.io import atomic_path
+from pipeline.sampling import generate, image_grid, save_png
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+    _plt().close(fig)
+
+
+def save_sample_figure(generator: nn.Module, spec: dict[str, Any], prepared: Prepared, grid: int, seed: int,
+                       path: Path, device: torch.device | str = "cpu") -> None:
+    """Images: a grid x grid sample grid (conditional: one row per class). Points: a scatter."""
+    num_classes = spec["num_classes"]
+    if prepared.kind == "points":
+        samples, _ = generate(generator, 2500, spec["z_dim"], num_classes, seed=seed, device=device)
+        scatter_points(samples, prepared, path)
+        return
+    if num_classes:
+        labels = torch.arange(num_classes).repeat_interleave(grid)
+        images, _ = generate(generator, len(labels), spec["z_dim"], num_classes, labels=labels, seed=seed, device=device)
+    else:
+        images, _ = generate(generator, grid * grid, spec["z_dim"], seed=seed, device=device)
+    save_png(image_grid(images, grid), path)
+
+
+def save_real_grid(prepared: Prepared, grid: int, path: Path) -> None:
+    save_png(image_grid(prepared.x_train[: grid * grid], grid), path)
+
+
+def scatter_points(samples: torch.Tensor, prepared: Prepared, path: Path) -> None:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    real = prepared.x_train[:2500]
+    ax.scatter(real[:, 0], real[:, 1], s=4, c="#bbbbbb", label="real")
+    ax.scatter(samples[:, 0], samples[:, 1], s=4, c="#d62728", alpha=0.6, label="generated")
+    modes = prepared.modes
+    ax.scatter(modes[:, 0], modes[:, 1], marker="x", c="black", s=40, label="modes")
+    ax.set_aspect("equal")
+    ax.legend(loc="upper right", fontsize=7)
+    _save(fig, path)
+
+
+def line_plot(rows: list[dict[str, float]], keys: list[str], title: str, path: Path, ylabel: str = "") -> bool:
+    """Curves of `keys` over `step`; returns False (and writes nothing) when no key has data."""
+    keys = [k for k in keys if rows and k in rows[0]]
+    if not keys:
+        return False
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5.5, 3.2))
+    steps = [r["step"] for r in rows]
+    for key in keys:
+        ax.plot(steps, [r.get(key) for r in rows], label=key, linewidth=1.2)
+    ax.set_xlabel("generator step")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    _save(fig, path)
+    return True
+
+
+def histogram_plot(hist: dict[str, Any], title: str, path: Path) -> bool:
+    """Generated vs real class shares, side by side: a collapsed generator shows tall lone bars."""
+    if not hist.get("generated"):
+        return False
+    plt = _plt()
+    names, gen, real = hist["class_names"], hist["generated"], hist["real"]
+    gen_share = [g / max(1, sum(gen)) for g in gen]
+    real_share = [r / max(1, sum(real)) for r in real]
+    fig, ax = plt.subplots(figsize=(5.5, 3.0))
+    xs = range(len(names))
+    ax.bar([x - 0.2 for x in xs], real_share, width=0.4, label="real", color="#999999")
+    ax.bar([x + 0.2 for x in xs], gen_share, width=0.4, label="generated", color="#1f77b4")
+    ax.set_xticks(list(xs))
+    ax.set_xticklabels(names, fontsize=7, rotation=45 if len(names) > 10 else 0)
+    ax.set_ylabel("share of samples")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7)
+    _save(fig, path)
+    return True

@@ -1,0 +1,123 @@
+"""Gather every variant's outputs and render reports/index.html and reports/report.md."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from pipeline import paths
+from pipeline.config import Params
+from pipeline.data import load_prepared
+from pipeline.io import read_json
+from pipeline.report import plots
+from pipeline.tracking import flatten
+
+# direction of "better" for each metric (a prefix match: fid_classifier -> fid)
+LOWER_IS_BETTER = ("fid", "kid_mean", "class_kl", "reverse_kl")
+HIGHER_IS_BETTER = ("precision", "recall", "classes_covered", "modes_captured", "high_quality_frac")
+HIDDEN_COLUMNS = ("n_samples", "kid_std")
+
+
+@dataclass
+class VariantSection:
+    name: str
+    dataset: str
+    overrides: dict[str, Any]
+    metrics: dict[str, Any]
+    samples: str | None                    # paths relative to reports/
+    figures: dict[str, str] = field(default_factory=dict)
+    missing: list[str] = field(default_factory=list)
+
+
+def _rel(path: Path) -> str:
+    return path.relative_to(paths.REPORTS).as_posix()
+
+
+def _figure_href(path: Path) -> str:
+    """Figures are written to a temporary directory first; the page always links figures/<name>."""
+    return f"{paths.REPORT_FIGURES.name}/{path.name}"
+
+
+def _rows(path: Path) -> list[dict[str, float]]:
+    return pd.read_csv(path).to_dict("records") if path.exists() and path.stat().st_size else []
+
+
+def direction(metric: str) -> int:
+    """-1: lower is better, +1: higher is better, 0: neither."""
+    if metric.startswith(LOWER_IS_BETTER):
+        return -1
+    if metric.startswith(HIGHER_IS_BETTER):
+        return 1
+    return 0
+
+
+def best_values(sections: list[VariantSection], columns: list[str]) -> dict[str, float]:
+    best: dict[str, float] = {}
+    for col in columns:
+        sign = direction(col)
+        values = [s.metrics[col] for s in sections if isinstance(s.metrics.get(col), (int, float))
+                  and math.isfinite(s.metrics[col])]
+        if sign and values:
+            best[col] = max(values) if sign > 0 else min(values)
+    return best
+
+
+def variant_section(name: str, params: Params, figures_dir: Path) -> VariantSection:
+    recipe = params.variant(name)
+    section = VariantSection(name, recipe.dataset, flatten(params.variants[name]), {}, None)
+    if paths.metrics_path(name).exists():
+        section.metrics = read_json(paths.metrics_path(name))
+    else:
+        section.missing.append("metrics (evaluate stage has not run)")
+    if paths.samples_png(name).exists():
+        section.samples = _rel(paths.samples_png(name))
+    log, evals = _rows(paths.train_log_path(name)), _rows(paths.train_eval_path(name))
+    wanted = {
+        "losses": (log, ["loss_d", "loss_g"], "generator and discriminator loss"),
+        "outputs": (log, ["d_real", "d_fake", "wasserstein", "gradient_penalty"], "D(x), D(G(z)), critic terms"),
+        "modes": (evals, ["classes_covered", "modes_captured"], "modes covered during training"),
+        "kl": (evals, ["class_kl", "reverse_kl", "high_quality_frac"], "KL / quality during training"),
+    }
+    for key, (rows, keys, title) in wanted.items():
+        out = figures_dir / f"{name}_{key}.png"
+        if plots.line_plot(rows, keys, f"{name}: {title}", out):
+            section.figures[key] = _figure_href(out)
+    if paths.class_hist_path(name).exists():
+        out = figures_dir / f"{name}_hist.png"
+        if plots.histogram_plot(read_json(paths.class_hist_path(name)), f"{name}: class histogram", out):
+            section.figures["hist"] = _figure_href(out)
+    return section
+
+
+def render(params: Params, figures_dir: Path = paths.REPORT_FIGURES) -> tuple[str, str]:
+    """Return (html, markdown); figures are written into `figures_dir` (inside reports/)."""
+    from jinja2 import Environment, PackageLoader, select_autoescape
+
+    sections = [variant_section(name, params, figures_dir) for name in params.variants]
+    columns = sorted({k for s in sections for k in s.metrics if k not in HIDDEN_COLUMNS})
+    real_grids = {}
+    for dataset in params.datasets():
+        prepared = load_prepared(dataset)
+        if prepared.kind == "image":
+            out = figures_dir / f"real_{dataset}.png"
+            plots.save_real_grid(prepared, 8, out)
+            real_grids[dataset] = _figure_href(out)
+    classifier = read_json(paths.CLASSIFIER_METRICS) if paths.CLASSIFIER_METRICS.exists() else {}
+    env = Environment(loader=PackageLoader("pipeline.report", "templates"), autoescape=select_autoescape())
+    env.filters["fmt"] = _fmt
+    context = dict(title=params.report.title, sections=sections, columns=columns, best=best_values(sections, columns),
+                   recipe=flatten(params.recipe), real_grids=real_grids, classifier=classifier,
+                   features={n: params.variant(n).eval.features for n in params.variants}, direction=direction)
+    return env.get_template("index.html.j2").render(**context), env.get_template("report.md.j2").render(**context)
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)

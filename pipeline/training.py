@@ -1,0 +1,301 @@
+"""GAN training: `d_step` and `g_step` are separate; `train` only coordinates.
+
+Speed rules (see DESIGN.md): the dataset sits on the device as one tensor and batches are random
+index draws; logged values are accumulated on the device and fetched once every `log_every`
+steps (the only host-device sync in the loop); Adam is fused on CUDA; bf16 autocast on request.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+import torch.nn as nn
+from torch import Tensor
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from tqdm.auto import tqdm
+
+from pipeline.config import Recipe
+from pipeline.data import Prepared
+from pipeline.errors import ConfigError, TrainingDiverged
+from pipeline.io import load_torch, save_torch
+from pipeline.losses import LOSSES, GanLoss, gradient_penalty
+from pipeline.models import ModelSpec, build_models
+from pipeline.sampling import generate, image_grid
+from pipeline.tracking import NullTracker, Tracker
+
+Evaluator = Callable[[nn.Module], dict[str, float]]  # generator -> cheap mode-collapse metrics
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` picks CUDA, then Apple MPS, then CPU; an unavailable explicit device is an error."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"train.device: {name} requested but CUDA is not available; use auto or cpu")
+    return device
+
+
+def model_spec(recipe: Recipe, prepared: Prepared) -> ModelSpec:
+    loss = LOSSES.get(recipe.loss, "loss")
+    t = recipe.train
+    if recipe.conditional and not prepared.num_classes:
+        raise ConfigError(f"conditional: true needs a labelled dataset; {prepared.name!r} has no labels")
+    if t.label_smoothing and not loss.smoothing:
+        raise ConfigError(f"train.label_smoothing applies to minimax, ns and lsgan, not loss {recipe.loss!r}")
+    # Batch norm makes D's output for one sample depend on the others: that breaks the per-sample
+    # gradient penalty (WGAN-GP paper, sec. 4), and spectral norm does the job of keeping D tame.
+    d_norm = "layer" if loss.gradient_penalty else ("none" if t.spectral_norm else "batch")
+    return ModelSpec(data_shape=prepared.data_shape, kind=prepared.kind, z_dim=t.z_dim, width=t.width,
+                     num_classes=prepared.num_classes if recipe.conditional else 0, d_norm=d_norm,
+                     spectral_norm=t.spectral_norm, pac=t.pac)
+
+
+def make_optimizers(recipe: Recipe, generator: nn.Module, discriminator: nn.Module,
+                    device: torch.device) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
+    t = recipe.train
+    kind = t.optimizer if t.optimizer != "auto" else ("rmsprop" if recipe.loss == "wgan" else "adam")
+    if kind == "rmsprop":  # the WGAN paper: momentum-free, since momentum destabilises the clipped critic
+        return (torch.optim.RMSprop(generator.parameters(), lr=t.lr_g),
+                torch.optim.RMSprop(discriminator.parameters(), lr=t.lr_d))
+    fused = device.type == "cuda"
+    return (torch.optim.Adam(generator.parameters(), lr=t.lr_g, betas=t.betas, fused=fused),
+            torch.optim.Adam(discriminator.parameters(), lr=t.lr_d, betas=t.betas, fused=fused))
+
+
+@dataclass
+class Batch:
+    real: Tensor
+    y_real: Tensor | None
+    z: Tensor
+    y_fake: Tensor | None
+
+
+def draw_batch(x: Tensor, y: Tensor | None, batch_size: int, z_dim: int, conditional: bool,
+               gen: torch.Generator) -> Batch:
+    """Random real examples (indexing a device tensor: no DataLoader) and fresh noise."""
+    idx = torch.randint(len(x), (batch_size,), device=x.device, generator=gen)
+    z = torch.randn(batch_size, z_dim, device=x.device, generator=gen)
+    y_real = y[idx] if conditional else None
+    # fakes are conditioned on the real labels: same class marginal, and GP interpolates share a label
+    return Batch(x[idx], y_real, z, y_real)
+
+
+def _output_stats(loss: GanLoss, real_out: Tensor, fake_out: Tensor) -> dict[str, Tensor]:
+    if loss.probabilistic:
+        return {"d_real": torch.sigmoid(real_out).mean(), "d_fake": torch.sigmoid(fake_out).mean()}
+    return {"d_real": real_out.mean(), "d_fake": fake_out.mean(), "wasserstein": real_out.mean() - fake_out.mean()}
+
+
+def grad_norm(module: nn.Module) -> Tensor:
+    grads = [p.grad for p in module.parameters() if p.grad is not None]
+    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+
+
+def d_step(generator: nn.Module, discriminator: nn.Module, opt_d: torch.optim.Optimizer, loss: GanLoss,
+           batch: Batch, recipe: Recipe, autocast: Callable[[], Any], gen: torch.Generator) -> dict[str, Tensor]:
+    """One discriminator (critic) update; returns detached values to log."""
+    t = recipe.train
+    with torch.no_grad(), autocast():
+        fake = generator(batch.z, batch.y_fake)
+    with autocast():
+        real_out = discriminator(batch.real, batch.y_real).float()
+        fake_out = discriminator(fake, batch.y_fake).float()
+        loss_d = loss.discriminator(real_out, fake_out, 1.0 - t.label_smoothing)
+        logs = {"loss_d": loss_d.detach(), **{k: v.detach() for k, v in _output_stats(loss, real_out, fake_out).items()}}
+        if loss.gradient_penalty:
+            gp = gradient_penalty(lambda xh: discriminator(xh, batch.y_real), batch.real, fake, gen)
+            loss_d = loss_d + t.gp_weight * gp
+            logs["gradient_penalty"] = gp.detach()
+    opt_d.zero_grad(set_to_none=True)
+    loss_d.backward()
+    logs["grad_norm_d"] = grad_norm(discriminator).detach()
+    opt_d.step()
+    if loss.weight_clipping:
+        with torch.no_grad():
+            for p in discriminator.parameters():
+                p.clamp_(-t.clip_value, t.clip_value)
+    return logs
+
+
+def g_step(generator: nn.Module, discriminator: nn.Module, opt_g: torch.optim.Optimizer, loss: GanLoss,
+           batch: Batch, autocast: Callable[[], Any]) -> dict[str, Tensor]:
+    """One generator update against the current discriminator."""
+    with autocast():
+        fake_out = discriminator(generator(batch.z, batch.y_fake), batch.y_fake).float()
+        loss_g = loss.generator(fake_out)
+    opt_g.zero_grad(set_to_none=True)
+    loss_g.backward()
+    logs = {"loss_g": loss_g.detach(), "grad_norm_g": grad_norm(generator).detach()}
+    opt_g.step()
+    return logs
+
+
+@dataclass
+class TrainResult:
+    generator: nn.Module            # the weights to sample from (the EMA copy when train.ema > 0)
+    discriminator: nn.Module
+    spec: ModelSpec
+    log_rows: list[dict[str, float]] = field(default_factory=list)
+    eval_rows: list[dict[str, float]] = field(default_factory=list)
+    resumed_from: int = 0
+
+
+@dataclass
+class _Run:
+    """Everything that changes during training (and is saved to resume)."""
+
+    generator: nn.Module
+    discriminator: nn.Module
+    ema: AveragedModel | None
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    gen: torch.Generator
+    step: int = 0
+    log_rows: list[dict[str, float]] = field(default_factory=list)
+    eval_rows: list[dict[str, float]] = field(default_factory=list)
+
+    @property
+    def sampler(self) -> nn.Module:
+        return self.ema.module if self.ema is not None else self.generator
+
+
+def _setup(recipe: Recipe, prepared: Prepared, device: torch.device) -> tuple[_Run, ModelSpec]:
+    torch.manual_seed(recipe.seed)
+    spec = model_spec(recipe, prepared)
+    generator, discriminator = build_models(recipe.arch, spec)
+    generator, discriminator = generator.to(device), discriminator.to(device)
+    if device.type == "cuda" and spec.kind == "image":
+        generator = generator.to(memory_format=torch.channels_last)
+        discriminator = discriminator.to(memory_format=torch.channels_last)
+    ema = None
+    if recipe.train.ema > 0:
+        ema = AveragedModel(generator, multi_avg_fn=get_ema_multi_avg_fn(recipe.train.ema), use_buffers=True)
+    opt_g, opt_d = make_optimizers(recipe, generator, discriminator, device)
+    gen = torch.Generator(device=device).manual_seed(recipe.seed)
+    return _Run(generator, discriminator, ema, opt_g, opt_d, gen), spec
+
+
+def _state(run: _Run, recipe: Recipe) -> dict[str, Any]:
+    return {
+        "training_hash": recipe.training_hash(), "step": run.step,
+        "generator": run.generator.state_dict(), "discriminator": run.discriminator.state_dict(),
+        "ema": run.ema.state_dict() if run.ema is not None else None,
+        "opt_g": run.opt_g.state_dict(), "opt_d": run.opt_d.state_dict(),
+        "gen_state": run.gen.get_state(), "cpu_rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "log_rows": run.log_rows, "eval_rows": run.eval_rows,
+    }
+
+
+def _restore(run: _Run, state: dict[str, Any]) -> None:
+    run.generator.load_state_dict(state["generator"])
+    run.discriminator.load_state_dict(state["discriminator"])
+    if run.ema is not None:
+        run.ema.load_state_dict(state["ema"])
+    run.opt_g.load_state_dict(state["opt_g"])
+    run.opt_d.load_state_dict(state["opt_d"])
+    run.gen.set_state(state["gen_state"])
+    torch.set_rng_state(state["cpu_rng"])
+    if state["cuda_rng"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda_rng"])
+    run.step, run.log_rows, run.eval_rows = state["step"], state["log_rows"], state["eval_rows"]
+
+
+def try_resume(run: _Run, recipe: Recipe, state_path: Path | None) -> int:
+    """Resume from `state_path` when it was written by the same training recipe; returns the step."""
+    if state_path is None or not state_path.exists():
+        return 0
+    state = load_torch(state_path, map_location=run.gen.device)
+    if state.get("training_hash") != recipe.training_hash():
+        print(f"note: {state_path} was written with other training settings; starting from step 0")
+        return 0
+    _restore(run, state)
+    return run.step
+
+
+def _autocast(recipe: Recipe, device: torch.device) -> Callable[[], Any]:
+    if recipe.train.precision == "bf16":
+        return lambda: torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext
+
+
+def train(recipe: Recipe, prepared: Prepared, *, variant: str = "variant", tracker: Tracker | None = None,
+          evaluator: Evaluator | None = None, state_path: Path | None = None, progress: bool = True) -> TrainResult:
+    """Train `recipe` on `prepared`. Resumes from `state_path` if it holds a matching checkpoint,
+    writes it every `checkpoint_every` steps, and raises TrainingDiverged on a NaN/Inf loss."""
+    tracker = tracker or NullTracker()
+    t, loss = recipe.train, LOSSES.get(recipe.loss, "loss")
+    device = resolve_device(t.device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    run, spec = _setup(recipe, prepared, device)
+    start = try_resume(run, recipe, state_path)
+    x = prepared.x_train.to(device)
+    if device.type == "cuda" and x.dim() == 4:
+        x = x.contiguous(memory_format=torch.channels_last)
+    y = prepared.y_train.to(device) if prepared.y_train is not None else None
+    autocast = _autocast(recipe, device)
+    sums: dict[str, Tensor] = {}
+    last_time, last_step = time.perf_counter(), start
+    bar = tqdm(total=t.steps, initial=start, desc=f"train {variant}", disable=None if progress else True, unit="step")
+    for step in range(start + 1, t.steps + 1):
+        for _ in range(t.d_steps):
+            batch = draw_batch(x, y, t.batch_size, t.z_dim, recipe.conditional, run.gen)
+            d_logs = d_step(run.generator, run.discriminator, run.opt_d, loss, batch, recipe, autocast, run.gen)
+        g_logs = g_step(run.generator, run.discriminator, run.opt_g, loss,
+                        draw_batch(x, y, t.batch_size, t.z_dim, recipe.conditional, run.gen), autocast)
+        if run.ema is not None:
+            run.ema.update_parameters(run.generator)
+        for key, value in {**d_logs, **g_logs}.items():
+            sums[key] = sums[key] + value if key in sums else value.clone()
+        run.step = step
+        bar.update()
+        if step % t.log_every == 0 or step == t.steps:
+            now = time.perf_counter()
+            row = _flush(sums, step, step - last_step, now - last_time, t.batch_size * t.d_steps, variant)
+            last_time, last_step, sums = now, step, {}
+            run.log_rows.append(row)
+            tracker.log_metrics({k: v for k, v in row.items() if k != "step"}, step)
+            bar.set_postfix(loss_d=f"{row['loss_d']:.3f}", loss_g=f"{row['loss_g']:.3f}")
+        if evaluator is not None and (step % t.eval_every == 0 or step == t.steps):
+            _evaluate(run, evaluator, tracker, step, spec, recipe, device)
+        if state_path is not None and step % t.checkpoint_every == 0 and step < t.steps:
+            save_torch(_state(run, recipe), state_path)
+    bar.close()
+    return TrainResult(run.sampler, run.discriminator, spec, run.log_rows, run.eval_rows, start)
+
+
+def _flush(sums: dict[str, Tensor], step: int, num_steps: int, seconds: float, images_per_step: int,
+           variant: str) -> dict[str, float]:
+    """Fetch the accumulated means in one transfer (the loop's only sync point) and check them."""
+    keys = sorted(sums)
+    means = (torch.stack([sums[k].float() for k in keys]) / num_steps).cpu().tolist()
+    row = {"step": step, **dict(zip(keys, means))}
+    bad = [k for k in keys if not torch.isfinite(torch.tensor(row[k]))]
+    if bad:
+        raise TrainingDiverged(
+            f"variant {variant!r}: {', '.join(bad)} became NaN/Inf by step {step}; the last good checkpoint "
+            f"is kept. Try a lower learning rate, another loss, or train.precision: fp32"
+        )
+    row["images_per_s"] = num_steps * images_per_step / max(seconds, 1e-9)
+    return row
+
+
+def _evaluate(run: _Run, evaluator: Evaluator, tracker: Tracker, step: int, spec: ModelSpec,
+              recipe: Recipe, device: torch.device) -> None:
+    metrics = evaluator(run.sampler)
+    run.eval_rows.append({"step": step, **metrics})
+    tracker.log_metrics(metrics, step)
+    if spec.kind == "image":
+        images, _ = generate(run.sampler, 64, spec.z_dim, spec.num_classes, seed=recipe.seed, device=device)
+        tracker.log_image(image_grid(images, 8), "samples", step)

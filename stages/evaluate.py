@@ -1,0 +1,35 @@
+"""Stage `evaluate@<variant>`: generated samples -> reports/<variant>/metrics.json (flat, for
+`dvc metrics show`) and class_hist.json (the picture of mode collapse)."""
+
+from __future__ import annotations
+
+import torch
+
+from pipeline import paths
+from pipeline.config import load_params
+from pipeline.data import load_prepared
+from pipeline.evaluation import evaluate_samples
+from pipeline.io import load_torch, write_json
+from stages._common import run
+from stages.train import load_dataset_classifier
+
+
+def main(variant: str, params_file: str = "params.yaml") -> None:
+    params = load_params(params_file)
+    recipe = params.variant(variant)
+    prepared = load_prepared(recipe.dataset)
+    generated = load_torch(paths.generated_path(variant))
+    samples = generated["samples"]
+    if samples.dtype == torch.uint8:
+        samples = samples.float() / 127.5 - 1.0
+    classifier_path = paths.classifier_path(recipe.dataset)
+    classifier = load_dataset_classifier(recipe.dataset)
+    metrics, histogram = evaluate_samples(samples, recipe, prepared, classifier_path if classifier else None, classifier)
+    write_json(metrics, paths.metrics_path(variant))
+    write_json(histogram, paths.class_hist_path(variant))
+    print(f"evaluated {variant}: " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                                               for k, v in metrics.items()))
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,119 @@
+"""The real pipeline, end to end: `dvc repro` in a temporary git repo with tiny params."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO
+
+pytestmark = pytest.mark.slow
+
+COPY = ["pipeline", "stages", "dvc.yaml", "params.yaml", "pyproject.toml", ".dvcignore", ".gitignore", ".dvc/config"]
+
+
+def tiny_params(path: Path) -> None:
+    params = yaml.safe_load(path.read_text())
+    params["train"].update(steps=6, batch_size=16, width=8, z_dim=8, log_every=2, eval_every=3,
+                           eval_samples=100, checkpoint_every=3, device="cpu")
+    params["classifier"].update(epochs=1, batch_size=256)
+    params["sample"].update(n=300)
+    params["eval"].update(kid_subset_size=50)
+    params["variants"]["wgan_gp"]["train"]["d_steps"] = 2
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def run(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1", "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, f"{' '.join(cmd)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return result
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("gan-lab")
+    for name in COPY:
+        src = REPO / name
+        dst = root / name
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(src, dst)
+    tiny_params(root / "params.yaml")
+    run(["git", "init", "-q"], root)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "add", "-A"], root)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init"], root)
+    run(["dvc", "repro"], root)
+    return root
+
+
+def declared_outputs(root: Path, variants: list[str]) -> list[Path]:
+    """Every out, metric and plot dvc.yaml declares, with ${key} expanded."""
+    stages = yaml.safe_load((root / "dvc.yaml").read_text())["stages"]
+    found = []
+    for stage in stages.values():
+        body = stage.get("do", stage)
+        keys = variants if "foreach" in stage else [None]
+        for section in ("outs", "metrics", "plots"):
+            for entry in body.get(section, []):
+                name = entry if isinstance(entry, str) else next(iter(entry))
+                found += [root / (name.replace("${key}", k) if k else name) for k in keys]
+    return found
+
+
+def test_repro_writes_every_declared_output(repo):
+    variants = list(yaml.safe_load((repo / "params.yaml").read_text())["variants"])
+    outputs = declared_outputs(repo, variants)
+    assert len(outputs) > 5 * len(variants)
+    missing = [str(p.relative_to(repo)) for p in outputs if not p.exists()]
+    assert not missing, f"declared outputs missing after dvc repro: {missing}"
+    for variant in variants:
+        metrics = json.loads((repo / f"reports/variants/{variant}/metrics.json").read_text())
+        for key in ("fid_classifier", "kid_mean_classifier", "classes_covered", "class_kl"):
+            assert key in metrics, f"{variant}: {key} missing from {metrics}"
+            assert math.isfinite(metrics[key]), f"{variant}: {key} = {metrics[key]}"
+        assert 0 <= metrics["classes_covered"] <= 10
+        assert metrics["n_samples"] == 300
+    html = (repo / "reports/index.html").read_text()
+    for variant in variants:
+        assert f'id="{variant}"' in html
+    for src in __import__("re").findall(r'src="([^"]+)"', html):
+        assert (repo / "reports" / src).exists(), f"report links a missing image {src}"
+
+
+def test_second_repro_is_up_to_date(repo):
+    status = run(["dvc", "status"], repo).stdout
+    assert "up to date" in status.lower(), status
+    out = run(["dvc", "repro"], repo).stdout
+    assert "Running stage" not in out, out
+
+
+def test_changing_report_param_reruns_only_report(repo):
+    params_path = repo / "params.yaml"
+    params = yaml.safe_load(params_path.read_text())
+    params["report"]["title"] = "Another title"
+    params_path.write_text(yaml.safe_dump(params, sort_keys=False))
+    out = run(["dvc", "repro"], repo).stdout
+    ran = [line for line in out.splitlines() if line.startswith("Running stage")]
+    assert ran == ["Running stage 'report':"], out
+    assert "Another title" in (repo / "reports/index.html").read_text()
+
+
+def test_exp_run_with_other_loss(repo):
+    before = json.loads((repo / "reports/variants/dcgan/metrics.json").read_text())
+    run(["dvc", "exp", "run", "-S", "loss=wgan_gp"], repo)
+    after = json.loads((repo / "reports/variants/dcgan/metrics.json").read_text())
+    assert "loss: wgan_gp" in (repo / "params.yaml").read_text()
+    assert after["fid_classifier"] != before["fid_classifier"]
+    log = (repo / "reports/variants/dcgan/train_log.csv").read_text().splitlines()[0]
+    assert "gradient_penalty" in log and "wasserstein" in log  # dcgan now trains with the WGAN-GP loss
