@@ -181,7 +181,7 @@ def parse_params(raw: Mapping[str, Any]) -> Params:
     if unknown:
         raise ConfigError(f"unknown key {unknown[0]!r} in params.yaml; valid keys: {', '.join(valid)}")
     recipe = {k: raw[k] for k in RECIPE_KEYS if k in raw}
-    build(Recipe, recipe, "")  # validate the shared recipe on its own
+    validate_recipe(build(Recipe, recipe, ""))  # the shared recipe first, so errors name its keys
     variants = raw.get("variants") or {}
     if not isinstance(variants, Mapping) or not variants:
         raise ConfigError("variants: must map at least one variant name to its overrides ({} for none)")

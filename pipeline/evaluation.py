@@ -27,12 +27,14 @@ def classify(classifier: Classifier, x: Tensor, batch_size: int = 1000) -> Tenso
 
 
 def mode_metrics(samples: Tensor, prepared: Prepared, classifier: Classifier | None,
-                 min_share: float) -> dict[str, float | None]:
-    """Cheap mode-collapse metrics for the dataset's kind (empty when nothing applies)."""
+                 min_share: float, labels: Tensor | None = None) -> dict[str, float | None]:
+    """Cheap mode-collapse metrics for the dataset's kind (empty when nothing applies).
+    `labels`: the classifier's labels for `samples`, when the caller already has them."""
     if prepared.kind == "points":
         return mixture_metrics(samples, prepared.modes, prepared.info["mode_std"])
     if classifier is not None and prepared.y_train is not None:
-        return class_coverage(classify(classifier, samples), prepared.y_train, prepared.num_classes, min_share)
+        labels = classify(classifier, samples) if labels is None else labels
+        return class_coverage(labels, prepared.y_train, prepared.num_classes, min_share)
     return {}
 
 
@@ -55,7 +57,8 @@ def evaluate_samples(samples: Tensor, recipe: Recipe, prepared: Prepared, classi
                      classifier: Classifier | None) -> tuple[dict[str, Any], dict[str, Any]]:
     """Final metrics (flat, for metrics.json) and the class histograms (for the report)."""
     metrics: dict[str, Any] = {"n_samples": len(samples)}
-    metrics.update(mode_metrics(samples, prepared, classifier, recipe.eval.class_share))
+    labels = classify(classifier, samples) if classifier is not None and prepared.kind == "image" else None
+    metrics.update(mode_metrics(samples, prepared, classifier, recipe.eval.class_share, labels))
     histogram: dict[str, Any] = {}
     if prepared.kind == "image":
         from pipeline.metrics.fidelity import fidelity_metrics
@@ -70,7 +73,7 @@ def evaluate_samples(samples: Tensor, recipe: Recipe, prepared: Prepared, classi
         if classifier is not None:
             histogram = {
                 "class_names": prepared.info["class_names"],
-                "generated": class_histogram(classify(classifier, samples), prepared.num_classes).tolist(),
+                "generated": class_histogram(labels, prepared.num_classes).tolist(),
                 "real": class_histogram(prepared.y_train, prepared.num_classes).tolist(),
             }
     elif prepared.kind == "points":

@@ -174,7 +174,7 @@ def _setup(recipe: Recipe, prepared: Prepared, device: torch.device) -> tuple[_R
     spec = model_spec(recipe, prepared)
     generator, discriminator = build_models(recipe.arch, spec)
     generator, discriminator = generator.to(device), discriminator.to(device)
-    if device.type == "cuda" and spec.kind == "image":
+    if spec.kind == "image":  # NHWC convolutions: faster on CUDA and on CPU (oneDNN), measured
         generator = generator.to(memory_format=torch.channels_last)
         discriminator = discriminator.to(memory_format=torch.channels_last)
     ema = None
@@ -241,7 +241,7 @@ def train(recipe: Recipe, prepared: Prepared, *, variant: str = "variant", track
     run, spec = _setup(recipe, prepared, device)
     start = try_resume(run, recipe, state_path)
     x = prepared.x_train.to(device)
-    if device.type == "cuda" and x.dim() == 4:
+    if x.dim() == 4:
         x = x.contiguous(memory_format=torch.channels_last)
     y = prepared.y_train.to(device) if prepared.y_train is not None else None
     autocast = _autocast(recipe, device)

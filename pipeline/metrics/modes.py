@@ -7,11 +7,12 @@ from torch import Tensor
 
 
 def kl_divergence(p: Tensor, q: Tensor, eps: float = 1e-10) -> float:
-    """KL(p || q) in nats for two histograms (normalised here); 0 log 0 = 0."""
+    """KL(p || q) in nats for two histograms (normalised here); 0 log 0 = 0. Where q is 0 but p
+    is not, q is floored at `eps` so the result is large and finite rather than inf."""
     p = p.double() / p.sum()
     q = q.double() / q.sum()
     mask = p > 0
-    return float((p[mask] * (p[mask].log() - (q[mask] + eps).log())).sum())
+    return float((p[mask] * (p[mask].log() - q[mask].clamp_min(eps).log())).sum())
 
 
 def class_histogram(labels: Tensor, num_classes: int) -> Tensor:

@@ -98,7 +98,7 @@ def render(params: Params, figures_dir: Path = paths.REPORT_FIGURES) -> tuple[st
     from jinja2 import Environment, PackageLoader, select_autoescape
 
     sections = [variant_section(name, params, figures_dir) for name in params.variants]
-    columns = sorted({k for s in sections for k in s.metrics if k not in HIDDEN_COLUMNS})
+    columns = sorted({k for s in sections for k in s.metrics if not k.startswith(HIDDEN_COLUMNS)})
     real_grids = {}
     for dataset in params.datasets():
         prepared = load_prepared(dataset)

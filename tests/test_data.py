@@ -1,0 +1,143 @@
+"""Dataset sources, scaling to [-1, 1], the deterministic split and prepared storage."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from pipeline.config import DataConfig
+from pipeline.data import load_prepared, prepare_dataset, save_prepared, split_indices
+from pipeline.data.sources import grid_modes, resize_images, ring_modes, scale_to_unit_range
+from pipeline.errors import DataError
+
+
+def test_scale_to_unit_range_maps_endpoints_and_midpoint():
+    x = torch.tensor([0, 255, 127.5])
+    assert torch.allclose(scale_to_unit_range(x, 255.0), torch.tensor([-1.0, 1.0, 0.0]))
+    assert scale_to_unit_range(torch.tensor([0, 16], dtype=torch.uint8), 16.0).dtype == torch.float32
+
+
+def test_split_is_deterministic_disjoint_and_complete():
+    train_a, test_a = split_indices(100, 0.2, seed=3)
+    train_b, test_b = split_indices(100, 0.2, seed=3)
+    assert torch.equal(train_a, train_b) and torch.equal(test_a, test_b)
+    assert len(test_a) == 20 and len(train_a) == 80
+    assert sorted(torch.cat([train_a, test_a]).tolist()) == list(range(100))
+    _, test_c = split_indices(100, 0.2, seed=4)
+    assert not torch.equal(test_a, test_c)
+
+
+def test_split_refuses_too_small_datasets():
+    with pytest.raises(DataError, match="too few"):
+        split_indices(1, 0.5, 0)
+
+
+def test_mnist5k_is_the_real_bundled_digits():
+    prepared = prepare_dataset("mnist5k", DataConfig())
+    assert prepared.x_train.shape == (4500, 1, 28, 28) and prepared.x_test.shape == (500, 1, 28, 28)
+    assert prepared.x_train.dtype == torch.float32
+    assert prepared.x_train.min() == -1.0 and prepared.x_train.max() == 1.0
+    assert torch.bincount(torch.cat([prepared.y_train, prepared.y_test])).tolist() == [500] * 10
+    # background pixels are -1: most of an MNIST digit is background
+    assert (prepared.x_train == -1).float().mean() > 0.7
+
+
+def test_digits_and_resize():
+    prepared = prepare_dataset("digits", DataConfig(image_size=16, test_fraction=0.2))
+    assert prepared.x_train.shape[1:] == (1, 16, 16)
+    assert len(prepared.x_train) + len(prepared.x_test) == 1797
+    assert -1.0 <= prepared.x_train.min() and prepared.x_train.max() <= 1.0
+    assert resize_images(torch.zeros(2, 1, 8, 8), None).shape == (2, 1, 8, 8)
+
+
+def test_ring_has_eight_distinct_modes_on_the_unit_circle():
+    modes = ring_modes()
+    assert modes.shape == (8, 2)
+    assert torch.allclose(modes.norm(dim=1), torch.ones(8), atol=1e-6)
+    assert torch.cdist(modes, modes).add(torch.eye(8) * 10).min() > 0.7  # no repeated mode (linspace bug)
+    assert torch.allclose(modes[2], torch.tensor([0.0, 1.0]), atol=1e-6)
+
+
+def test_grid_and_mixture_samples():
+    modes = grid_modes()
+    assert modes.shape == (25, 2) and set(modes[:, 0].tolist()) == {-4.0, -2.0, 0.0, 2.0, 4.0}
+    prepared = prepare_dataset("grid25", DataConfig())
+    assert len(prepared.x_train) + len(prepared.x_test) == 100_000
+    dist = torch.cdist(prepared.x_train[:5000], modes).min(dim=1).values
+    assert dist.max() < 0.05 * 6  # every point is near a mode (std 0.05)
+    assert prepared.info["mode_std"] == 0.05 and prepared.kind == "points"
+
+
+def test_save_and_load_round_trip(tmp_path):
+    prepared = prepare_dataset("ring8", DataConfig())
+    save_prepared(prepared, tmp_path / "ring8")
+    loaded = load_prepared("ring8", root=tmp_path)
+    assert torch.equal(loaded.x_train, prepared.x_train) and torch.equal(loaded.y_test, prepared.y_test)
+    assert loaded.info["modes"] == prepared.info["modes"]
+    assert not list(tmp_path.glob(".*tmp"))  # no temporary directory left behind
+
+
+def test_load_missing_prepared_data_says_what_to_run(tmp_path):
+    with pytest.raises(DataError, match="run `dvc repro prepare` first"):
+        load_prepared("mnist5k", root=tmp_path)
+
+
+def _write_images(folder, names, size=(20, 12), color=(255, 0, 0)):
+    from PIL import Image
+
+    for name in names:
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", size, color).save(path)
+
+
+def test_folder_with_class_subfolders(tmp_path, capsys):
+    _write_images(tmp_path, ["cats/a.png", "cats/b.jpg", "dogs/c.png"])
+    (tmp_path / "dogs" / "broken.png").write_bytes(b"not an image")
+    prepared = prepare_dataset("folder", DataConfig(folder=str(tmp_path), image_size=8, test_fraction=0.34))
+    assert prepared.x_train.shape[1:] == (3, 8, 8)
+    assert prepared.info["class_names"] == ["cats", "dogs"]
+    assert len(prepared.x_train) + len(prepared.x_test) == 3
+    assert torch.allclose(prepared.x_train[0, 0], torch.ones(8, 8))  # red channel at 255 -> 1
+    assert "broken.png" in capsys.readouterr().err
+
+
+def test_flat_folder_is_unlabelled(tmp_path):
+    _write_images(tmp_path, ["a.png", "b.png", "c.png"])
+    prepared = prepare_dataset("folder", DataConfig(folder=str(tmp_path), image_size=8, test_fraction=0.34))
+    assert prepared.y_train is None and prepared.num_classes == 0
+
+
+@pytest.mark.parametrize("setup, message", [
+    (lambda p: None, "data.folder: .*missing does not exist"),
+    (lambda p: p.mkdir(), "holds no images"),
+])
+def test_bad_folders(tmp_path, setup, message):
+    folder = tmp_path / "missing"
+    setup(folder)
+    with pytest.raises(DataError, match=message):
+        prepare_dataset("folder", DataConfig(folder=str(folder)))
+
+
+def test_folder_without_path_is_a_clear_error():
+    with pytest.raises(DataError, match="needs data.folder"):
+        prepare_dataset("folder", DataConfig())
+
+
+def test_download_failure_names_offline_alternatives(monkeypatch, tmp_path):
+    import urllib.error
+
+    import torchvision
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(torchvision.datasets, "MNIST", offline)
+    with pytest.raises(DataError) as err:
+        prepare_dataset("mnist", DataConfig(root=str(tmp_path)))
+    message = str(err.value)
+    assert "could not download dataset 'mnist'" in message
+    assert "mnist5k" in message and "digits" in message and "folder" in message
+    assert not any(tmp_path.iterdir())  # nothing half-written
