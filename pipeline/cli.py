@@ -47,26 +47,147 @@ def sample(
     device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
 ) -> None:
     """Draw samples from a trained generator into a PNG grid."""
-    from pipeline import paths
     from pipeline.errors import GanLabError
-    from pipeline.sampling import draw_labels, generate, image_grid, load_generator, save_png
+    from pipeline.sampling import draw_labels, generate, image_grid, save_png
+
+    generator, spec, dev = _load(variant, device)
+    try:
+        labels = draw_labels(n, spec["num_classes"], label)
+        images, _ = generate(generator, n, spec["z_dim"], spec["num_classes"], labels=labels, seed=seed, device=dev)
+    except GanLabError as exc:
+        _fail(str(exc))
+    save_png(image_grid(images, nrow), out)
+    typer.echo(f"wrote {n} samples of {variant} to {out}")
+
+
+def _load(variant: str, device: str):
+    """(generator, spec, device) of a trained variant, or a clear exit."""
+    from pipeline import paths
+    from pipeline.sampling import load_generator
     from pipeline.training import resolve_device
 
     path = paths.generator_path(variant)
     if not path.exists():
         _fail(f"no trained generator at {path}; run `dvc repro train@{variant}` first")
+    dev = resolve_device(device)
+    generator, ckpt = load_generator(str(path), dev)
+    if len(ckpt["spec"]["data_shape"]) != 3:
+        _fail(f"{variant} generates 2D points, not images; see reports/variants/{variant}/samples.png")
+    return generator, ckpt["spec"], dev
+
+
+@app.command()
+def interpolate(
+    variant: Annotated[str, typer.Argument(help="a trained variant")],
+    out: Annotated[Path, typer.Option(help="PNG file to write")] = Path("interpolation.png"),
+    mode: Annotated[str, typer.Option(help="spherical | linear")] = "spherical",
+    rows: Annotated[int, typer.Option(min=1, help="independent walks")] = 4,
+    steps: Annotated[int, typer.Option(min=2, help="images per walk")] = 10,
+    seed: Annotated[int, typer.Option(help="noise seed")] = 0,
+    label: Annotated[Optional[int], typer.Option(help="class of every row (conditional variants)")] = None,
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
+) -> None:
+    """Walk between random latent points (slerp or lerp) and save the strip."""
+    from pipeline.errors import GanLabError
+    from pipeline.sampling import draw_labels, image_grid, interpolation_strip, save_png
+
+    generator, spec, _ = _load(variant, device)
     try:
-        generator, ckpt = load_generator(str(path), resolve_device(device))
-        spec = ckpt["spec"]
-        labels = draw_labels(n, spec["num_classes"], label)
-        images, _ = generate(generator, n, spec["z_dim"], spec["num_classes"], labels=labels, seed=seed,
-                             device=resolve_device(device))
+        draw_labels(1, spec["num_classes"], label)  # validates --label
+        strip = interpolation_strip(generator, spec["z_dim"], spec["num_classes"], rows, steps, mode, seed, label)
     except GanLabError as exc:
         _fail(str(exc))
-    if len(spec["data_shape"]) != 3:
-        _fail(f"{variant} generates 2D points, not images; see reports/variants/{variant}/samples.png")
-    save_png(image_grid(images, nrow), out)
-    typer.echo(f"wrote {n} samples of {variant} to {out}")
+    save_png(image_grid(strip, steps), out)
+    typer.echo(f"wrote {rows} {mode} interpolations of {variant} to {out}")
+
+
+@app.command()
+def direction(
+    variant: Annotated[str, typer.Argument(help="a trained unconditional variant")],
+    target: Annotated[int, typer.Option(help="class whose classifier logit the walk raises")] = 0,
+    out: Annotated[Path, typer.Option(help="PNG file to write")] = Path("direction.png"),
+    rows: Annotated[int, typer.Option(min=1)] = 4,
+    steps: Annotated[int, typer.Option(min=2)] = 9,
+    strength: Annotated[float, typer.Option(help="how far to walk, in latent norm units")] = 3.0,
+    seed: Annotated[int, typer.Option()] = 0,
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
+) -> None:
+    """Controllable generation without labels: walk z along the classifier's gradient for a class."""
+    from pipeline import paths
+    from pipeline.io import load_torch
+    from pipeline.models.classifier import load_classifier
+    from pipeline.sampling import feature_direction, image_grid, save_png, walk_strip
+
+    generator, spec, dev = _load(variant, device)
+    if spec["num_classes"]:
+        _fail(f"{variant} is conditional: use `gan sample {variant} --label {target}` instead")
+    ckpt = load_torch(paths.generator_path(variant))
+    dataset = ckpt["recipe"]["dataset"]
+    if not paths.classifier_path(dataset).exists():
+        _fail(f"no classifier for dataset {dataset!r} at {paths.classifier_path(dataset)}; run `dvc repro classifier`")
+    classifier = load_classifier(load_torch(paths.classifier_path(dataset)), dev)
+    if not 0 <= target < classifier.num_classes:
+        _fail(f"--target {target} is out of range; valid classes: 0..{classifier.num_classes - 1}")
+    d = feature_direction(generator, classifier, spec["z_dim"], target, seed=seed)
+    save_png(image_grid(walk_strip(generator, spec["z_dim"], d, rows, steps, strength, seed), steps), out)
+    typer.echo(f"wrote {rows} walks of {variant} towards class {target} to {out}")
+
+
+def _mlflow_config(params_file: Path):
+    """The mlflow: section of params.yaml (as the first variant resolves it)."""
+    from pipeline.config import load_params
+    from pipeline.errors import GanLabError
+
+    try:
+        params = load_params(params_file)
+    except GanLabError as exc:
+        _fail(str(exc))
+    return params.variant(next(iter(params.variants))).mlflow
+
+
+def _tracking_uri(params_file: Path) -> str:
+    from pipeline.tracking_mlflow import resolve_tracking_uri
+
+    return resolve_tracking_uri(_mlflow_config(params_file))
+
+
+@app.command()
+def ui(
+    port: Annotated[int, typer.Option(help="port on 127.0.0.1")] = 5000,
+    host: Annotated[str, typer.Option(help="interface to bind; 127.0.0.1 keeps it private")] = "127.0.0.1",
+    params_file: Annotated[Path, typer.Option(help="params.yaml to read")] = Path("params.yaml"),
+) -> None:
+    """Open the MLflow UI on this project's tracking store (Ctrl-C to stop)."""
+    import subprocess
+
+    uri = _tracking_uri(params_file)
+    if uri.startswith(("http://", "https://")):
+        typer.echo(f"runs are on a tracking server: open {uri} in a browser")
+        return
+    typer.echo(f"MLflow UI for {uri} on http://{host}:{port}")
+    raise typer.Exit(subprocess.call([sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
+                                      "--host", host, "--port", str(port)]))
+
+
+COMPARE_COLUMNS = ["eval.fid_classifier", "eval.kid_mean_classifier", "eval.precision_classifier",
+                   "eval.recall_classifier", "eval.classes_covered", "eval.class_kl", "eval.modes_captured",
+                   "eval.high_quality_frac", "eval.reverse_kl", "eval.fid_inception"]
+
+
+@app.command()
+def compare(
+    params_file: Annotated[Path, typer.Option(help="params.yaml to read")] = Path("params.yaml"),
+    experiment: Annotated[Optional[str], typer.Option(help="MLflow experiment (default: params.yaml's)")] = None,
+) -> None:
+    """The latest finished run of every variant, key metrics side by side (from MLflow)."""
+    from pipeline.tracking_mlflow import latest_runs_table
+
+    uri = _tracking_uri(params_file)
+    name = experiment or _mlflow_config(params_file).experiment
+    table = latest_runs_table(uri, name, COMPARE_COLUMNS)
+    if table is None:
+        _fail(f"no runs in MLflow experiment {name!r} at {uri}; run `dvc repro` first")
+    typer.echo(table.to_string(index=False, float_format=lambda v: f"{v:.4g}", na_rep="-"))
 
 
 def main() -> None:  # pragma: no cover - console entry point

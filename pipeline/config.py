@@ -61,6 +61,8 @@ class TrainConfig:
 class SampleConfig:
     n: int | None = None                # images written for evaluation (null: dataset protocol)
     grid: int = 8                       # the PNG grid is grid x grid
+    interpolation: str = "spherical"    # spherical | linear latent interpolation strip
+    direction_class: int = 0            # unconditional models: walk z towards this class (classifier)
 
 
 @dataclass(frozen=True)
@@ -218,6 +220,7 @@ def validate_recipe(recipe: Recipe, where: str = "") -> None:
     _choice(t.optimizer, ("auto", "adam", "rmsprop"), f"{prefix}train.optimizer")
     _choice(t.precision, ("fp32", "bf16"), f"{prefix}train.precision")
     _choice(recipe.eval.features, ("classifier", "inception"), f"{prefix}eval.features")
+    _choice(recipe.sample.interpolation, ("spherical", "linear"), f"{prefix}sample.interpolation")
     for key in ("steps", "batch_size", "z_dim", "width", "d_steps", "pac", "log_every",
                 "eval_every", "eval_samples", "checkpoint_every"):
         if getattr(t, key) < 1:

@@ -54,6 +54,11 @@ def samples_png(variant: str) -> Path:
     return report_dir(variant) / "samples.png"
 
 
+def latent_dir(variant: str) -> Path:
+    """Interpolation strip, class-direction walk and an index.json saying what is there and why."""
+    return report_dir(variant) / "latent"
+
+
 def generated_path(variant: str) -> Path:
     return GENERATED / f"{variant}.pt"
 

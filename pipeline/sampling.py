@@ -48,6 +48,96 @@ def generate(generator: nn.Module, n: int, z_dim: int, num_classes: int = 0, lab
     return torch.cat(out), None if labels is None else labels.cpu()
 
 
+# ---- latent-space tools -----------------------------------------------------------------------
+
+
+def lerp(z0: Tensor, z1: Tensor, t: Tensor) -> Tensor:
+    """Linear interpolation; t has shape (k,), z0 and z1 shape (d,) -> (k, d)."""
+    t = t[:, None]
+    return (1 - t) * z0 + t * z1
+
+
+def slerp(z0: Tensor, z1: Tensor, t: Tensor) -> Tensor:
+    """Spherical interpolation (White 2016): stays at the typical radius of a Gaussian latent,
+    where linear interpolation cuts through the low-norm middle the generator never saw."""
+    cos = torch.dot(z0 / z0.norm(), z1 / z1.norm()).clamp(-1.0, 1.0)
+    omega = torch.arccos(cos)
+    if torch.sin(omega).abs() < 1e-6:  # (anti)parallel: slerp is undefined, lerp is exact
+        return lerp(z0, z1, t)
+    t = t[:, None]
+    return (torch.sin((1 - t) * omega) * z0 + torch.sin(t * omega) * z1) / torch.sin(omega)
+
+
+INTERPOLATIONS = {"linear": lerp, "spherical": slerp}
+
+
+def interpolation_latents(z_dim: int, rows: int, steps: int, mode: str, seed: int) -> Tensor:
+    """rows x steps latents: each row walks from one random point to another."""
+    from pipeline.errors import ConfigError
+
+    if mode not in INTERPOLATIONS:
+        raise ConfigError(f"unknown interpolation {mode!r}; valid: {', '.join(INTERPOLATIONS)}")
+    gen = torch.Generator().manual_seed(seed)
+    ends = torch.randn(rows, 2, z_dim, generator=gen)
+    t = torch.linspace(0, 1, steps)
+    return torch.cat([INTERPOLATIONS[mode](ends[r, 0], ends[r, 1], t) for r in range(rows)])
+
+
+@torch.inference_mode()
+def decode(generator: nn.Module, z: Tensor, labels: Tensor | None = None, batch_size: int = 1000) -> Tensor:
+    """Images for the given latents (eval mode, on the generator's device; returned on CPU)."""
+    device = next(generator.parameters()).device
+    was_training = generator.training
+    generator.eval()
+    out = [generator(z[i:i + batch_size].to(device),
+                     None if labels is None else labels[i:i + batch_size].to(device)).float().cpu()
+           for i in range(0, len(z), batch_size)]
+    generator.train(was_training)
+    return torch.cat(out)
+
+
+def interpolation_strip(generator: nn.Module, z_dim: int, num_classes: int, rows: int = 4, steps: int = 10,
+                        mode: str = "spherical", seed: int = 0, label: int | None = None) -> Tensor:
+    """rows x steps images along latent interpolations (a conditional model keeps one class per row)."""
+    z = interpolation_latents(z_dim, rows, steps, mode, seed)
+    labels = None
+    if num_classes:
+        per_row = torch.arange(rows) % num_classes if label is None else torch.full((rows,), label)
+        labels = per_row.repeat_interleave(steps)
+    return decode(generator, z, labels)
+
+
+def class_grid(generator: nn.Module, z_dim: int, num_classes: int, per_class: int, seed: int = 0) -> Tensor:
+    """One row per class, the same latents in every row: class controls content, z controls style."""
+    z = torch.randn(per_class, z_dim, generator=torch.Generator().manual_seed(seed)).repeat(num_classes, 1)
+    return decode(generator, z, torch.arange(num_classes).repeat_interleave(per_class))
+
+
+def feature_direction(generator: nn.Module, classifier: nn.Module, z_dim: int, target: int,
+                      n: int = 256, seed: int = 0) -> Tensor:
+    """A unit direction in z that raises the classifier's logit for `target`: the mean over n random
+    latents of d logit_target(G(z)) / dz. Controllable generation without labels at training time."""
+    device = next(generator.parameters()).device
+    was_training = generator.training
+    generator.eval()
+    z = torch.randn(n, z_dim, generator=torch.Generator().manual_seed(seed)).to(device).requires_grad_(True)
+    with torch.enable_grad():
+        logits = classifier(generator(z))
+        (grad,) = torch.autograd.grad(logits[:, target].sum(), z)
+    generator.train(was_training)
+    direction = grad.mean(0)
+    return (direction / direction.norm().clamp_min(1e-12)).cpu()
+
+
+def walk_strip(generator: nn.Module, z_dim: int, direction: Tensor, rows: int = 4, steps: int = 9,
+               strength: float = 3.0, seed: int = 0) -> Tensor:
+    """rows x steps images: z + alpha * direction for alpha from 0 to `strength` (latent norm units)."""
+    z0 = torch.randn(rows, z_dim, generator=torch.Generator().manual_seed(seed))
+    alphas = torch.linspace(0, strength, steps)
+    z = (z0[:, None, :] + alphas[None, :, None] * direction[None, None, :]).reshape(rows * steps, z_dim)
+    return decode(generator, z)
+
+
 def to_uint8(x: Tensor) -> Tensor:
     """[-1, 1] floats -> [0, 255] uint8, as image files and torch-fidelity expect."""
     return ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)

@@ -263,6 +263,7 @@ def train(recipe: Recipe, prepared: Prepared, *, variant: str = "variant", track
         if step % t.log_every == 0 or step == t.steps:
             now = time.perf_counter()
             row = _flush(sums, step, step - last_step, now - last_time, t.batch_size * t.d_steps, variant)
+            row.update(lr_g=run.opt_g.param_groups[0]["lr"], lr_d=run.opt_d.param_groups[0]["lr"])
             last_time, last_step, sums = now, step, {}
             run.log_rows.append(row)
             tracker.log_metrics({k: v for k, v in row.items() if k != "step"}, step)

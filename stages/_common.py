@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from typing import Callable
 
@@ -12,6 +13,8 @@ from pipeline.errors import GanLabError
 
 def run(main: Callable[..., None]) -> None:
     """Run a stage's `main` as a command line; a GanLabError becomes one line on stderr and exit 2."""
+    # SIGTERM (a killed DVC run, a scheduler) unwinds like Ctrl-C, so runs are marked KILLED, not left RUNNING
+    signal.signal(signal.SIGTERM, _interrupt)
     app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
     app.command()(main)
     try:
@@ -19,6 +22,9 @@ def run(main: Callable[..., None]) -> None:
     except GanLabError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        raise SystemExit(130) from None
     except Exception as exc:  # click usage errors in non-standalone mode
         import click
 
@@ -26,3 +32,7 @@ def run(main: Callable[..., None]) -> None:
             exc.show()
             raise SystemExit(exc.exit_code) from None
         raise
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt

@@ -1,19 +1,19 @@
-"""Stage `sample@<variant>`: generator -> data/generated/<variant>.pt (samples for evaluation)
-and reports/<variant>/samples.png (a grid, or a scatter over the true mixture for 2D data)."""
+"""Stage `sample@<variant>`: generator -> data/generated/<variant>.pt (samples for evaluation),
+reports/variants/<variant>/samples.png (a grid; one row per class when conditional; a scatter over
+the true mixture for 2D data) and reports/variants/<variant>/latent/ (interpolation, class direction)."""
 
 from __future__ import annotations
-
-import torch
 
 from pipeline import paths
 from pipeline.config import load_params
 from pipeline.data import load_prepared
 from pipeline.evaluation import default_sample_count
-from pipeline.io import save_torch
+from pipeline.io import atomic_dir, save_torch, write_json
+from pipeline.report.plots import save_latent_figures, save_sample_figure
 from pipeline.sampling import generate, load_generator, to_uint8
 from pipeline.training import resolve_device
-from pipeline.report.plots import save_sample_figure
 from stages._common import run
+from stages.train import load_dataset_classifier
 
 
 def main(variant: str, params_file: str = "params.yaml") -> None:
@@ -28,6 +28,13 @@ def main(variant: str, params_file: str = "params.yaml") -> None:
     stored = to_uint8(samples) if prepared.kind == "image" else samples
     save_torch({"samples": stored, "labels": labels, "kind": prepared.kind}, paths.generated_path(variant))
     save_sample_figure(generator, spec, prepared, recipe.sample.grid, recipe.seed, paths.samples_png(variant), device)
+    classifier = load_dataset_classifier(recipe.dataset)
+    if classifier is not None:
+        classifier = classifier.to(device)
+    with atomic_dir(paths.latent_dir(variant)) as out:
+        index = save_latent_figures(generator, spec, prepared, classifier, recipe.sample.interpolation,
+                                    recipe.sample.direction_class, recipe.sample.grid, recipe.seed, out)
+        write_json(index, out / "index.json")
     print(f"sampled {variant}: {n} samples -> {paths.generated_path(variant)}, grid -> {paths.samples_png(variant)}")
 
 

@@ -1,9 +1,10 @@
-"""Stage `train@<variant>`: the variant's recipe -> models/<variant>/ (generator.pt, checkpoint.pt)
-and reports/<variant>/train_log.csv + train_eval.csv (drawn by `dvc plots`)."""
+"""Stage `train@<variant>`: the variant's recipe -> models/<variant>/ (generator.pt, checkpoint.pt),
+reports/variants/<variant>/train_log.csv + train_eval.csv (drawn by `dvc plots`), and an MLflow run."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import torch
@@ -14,7 +15,9 @@ from pipeline.data import load_prepared
 from pipeline.evaluation import make_training_evaluator
 from pipeline.io import atomic_dir, atomic_path, load_torch
 from pipeline.models.classifier import Classifier, load_classifier
-from pipeline.training import TrainResult, train
+from pipeline.tracking import NullTracker
+from pipeline.tracking_mlflow import log_generator_model, run_reference, run_status, start_variant_run
+from pipeline.training import TrainResult, resolve_device, train
 from stages._common import run
 
 
@@ -28,10 +31,12 @@ def write_table(rows: list[dict], path: Path) -> None:
         (pd.DataFrame(rows) if rows else pd.DataFrame(columns=["step"])).to_csv(tmp, index=False)
 
 
-def save_outputs(variant: str, result: TrainResult, recipe_dict: dict, arch: str, dataset_info: dict) -> None:
+def save_outputs(variant: str, result: TrainResult, recipe_dict: dict, arch: str, dataset_info: dict,
+                 mlflow_run: dict[str, Any] | None = None) -> None:
     """The generator checkpoint (what sampling needs) and the full checkpoint, written all or nothing."""
     generator = {"state_dict": result.generator.state_dict(), "spec": result.spec.to_dict(), "arch": arch,
-                 "variant": variant, "recipe": recipe_dict, "class_names": dataset_info["class_names"]}
+                 "variant": variant, "recipe": recipe_dict, "class_names": dataset_info["class_names"],
+                 "mlflow": mlflow_run or {}}
     full = {**generator, "discriminator": result.discriminator.state_dict()}
     with atomic_dir(paths.model_dir(variant)) as out:
         torch.save(generator, out / "generator.pt")
@@ -46,11 +51,19 @@ def main(variant: str, params_file: str = "params.yaml") -> None:
     prepared = load_prepared(recipe.dataset)
     classifier = load_dataset_classifier(recipe.dataset)
     state_path = paths.run_state_path(variant)
-    result = train(recipe, prepared, variant=variant, evaluator=make_training_evaluator(recipe, prepared, classifier),
-                   state_path=state_path)
-    if result.resumed_from:
-        print(f"resumed {variant} from step {result.resumed_from}")
-    save_outputs(variant, result, recipe.to_dict(), recipe.arch, prepared.info)
+    device = str(resolve_device(recipe.train.device))
+    tracker = start_variant_run(recipe.mlflow, variant, recipe.to_dict(), device, Path(params_file).read_text())
+    with run_status(tracker):
+        result = train(recipe, prepared, variant=variant, tracker=tracker or NullTracker(), state_path=state_path,
+                       evaluator=make_training_evaluator(recipe, prepared, classifier))
+        if result.resumed_from:
+            print(f"resumed {variant} from step {result.resumed_from}")
+        save_outputs(variant, result, recipe.to_dict(), recipe.arch, prepared.info, run_reference(tracker))
+        if tracker is not None:
+            tracker.log_artifact(paths.generator_path(variant), "checkpoint")
+            tracker.log_artifact(paths.model_dir(variant) / "checkpoint.pt", "checkpoint")
+            tracker.log_artifact(paths.train_log_path(variant), "tables")
+            log_generator_model(tracker, result.generator, result.spec.to_dict())
     state_path.unlink(missing_ok=True)  # finished: nothing left to resume
     last = result.log_rows[-1]
     print(f"trained {variant}: {recipe.train.steps} steps, loss_d {last['loss_d']:.4f}, loss_g {last['loss_g']:.4f}")

@@ -59,3 +59,28 @@ def test_sample_errors(tmp_path, monkeypatch):
     result = runner.invoke(app, ["sample", "tiny", "--label", "12"])
     assert result.exit_code == 2 and "--label 12 is out of range; valid classes: 0..9" in result.output
     assert not (tmp_path / "samples.png").exists()
+
+
+def test_interpolate_and_direction(tmp_path, monkeypatch):
+    from PIL import Image
+
+    from pipeline.models.classifier import Classifier, ClassifierResult, classifier_checkpoint
+
+    monkeypatch.chdir(tmp_path)
+    _trained_generator(tmp_path, conditional=False)
+    result = runner.invoke(app, ["interpolate", "tiny", "--rows", "2", "--steps", "5", "--mode", "linear"])
+    assert result.exit_code == 0, result.output
+    assert Image.open(tmp_path / "interpolation.png").size == (5 * 30 + 2, 2 * 30 + 2)
+    result = runner.invoke(app, ["interpolate", "tiny", "--mode", "cubic"])
+    assert result.exit_code == 2 and "valid: linear, spherical" in result.output
+
+    result = runner.invoke(app, ["direction", "tiny", "--target", "3"])
+    assert result.exit_code == 2 and "no classifier for dataset 'mnist5k'" in result.output
+    (tmp_path / "models/classifier").mkdir(parents=True)
+    torch.save(classifier_checkpoint(ClassifierResult(Classifier(1, 10), 0.5, 10), "mnist5k", list("0123456789")),
+               tmp_path / "models/classifier/mnist5k.pt")
+    result = runner.invoke(app, ["direction", "tiny", "--target", "3", "--rows", "2", "--steps", "4"])
+    assert result.exit_code == 0, result.output
+    assert Image.open(tmp_path / "direction.png").size == (4 * 30 + 2, 2 * 30 + 2)
+    result = runner.invoke(app, ["direction", "tiny", "--target", "10"])
+    assert result.exit_code == 2 and "valid classes: 0..9" in result.output

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import math
+import re
 import os
 import shutil
 import subprocess
@@ -27,7 +29,9 @@ def tiny_params(path: Path) -> None:
     params["classifier"].update(epochs=1, batch_size=256)
     params["sample"].update(n=300)
     params["eval"].update(kid_subset_size=50)
-    params["variants"]["wgan_gp"]["train"]["d_steps"] = 2
+    # two of the shipped variants keep the run short; unit tests cover the others
+    params["variants"] = {"dcgan": params["variants"]["dcgan"], "wgan_gp": params["variants"]["wgan_gp"]}
+    params["variants"]["wgan_gp"]["train"].update(d_steps=2, steps=6)
     path.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
@@ -87,8 +91,24 @@ def test_repro_writes_every_declared_output(repo):
     html = (repo / "reports/index.html").read_text()
     for variant in variants:
         assert f'id="{variant}"' in html
-    for src in __import__("re").findall(r'src="([^"]+)"', html):
-        assert (repo / "reports" / src).exists(), f"report links a missing image {src}"
+    sources = re.findall(r'src="([^"]+)"', html)
+    assert len(sources) >= 5 * len(variants)
+    for src in sources:  # every image is embedded, so the page works anywhere (file, MLflow)
+        assert src.startswith("data:image/png;base64,")
+        assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_mlflow_store_at_repo_root_has_every_variant(repo):
+    from mlflow.tracking import MlflowClient
+
+    assert (repo / "mlflow.db").exists() and (repo / "mlartifacts").is_dir()
+    client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("gan-lab")
+    runs = client.search_runs([exp.experiment_id])
+    variants = {r.data.tags.get("variant") for r in runs}
+    assert variants == {"dcgan", "wgan_gp"}
+    assert all(r.info.status == "FINISHED" for r in runs)
+    assert (repo / ".gitignore").read_text().count("mlflow.db") == 1  # never committed
 
 
 def test_second_repro_is_up_to_date(repo):
@@ -109,11 +129,24 @@ def test_changing_report_param_reruns_only_report(repo):
     assert "Another title" in (repo / "reports/index.html").read_text()
 
 
-def test_exp_run_with_other_loss(repo):
+def test_temp_exp_run_with_other_loss_lands_in_the_main_store(repo):
+    """`dvc exp run --temp` runs in .dvc/tmp/exps/<tmp>, deleted afterwards: the MLflow runs must
+    land in the main repository's store, and the experiment must have its own metrics."""
+    from mlflow.tracking import MlflowClient
+
     before = json.loads((repo / "reports/variants/dcgan/metrics.json").read_text())
-    run(["dvc", "exp", "run", "-S", "loss=wgan_gp"], repo)
-    after = json.loads((repo / "reports/variants/dcgan/metrics.json").read_text())
-    assert "loss: wgan_gp" in (repo / "params.yaml").read_text()
+    run(["dvc", "exp", "run", "--temp", "-n", "try-wgan-gp", "-S", "loss=wgan_gp"], repo)
+    shown = json.loads(run(["dvc", "exp", "show", "--json"], repo).stdout)
+    exps = [e for baseline in shown for e in (baseline.get("experiments") or [])]
+    exp = next(e for e in exps if e.get("name") == "try-wgan-gp")
+    data = exp["revs"][0]["data"]
+    assert data["params"]["params.yaml"]["data"]["loss"] == "wgan_gp"
+    after = data["metrics"]["reports/variants/dcgan/metrics.json"]["data"]
     assert after["fid_classifier"] != before["fid_classifier"]
-    log = (repo / "reports/variants/dcgan/train_log.csv").read_text().splitlines()[0]
-    assert "gradient_penalty" in log and "wasserstein" in log  # dcgan now trains with the WGAN-GP loss
+
+    client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("gan-lab").experiment_id],
+                              filter_string="tags.dvc_experiment = 'try-wgan-gp'")
+    dcgan = [r for r in runs if r.data.tags.get("variant") == "dcgan"]
+    assert dcgan and dcgan[0].data.params["loss"] == "wgan_gp"
+    assert "gradient_penalty" in dcgan[0].data.metrics

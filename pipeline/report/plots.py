@@ -10,7 +10,8 @@ import torch.nn as nn
 
 from pipeline.data import Prepared
 from pipeline.io import atomic_path
-from pipeline.sampling import generate, image_grid, save_png
+from pipeline.sampling import (class_grid, feature_direction, generate, image_grid, interpolation_strip, save_png,
+                               walk_strip)
 
 
 def _plt():
@@ -37,8 +38,7 @@ def save_sample_figure(generator: nn.Module, spec: dict[str, Any], prepared: Pre
         scatter_points(samples, prepared, path)
         return
     if num_classes:
-        labels = torch.arange(num_classes).repeat_interleave(grid)
-        images, _ = generate(generator, len(labels), spec["z_dim"], num_classes, labels=labels, seed=seed, device=device)
+        images = class_grid(generator, spec["z_dim"], num_classes, grid, seed)
     else:
         images, _ = generate(generator, grid * grid, spec["z_dim"], seed=seed, device=device)
     save_png(image_grid(images, grid), path)
@@ -99,3 +99,29 @@ def histogram_plot(hist: dict[str, Any], title: str, path: Path) -> bool:
     ax.legend(fontsize=7)
     _save(fig, path)
     return True
+
+
+def save_latent_figures(generator: nn.Module, spec: dict[str, Any], prepared: Prepared, classifier: nn.Module | None,
+                        mode: str, target: int, grid: int, seed: int, out_dir: Path) -> dict[str, Any]:
+    """Latent-space pictures into `out_dir`; returns the index (what was drawn, or why not)."""
+    if prepared.kind != "image":
+        reason = "2D point data: see the scatter plot instead"
+        return {"interpolation": {"unavailable": reason}, "direction": {"unavailable": reason}}
+    z_dim, num_classes = spec["z_dim"], spec["num_classes"]
+    index: dict[str, Any] = {}
+    strip = interpolation_strip(generator, z_dim, num_classes, rows=4, steps=grid + 2, mode=mode, seed=seed)
+    save_png(image_grid(strip, grid + 2), out_dir / "interpolation.png")
+    index["interpolation"] = {"file": "interpolation.png", "mode": mode, "rows": 4, "steps": grid + 2}
+    if num_classes:
+        index["direction"] = {"unavailable": "conditional model: the class grid shows controllable generation"}
+    elif classifier is None:
+        index["direction"] = {"unavailable": "no classifier for this dataset"}
+    elif not 0 <= target < classifier.num_classes:
+        index["direction"] = {"unavailable": f"sample.direction_class {target} is not a class (0..{classifier.num_classes - 1})"}
+    else:
+        direction = feature_direction(generator, classifier, z_dim, target, seed=seed)
+        walk = walk_strip(generator, z_dim, direction, rows=4, steps=grid + 1, strength=3.0, seed=seed)
+        save_png(image_grid(walk, grid + 1), out_dir / "direction.png")
+        name = prepared.info["class_names"][target]
+        index["direction"] = {"file": "direction.png", "target": target, "target_name": name, "strength": 3.0}
+    return index

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,7 @@ class VariantSection:
     metrics: dict[str, Any]
     samples: str | None                    # paths relative to reports/
     figures: dict[str, str] = field(default_factory=dict)
+    latent: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> {href, caption} or {unavailable}
     missing: list[str] = field(default_factory=list)
 
 
@@ -75,6 +77,7 @@ def variant_section(name: str, params: Params, figures_dir: Path) -> VariantSect
         section.missing.append("metrics (evaluate stage has not run)")
     if paths.samples_png(name).exists():
         section.samples = _rel(paths.samples_png(name))
+    section.latent = latent_entries(name)
     log, evals = _rows(paths.train_log_path(name)), _rows(paths.train_eval_path(name))
     wanted = {
         "losses": (log, ["loss_d", "loss_g"], "generator and discriminator loss"),
@@ -93,6 +96,25 @@ def variant_section(name: str, params: Params, figures_dir: Path) -> VariantSect
     return section
 
 
+def latent_entries(name: str) -> dict[str, dict[str, Any]]:
+    """The sample stage's latent pictures, with captions; reasons where a picture does not apply."""
+    index_path = paths.latent_dir(name) / "index.json"
+    if not index_path.exists():
+        return {}
+    entries = {}
+    for key, entry in read_json(index_path).items():
+        if "file" not in entry:
+            entries[key] = {"unavailable": entry.get("unavailable", "not drawn")}
+            continue
+        if key == "interpolation":
+            caption = f"{entry['mode']} interpolation between random latent points (one walk per row)"
+        else:
+            caption = (f"walking z along the classifier's gradient for class {entry['target_name']} "
+                       f"(0 to {entry['strength']:g} latent units, left to right)")
+        entries[key] = {"href": _rel(paths.latent_dir(name) / entry["file"]), "caption": caption}
+    return entries
+
+
 def render(params: Params, figures_dir: Path = paths.REPORT_FIGURES) -> tuple[str, str]:
     """Return (html, markdown); figures are written into `figures_dir` (inside reports/)."""
     from jinja2 import Environment, PackageLoader, select_autoescape
@@ -109,10 +131,19 @@ def render(params: Params, figures_dir: Path = paths.REPORT_FIGURES) -> tuple[st
     classifier = read_json(paths.CLASSIFIER_METRICS) if paths.CLASSIFIER_METRICS.exists() else {}
     env = Environment(loader=PackageLoader("pipeline.report", "templates"), autoescape=select_autoescape())
     env.filters["fmt"] = _fmt
+    env.filters["img"] = lambda href: embed_image(href, figures_dir)
     context = dict(title=params.report.title, sections=sections, columns=columns, best=best_values(sections, columns),
                    recipe=flatten(params.recipe), real_grids=real_grids, classifier=classifier,
                    features={n: params.variant(n).eval.features for n in params.variants}, direction=direction)
     return env.get_template("index.html.j2").render(**context), env.get_template("report.md.j2").render(**context)
+
+
+def embed_image(href: str, figures_dir: Path) -> str:
+    """A PNG as a data: URI, so the page is one self-contained file: it opens the same from the
+    file system, from a copy elsewhere and from MLflow's artifact viewer."""
+    prefix = f"{paths.REPORT_FIGURES.name}/"
+    path = figures_dir / href[len(prefix):] if href.startswith(prefix) else paths.REPORTS / href
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
 
 
 def _fmt(value: Any) -> str:

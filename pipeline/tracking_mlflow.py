@@ -1,0 +1,283 @@
+"""MLflow tracking: one run per trained variant, grouped under a parent run per `dvc repro` /
+`dvc exp run`.
+
+Where runs go: `MLFLOW_TRACKING_URI`, else `mlflow.tracking_uri` in params.yaml, else a SQLite
+store `mlflow.db` at the repository root. A DVC experiment run in a temporary workspace
+(`dvc exp run --temp`, queued runs) lives in `<root>/.dvc/tmp/exps/...` and is deleted afterwards,
+so the default store and artifact folder are resolved to the *main* repository root.
+
+Logging never blocks the training loop: metrics go out in batches (one call per `log_every`
+steps) through MLflow's asynchronous logging, flushed when the run ends.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import os
+import subprocess
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+import torch.nn as nn
+from torch import Tensor
+
+from pipeline.config import MlflowConfig
+from pipeline.errors import GanLabError
+from pipeline.tracking import flatten
+
+STORE_FILE = "mlflow.db"
+ARTIFACT_DIR = "mlartifacts"
+PIPELINE_KEY_TAG = "gan_lab.pipeline_key"
+VARIANT_TAG = "variant"
+DISABLE_ENV = "GAN_LAB_TRACKING"  # set to "off" to train without MLflow (explicit opt-in)
+
+
+class TrackingUnavailable(GanLabError):
+    """The tracking server cannot be reached: stop before any compute is spent unlogged."""
+
+
+def repo_root(cwd: Path | None = None) -> Path:
+    """The main repository root, also from inside a DVC temporary experiment workspace."""
+    cwd = (cwd or Path.cwd()).resolve()
+    head, sep, _ = cwd.as_posix().partition("/.dvc/tmp/exps/")
+    return Path(head) if sep else cwd
+
+
+def tracking_enabled() -> bool:
+    return os.environ.get(DISABLE_ENV, "on").lower() not in ("off", "0", "false", "no")
+
+
+def resolve_tracking_uri(cfg: MlflowConfig, root: Path | None = None) -> str:
+    root = root or repo_root()
+    return os.environ.get("MLFLOW_TRACKING_URI") or cfg.tracking_uri or f"sqlite:///{root / STORE_FILE}"
+
+
+def _client(uri: str):
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=uri)
+
+
+def check_reachable(uri: str, timeout_s: float = 5.0) -> None:
+    """Fail fast (seconds, not hours later) when an HTTP tracking server does not answer."""
+    if not uri.startswith(("http://", "https://")):
+        return
+    import urllib.error
+    import urllib.request
+
+    try:
+        urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout_s).read()
+    except (urllib.error.URLError, OSError) as exc:
+        raise TrackingUnavailable(
+            f"the MLflow tracking server at {uri} is unreachable ({exc}). Start it, fix MLFLOW_TRACKING_URI "
+            f"or mlflow.tracking_uri in params.yaml, or set {DISABLE_ENV}=off to train without tracking."
+        ) from None
+
+
+def experiment_id(client, name: str, root: Path) -> str:
+    exp = client.get_experiment_by_name(name)
+    if exp is not None:
+        return exp.experiment_id
+    if client.tracking_uri.startswith(("http://", "https://")):
+        return client.create_experiment(name)  # the server decides where artifacts live
+    # a local store gets an explicit artifact root: MLflow's default (./mlruns of the current
+    # directory) would land inside a temporary DVC workspace and vanish with it
+    return client.create_experiment(name, artifact_location=(root / ARTIFACT_DIR).as_uri())
+
+
+def git_commit(root: Path) -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def pipeline_key(params_text: str, commit: str) -> tuple[str, str]:
+    """(key, display name) of the parent run: the DVC experiment's name when DVC sets one, else
+    the commit plus a digest of params.yaml (one `dvc repro` of one configuration)."""
+    exp_name = os.environ.get("DVC_EXP_NAME")
+    if exp_name:
+        return f"exp:{exp_name}", exp_name
+    digest = hashlib.sha256(f"{commit}\n{params_text}".encode()).hexdigest()[:12]
+    return f"repro:{digest}", f"repro {commit[:7]} {digest[:6]}"
+
+
+def parent_run(client, exp_id: str, key: str, name: str, tags: Mapping[str, str]) -> str:
+    """The parent run for this pipeline run: reused if it exists, created otherwise."""
+    found = client.search_runs([exp_id], filter_string=f"tags.`{PIPELINE_KEY_TAG}` = '{key}'",
+                               max_results=1, order_by=["attributes.start_time DESC"])
+    if found:
+        run_id = found[0].info.run_id
+        client.update_run(run_id, status="RUNNING")
+        return run_id
+    run = client.create_run(exp_id, run_name=name, tags={PIPELINE_KEY_TAG: key, **tags})
+    return run.info.run_id
+
+
+class MlflowTracker:
+    """The Tracker protocol on one MLflow run."""
+
+    def __init__(self, client, run_id: str, parent_id: str | None = None) -> None:
+        self.client, self.run_id, self.parent_id = client, run_id, parent_id
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        from mlflow.entities import Param
+
+        items = [Param(k, str(v)[:6000]) for k, v in flatten(params).items()]
+        for i in range(0, len(items), 100):  # MLflow's batch limit for params
+            self.client.log_batch(self.run_id, params=items[i:i + 100])
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        batch = [Metric(k, float(v), now, step) for k, v in metrics.items() if v is not None]
+        if batch:  # asynchronous: returns at once, flushed in finish()
+            self.client.log_batch(self.run_id, metrics=batch, synchronous=False)
+
+    def log_image(self, image: Tensor, name: str, step: int) -> None:
+        array = image.permute(1, 2, 0).numpy()
+        self.client.log_image(self.run_id, array.squeeze(-1) if array.shape[-1] == 1 else array, key=name, step=step)
+
+    def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
+        self.client.log_artifact(self.run_id, str(path), artifact_path)
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        for k, v in tags.items():
+            self.client.set_tag(self.run_id, k, str(v))
+
+    def flush(self) -> None:
+        import mlflow
+
+        store = mlflow.tracking._tracking_service.utils._get_store(self.client.tracking_uri)
+        store.flush_async_logging()
+
+    def finish(self, status: str = "FINISHED") -> None:
+        """End the run (FINISHED, FAILED or KILLED) after every queued metric is written."""
+        self.flush()
+        self.client.set_terminated(self.run_id, status=status)
+        if status != "FINISHED" and self.parent_id:
+            self.client.set_terminated(self.parent_id, status=status)
+
+
+@contextmanager
+def run_status(tracker: "MlflowTracker | None") -> Iterator[None]:
+    """Mark the run FINISHED on success, KILLED on Ctrl-C / SIGTERM, FAILED on any other error."""
+    if tracker is None:
+        yield
+        return
+    try:
+        yield
+    except KeyboardInterrupt:
+        tracker.finish("KILLED")
+        raise
+    except BaseException:
+        tracker.finish("FAILED")
+        raise
+    tracker.finish("FINISHED")
+
+
+def start_variant_run(cfg: MlflowConfig, variant: str, recipe_dict: dict[str, Any], device: str,
+                      params_text: str) -> MlflowTracker | None:
+    """Open the variant's run under this pipeline run's parent, tagged and with every param logged.
+    Returns None (and says so) when tracking is switched off with GAN_LAB_TRACKING=off."""
+    if not tracking_enabled():
+        print(f"note: {DISABLE_ENV}=off: training without MLflow tracking")
+        return None
+    root = repo_root()
+    uri = resolve_tracking_uri(cfg, root)
+    check_reachable(uri)
+    client = _client(uri)
+    exp_id = experiment_id(client, cfg.experiment, root)
+    commit = git_commit(root)
+    key, name = pipeline_key(params_text, commit)
+    dvc_exp = os.environ.get("DVC_EXP_NAME", "")
+    parent_id = parent_run(client, exp_id, key, name, {"git_commit": commit, "dvc_experiment": dvc_exp})
+    tags = {"mlflow.parentRunId": parent_id, VARIANT_TAG: variant, "dataset": recipe_dict["dataset"],
+            "loss": recipe_dict["loss"], "arch": recipe_dict["arch"], "conditional": str(recipe_dict["conditional"]),
+            "git_commit": commit, "dvc_experiment": dvc_exp, "device": device}
+    run = client.create_run(exp_id, run_name=variant, tags=tags)
+    tracker = MlflowTracker(client, run.info.run_id, parent_id)
+    tracker.log_params(recipe_dict)
+    return tracker
+
+
+def run_reference(tracker: MlflowTracker | None) -> dict[str, str]:
+    """What later stages need to find the run again (stored inside the generator checkpoint)."""
+    if tracker is None:
+        return {}
+    return {"tracking_uri": tracker.client.tracking_uri, "run_id": tracker.run_id, "parent_id": tracker.parent_id or ""}
+
+
+def reopen(reference: Mapping[str, str]) -> MlflowTracker | None:
+    """The tracker of a run recorded by `run_reference`, or None when that run was not tracked."""
+    if not reference or not tracking_enabled():
+        return None
+    check_reachable(reference["tracking_uri"])
+    return MlflowTracker(_client(reference["tracking_uri"]), reference["run_id"], reference.get("parent_id") or None)
+
+
+class ServingGenerator(nn.Module):
+    """The generator as an MLflow model: input rows are z (z_dim floats), plus the class label as
+    one more column for conditional models; output is images in [-1, 1], N x C x H x W."""
+
+    def __init__(self, generator: nn.Module, z_dim: int, num_classes: int) -> None:
+        super().__init__()
+        self.generator, self.z_dim, self.num_classes = generator, z_dim, num_classes
+
+    def forward(self, inputs: Tensor) -> Tensor:
+        z = inputs[:, : self.z_dim].float()
+        y = inputs[:, self.z_dim].round().long() if self.num_classes else None
+        return self.generator(z, y)
+
+
+def log_generator_model(tracker: MlflowTracker, generator: nn.Module, spec: Mapping[str, Any]) -> None:
+    """`mlflow.pytorch.log_model` with a signature and an input example, loadable with
+    `mlflow.pyfunc.load_model(uri).predict(z)`; the package code travels with the model."""
+    import mlflow
+    import numpy as np
+    import torch
+    from mlflow.models import infer_signature
+
+    z_dim, num_classes = spec["z_dim"], spec["num_classes"]
+    serving = ServingGenerator(copy.deepcopy(generator).cpu().eval(), z_dim, num_classes)
+    example = np.random.default_rng(0).standard_normal((2, z_dim)).astype(np.float32)
+    if num_classes:
+        example = np.concatenate([example, np.array([[0.0], [1.0]], dtype=np.float32)], axis=1)
+    with torch.no_grad():
+        output = serving(torch.from_numpy(example)).numpy()
+    mlflow.set_tracking_uri(tracker.client.tracking_uri)
+    with mlflow.start_run(run_id=tracker.run_id):
+        mlflow.pytorch.log_model(serving, name="generator", signature=infer_signature(example, output),
+                                 input_example=example, pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],
+                                 code_paths=[str(Path(__file__).resolve().parent)])
+
+
+def latest_runs_table(uri: str, experiment: str, columns: list[str]):
+    """A DataFrame: one row per variant (its latest finished run), the given metric columns."""
+    import pandas as pd
+
+    client = _client(uri)
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None:
+        return None
+    runs = client.search_runs([exp.experiment_id], filter_string="attributes.status = 'FINISHED'",
+                              order_by=["attributes.start_time DESC"], max_results=1000)
+    rows, seen = [], set()
+    for r in runs:
+        variant = r.data.tags.get(VARIANT_TAG)
+        if variant is None or variant in seen:
+            continue
+        seen.add(variant)
+        row = {"variant": variant, "loss": r.data.tags.get("loss"), "dataset": r.data.tags.get("dataset"),
+               "started": pd.Timestamp(r.info.start_time, unit="ms").strftime("%Y-%m-%d %H:%M")}
+        row.update({c.removeprefix("eval."): r.data.metrics.get(c) for c in columns})
+        rows.append(row)
+    if not rows:
+        return None
+    table = pd.DataFrame(rows)
+    return table.dropna(axis=1, how="all")
