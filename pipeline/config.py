@@ -71,6 +71,7 @@ class EvalConfig:
     inception_weights: str | None = None  # local inception-v3-compat weights (features: inception)
     kid_subset_size: int = 1000
     class_share: float = 0.2            # a class is covered at >= this share of its expected count
+    diversity_pairs: int = 1000         # random pairs for the within-set SSIM diversity
     batch_size: int = 256
 
 

@@ -12,7 +12,7 @@ from torch import Tensor
 from pipeline import paths
 from pipeline.config import Recipe
 from pipeline.data import Prepared
-from pipeline.metrics.modes import class_coverage, class_histogram, mixture_metrics
+from pipeline.metrics.modes import class_coverage, class_histogram, mixture_metrics, tuple_mode_metrics
 from pipeline.models.classifier import Classifier
 from pipeline.sampling import generate, to_uint8
 from pipeline.training import Evaluator
@@ -34,6 +34,8 @@ def mode_metrics(samples: Tensor, prepared: Prepared, classifier: Classifier | N
         return mixture_metrics(samples, prepared.modes, prepared.info["mode_std"])
     if classifier is not None and prepared.y_train is not None:
         labels = classify(classifier, samples) if labels is None else labels
+        if prepared.info.get("stacked"):
+            return tuple_mode_metrics(labels, prepared.num_classes)
         return class_coverage(labels, prepared.y_train, prepared.num_classes, min_share)
     return {}
 
@@ -70,6 +72,11 @@ def evaluate_samples(samples: Tensor, recipe: Recipe, prepared: Prepared, classi
                 features=recipe.eval.features, weights_path=weights,
                 kid_subset_size=recipe.eval.kid_subset_size, cache_root=paths.FIDELITY_CACHE,
                 batch_size=recipe.eval.batch_size))
+        from pipeline.metrics.diversity import mean_pairwise_ssim
+
+        pairs = recipe.eval.diversity_pairs
+        metrics["diversity_ssim"] = mean_pairwise_ssim(samples, pairs, seed=recipe.seed)
+        metrics["diversity_ssim_real"] = mean_pairwise_ssim(prepared.x_train, pairs, seed=recipe.seed)
         if classifier is not None:
             histogram = {
                 "class_names": prepared.info["class_names"],
@@ -85,8 +92,10 @@ def evaluate_samples(samples: Tensor, recipe: Recipe, prepared: Prepared, classi
 
 
 def default_sample_count(prepared: Prepared) -> int:
-    """The protocol's sample count: 2,500 for 2D mixtures (VEEGAN/PacGAN), else as many as the
+    """The protocol's sample count: 2,500 for 2D mixtures (VEEGAN/PacGAN), 26,000 for stacked MNIST, else as many as the
     real training images (capped at 10,000) so FID compares sets of equal size."""
     if prepared.kind == "points":
         return 2500
+    if prepared.info.get("stacked"):
+        return 26_000  # the VEEGAN stacked-MNIST protocol
     return min(len(prepared.x_train), 10_000)

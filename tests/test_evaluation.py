@@ -1,0 +1,144 @@
+"""Evaluation that tells the truth, checked on the real bundled digits: the classifier is accurate,
+FID separates real from noise, collapse shows up, stacked MNIST counts its modes."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import tiny_recipe
+from pipeline.config import ClassifierConfig, DataConfig, EvalConfig
+from pipeline.data import prepare_dataset
+from pipeline.evaluation import classify, default_sample_count, evaluate_samples, mode_metrics
+from pipeline.metrics.diversity import mean_pairwise_ssim, ssim_kind
+from pipeline.models.classifier import (ChannelwiseClassifier, channel_views, classifier_checkpoint,
+                                        load_classifier, train_classifier)
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def mnist():
+    return prepare_dataset("mnist5k", DataConfig())
+
+
+@pytest.fixture(scope="module")
+def classifier(mnist, tmp_path_factory):
+    """The classifier stage's training, with the shipped settings, on the real 4,500 training digits."""
+    result = train_classifier(mnist.x_train, mnist.y_train, mnist.x_test, mnist.y_test, 10, ClassifierConfig(),
+                              progress=False)
+    path = tmp_path_factory.mktemp("classifier") / "mnist5k.pt"
+    torch.save(classifier_checkpoint(result, "mnist5k", mnist.info["class_names"]), path)
+    return result, path, load_classifier(torch.load(path, weights_only=True))
+
+
+def test_classifier_accuracy_on_held_out_mnist5k(classifier):
+    result, _, _ = classifier
+    assert result.n_test == 500
+    assert result.test_accuracy >= 0.97
+
+
+def test_frechet_distance_matches_the_closed_form():
+    """FD(N(m1, S1), N(m2, S2)) = |m1 - m2|^2 + tr(S1 + S2 - 2 (S1 S2)^(1/2)); for commuting
+    covariances S = R diag(s) R^T the square root is R diag(sqrt(s1 s2)) R^T."""
+    from torch_fidelity.metric_fid import fid_statistics_to_metric
+
+    rng = np.random.default_rng(0)
+    rotation, _ = np.linalg.qr(rng.standard_normal((6, 6)))
+    s1, s2 = rng.uniform(0.5, 3.0, 6), rng.uniform(0.5, 3.0, 6)
+    m1, m2 = rng.standard_normal(6), rng.standard_normal(6)
+    stat = lambda m, s: {"mu": m, "sigma": rotation @ np.diag(s) @ rotation.T}  # noqa: E731
+    expected = np.sum((m1 - m2) ** 2) + np.sum(s1 + s2 - 2 * np.sqrt(s1 * s2))
+    got = fid_statistics_to_metric(stat(m1, s1), stat(m2, s2), verbose=False)["frechet_inception_distance"]
+    assert got == pytest.approx(expected, rel=1e-6)
+
+
+def evaluate(samples, mnist, classifier, **eval_changes):
+    _, path, model = classifier
+    recipe = tiny_recipe()
+    recipe = dataclasses.replace(recipe, eval=dataclasses.replace(EvalConfig(kid_subset_size=500), **eval_changes))
+    return evaluate_samples(samples, recipe, mnist, path, model)
+
+
+def test_fid_real_halves_small_noise_large_collapse_obvious(mnist, classifier, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # torch-fidelity's cache of real features goes to data/fidelity_cache here
+    perm = torch.randperm(len(mnist.x_train), generator=torch.Generator().manual_seed(0))
+    half = mnist.x_train[perm[len(perm) // 2:]]  # a random half: FID against all real images
+    real, _ = evaluate(half, mnist, classifier)
+    noise, _ = evaluate(torch.rand(2000, 1, 28, 28) * 2 - 1, mnist, classifier)
+    repeated, hist = evaluate(mnist.x_train[:1].expand(2000, -1, -1, -1).clone(), mnist, classifier)
+
+    assert real["fid_classifier"] < 5 and noise["fid_classifier"] > 50 * real["fid_classifier"]
+    assert noise["kid_mean_classifier"] > 20 * max(real["kid_mean_classifier"], 1e-3)
+    assert real["classes_covered"] == 10 and real["class_kl"] < 0.01
+    assert repeated["classes_covered"] == 1 and repeated["class_kl"] > 2.0  # log 10 = 2.30 for one class
+    assert sum(1 for g in hist["generated"] if g) == 1 and hist["real"] == torch.bincount(mnist.y_train).tolist()
+    assert repeated["diversity_ssim"] == pytest.approx(1.0) and real["diversity_ssim"] < 0.6
+    assert real["recall_classifier"] > 0.5 and repeated["recall_classifier"] < 0.05
+
+    cache = sorted((tmp_path / "data/fidelity_cache").iterdir())
+    assert cache and all(p.name.startswith("mnist5k-train-") for p in cache)
+    stamps = [p.stat().st_mtime_ns for p in cache]
+    evaluate(half[:1000], mnist, classifier)  # real features come from the cache, not recomputed
+    assert [p.stat().st_mtime_ns for p in sorted((tmp_path / "data/fidelity_cache").iterdir())] == stamps
+
+
+def test_stacked_mnist_of_real_digits_covers_close_to_1000_modes(mnist, classifier):
+    stacked = prepare_dataset("stacked_mnist", DataConfig())
+    assert stacked.x_train.shape[1:] == (3, 28, 28) and stacked.num_classes == 1000
+    assert default_sample_count(stacked) == 26_000
+    base = classifier[2]
+    model = ChannelwiseClassifier(base, 3)
+    samples = stacked.x_train[:9000]
+    labels = classify(model, samples)
+    assert (labels == stacked.y_train[:9000]).float().mean() > 0.9  # 3 digits right at once
+    metrics = mode_metrics(samples, stacked, model, 0.2, labels)
+    assert metrics["modes_covered"] >= 990 and metrics["mode_kl"] < 0.15
+    collapsed = mode_metrics(samples[:1].expand(500, -1, -1, -1), stacked, model, 0.2)
+    assert collapsed["modes_covered"] == 1 and collapsed["mode_kl"] == pytest.approx(math.log(1000), rel=1e-6)
+
+
+def test_channel_views_split_stacked_labels():
+    x = torch.arange(2 * 3 * 1 * 1, dtype=torch.float32).reshape(2, 3, 1, 1)
+    views, digits = channel_views(x, torch.tensor([123, 456]), 3)
+    assert views.shape == (6, 1, 1, 1) and digits.tolist() == [1, 4, 2, 5, 3, 6]
+    assert views.flatten().tolist() == [0, 3, 1, 4, 2, 5]
+
+
+def test_inception_features_use_the_local_weights(monkeypatch, tmp_path):
+    import torch_fidelity
+
+    from pipeline.metrics.fidelity import fidelity_metrics
+
+    seen = {}
+
+    def fake_calculate_metrics(**kwargs):
+        seen.update(kwargs)
+        return {"frechet_inception_distance": 12.5, "kernel_inception_distance_mean": 0.1,
+                "kernel_inception_distance_std": 0.01, "precision": 0.5, "recall": 0.4, "f_score": 0.44}
+
+    monkeypatch.setattr(torch_fidelity, "calculate_metrics", fake_calculate_metrics)
+    weights = tmp_path / "pt_inception-2015-12-05.pth"
+    weights.write_bytes(b"weights")
+    images = torch.zeros(10, 1, 28, 28, dtype=torch.uint8)
+    out = fidelity_metrics(images, images, real_name="mnist5k-train", features="inception", weights_path=weights,
+                           kid_subset_size=1000, cache_root=tmp_path)
+    assert seen["feature_extractor"] == "inception-v3-compat"
+    assert seen["feature_extractor_weights_path"] == str(weights)
+    assert seen["input1"][0].shape == (3, 28, 28)  # grayscale is given to Inception as RGB
+    assert seen["kid_subset_size"] == 10  # never more than the samples
+    assert out == {"fid_inception": 12.5, "kid_mean_inception": 0.1, "kid_std_inception": 0.01,
+                   "precision_inception": 0.5, "recall_inception": 0.4}
+
+
+def test_ssim_window_fits_the_image_size():
+    assert ssim_kind(8) == ("ssim", 3) and ssim_kind(28) == ("ssim", 7) and ssim_kind(64) == ("ssim", 11)
+    assert ssim_kind(256) == ("ms_ssim", 11)
+    same = torch.rand(1, 3, 256, 256).expand(4, -1, -1, -1) * 2 - 1
+    assert mean_pairwise_ssim(same, num_pairs=4) == pytest.approx(1.0, abs=1e-4)
+    with pytest.raises(ValueError, match="at least two images"):
+        mean_pairwise_ssim(same[:1])

@@ -1,0 +1,164 @@
+"""The report: rendered from a small fixture of stage outputs (grayscale conditional, RGB, 2D points,
+and a variant whose evaluation has not run), checked as HTML and in headless Chromium."""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from conftest import image_data
+from pipeline import paths
+from pipeline.config import DataConfig, parse_params
+from pipeline.data import prepare_dataset, save_prepared
+from pipeline.io import write_json
+from pipeline.sampling import image_grid, save_png
+
+VARIANTS = {
+    "cgan": {"conditional": True},
+    "rgb": {"dataset": "cifar10"},  # stand-in RGB data prepared under that name
+    "ring": {"dataset": "ring8", "arch": "toy", "loss": "wgan_gp"},
+    "pending": {"loss": "hinge"},
+}
+
+
+def fake_prepared(name: str, channels: int):
+    prepared = image_data(n=80, channels=channels, size=28 if channels == 1 else 32)
+    prepared.name = name
+    prepared.info["name"] = name
+    return prepared
+
+
+def write_variant(name: str, kind: str, evaluated: bool = True) -> None:
+    steps = [10, 20, 30]
+    log = {"step": steps, "loss_d": [1.2, 0.9, 0.7], "loss_g": [0.8, 1.1, 1.4], "d_real": [0.6, 0.7, 0.7],
+           "d_fake": [0.4, 0.3, 0.3]}
+    pd.DataFrame(log).to_csv(paths.train_log_path(name), index=False)
+    evals = ({"step": steps, "modes_captured": [3, 6, 8], "high_quality_frac": [0.5, 0.8, 0.9],
+              "reverse_kl": [1.0, 0.3, 0.05]} if kind == "points"
+             else {"step": steps, "classes_covered": [4, 8, 10], "class_kl": [0.9, 0.2, 0.05]})
+    pd.DataFrame(evals).to_csv(paths.train_eval_path(name), index=False)
+    save_png(image_grid(torch.rand(16, 3 if name == "rgb" else 1, 28, 28) * 2 - 1, 4), paths.samples_png(name))
+    latent = paths.latent_dir(name)
+    latent.mkdir(parents=True, exist_ok=True)
+    if kind == "points":
+        write_json({"interpolation": {"unavailable": "2D point data: see the scatter plot instead"},
+                    "direction": {"unavailable": "2D point data: see the scatter plot instead"}}, latent / "index.json")
+    else:
+        save_png(image_grid(torch.zeros(8, 1, 28, 28), 4), latent / "interpolation.png")
+        write_json({"interpolation": {"file": "interpolation.png", "mode": "spherical", "rows": 2, "steps": 4},
+                    "direction": {"unavailable": "conditional model: the class grid shows controllable generation"}},
+                   latent / "index.json")
+    if not evaluated:
+        return
+    if kind == "points":
+        metrics = {"n_samples": 2500, "modes_captured": 8, "high_quality_frac": 0.93, "reverse_kl": 0.04}
+        hist = {"class_names": [f"mode{i}" for i in range(8)], "generated": [300] * 8, "real": [100] * 8}
+    else:
+        metrics = {"n_samples": 500, "classes_covered": 10 if name == "cgan" else 7, "class_kl": 0.01,
+                   "fid_classifier": 3.5 if name == "cgan" else 9.0, "kid_mean_classifier": 0.2,
+                   "kid_std_classifier": 0.01, "precision_classifier": 0.8, "recall_classifier": 0.7,
+                   "diversity_ssim": 0.2, "diversity_ssim_real": 0.18}
+        hist = {"class_names": [str(i) for i in range(10)], "generated": [50] * 10, "real": [8] * 10}
+    write_json(metrics, paths.metrics_path(name))
+    write_json(hist, paths.class_hist_path(name))
+
+
+@pytest.fixture
+def report_project(tmp_path, monkeypatch, params_raw):
+    monkeypatch.chdir(tmp_path)
+    save_prepared(fake_prepared("mnist5k", 1), paths.prepared_dir("mnist5k"))
+    save_prepared(fake_prepared("cifar10", 3), paths.prepared_dir("cifar10"))
+    save_prepared(prepare_dataset("ring8", DataConfig()), paths.prepared_dir("ring8"))
+    write_json({"mnist5k": {"available": True, "test_accuracy": 0.984, "n_test": 500},
+                "cifar10": {"available": True, "test_accuracy": 0.5, "n_test": 16},
+                "ring8": {"available": False, "reason": "2D points: metrics use the mixture geometry"}},
+               paths.CLASSIFIER_METRICS)
+    for name in VARIANTS:
+        paths.report_dir(name).mkdir(parents=True)
+        write_variant(name, "points" if name == "ring" else "image", evaluated=name != "pending")
+    params_raw["variants"] = VARIANTS
+    (tmp_path / "params.yaml").write_text(__import__("yaml").safe_dump(params_raw, sort_keys=False))
+    from stages.report import main
+
+    main()
+    return tmp_path
+
+
+def test_every_variant_has_a_section_with_its_pictures(report_project):
+    html = (report_project / "reports/index.html").read_text()
+    for name in VARIANTS:
+        section = html.split(f'<section class="variant" id="{name}">', 1)[1].split("</section>", 1)[0]
+        assert f"<h2>{name}</h2>" in section
+        assert "generated" in section and "losses" in section
+    ring = html.split('id="ring">', 1)[1].split("</section>", 1)[0]
+    assert "interpolation: not shown (2D point data" in ring
+    assert "Missing: metrics (evaluate stage has not run)" in html.split('id="pending">', 1)[1]
+    assert 'id="rgb">' in html and "real cifar10" in html
+
+
+def test_images_are_embedded_and_decode(report_project):
+    html = (report_project / "reports/index.html").read_text()
+    sources = re.findall(r'<img[^>]+src="([^"]+)"', html)
+    assert len(sources) >= 4 * 4
+    for src in sources:
+        assert src.startswith("data:image/png;base64,"), src[:40]
+        assert base64.b64decode(src.split(",", 1)[1])[:4] == b"\x89PNG"
+    assert sorted(p.name for p in (report_project / "reports/figures").iterdir())[:2] == ["cgan_hist.png", "cgan_kl.png"]
+
+
+def test_tables_are_filled_and_best_values_marked(report_project):
+    html = (report_project / "reports/index.html").read_text()
+    for table in re.findall(r"<table.*?</table>", html, flags=re.S):
+        assert table.count("<tr>") >= 2, table[:200]
+    metrics = re.search(r'<table id="metrics">.*?</table>', html, flags=re.S).group(0)
+    assert re.search(r'<td class="best">\s*3.5\s*</td>', metrics)  # lowest FID wins
+    assert re.search(r'<td class="best">\s*8\s*</td>', metrics)  # the only modes_captured
+    assert "unavailable: 2D points" in html  # no classifier for ring8, said plainly
+    markdown = (report_project / "reports/report.md").read_text()
+    assert "| cgan |" in markdown and "**3.5**" in markdown and "| pending |" in markdown
+
+
+def find_chromium() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        if shutil.which(name):
+            return shutil.which(name)
+    return None
+
+
+PROBE = """<script>
+window.addEventListener('load', () => {
+  const images = Array.from(document.images);
+  document.body.setAttribute('data-images', images.length);
+  document.body.setAttribute('data-broken', images.filter(i => !i.complete || i.naturalWidth === 0).length);
+});
+</script>"""
+
+
+def test_report_renders_in_headless_chromium_without_broken_images(report_project):
+    chromium = find_chromium()
+    if chromium is None:
+        if os.environ.get("CI"):
+            pytest.fail("Chromium is missing: .ci/run installs Debian's chromium package")
+        pytest.skip("Chromium not installed (apt-get install chromium); CI runs this test")
+    page = report_project / "probe.html"
+    page.write_text((report_project / "reports/index.html").read_text().replace("</body>", PROBE + "</body>"))
+    flags = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={report_project / 'chrome-profile'}", "--virtual-time-budget=5000"]
+    dom = subprocess.run([*flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120).stdout
+    images = re.search(r'data-images="(\d+)"', dom)
+    broken = re.search(r'data-broken="(\d+)"', dom)
+    assert images and broken, dom[:500]
+    assert int(images.group(1)) >= 16 and int(broken.group(1)) == 0
+    shot = report_project / "report.png"
+    subprocess.run([*flags, f"--screenshot={shot}", "--window-size=1280,2000", (report_project / "reports/index.html").as_uri()],
+                   capture_output=True, timeout=120)
+    assert shot.exists() and shot.stat().st_size > 20_000  # a real page, not a blank one
