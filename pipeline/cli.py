@@ -190,6 +190,40 @@ def compare(
     typer.echo(table.to_string(index=False, float_format=lambda v: f"{v:.4g}", na_rep="-"))
 
 
+@app.command()
+def study(
+    name: Annotated[Optional[str], typer.Argument(help="a study in studies/ (omit to list them)")] = None,
+    queue: Annotated[bool, typer.Option(help="queue it (`dvc exp run --run-all` or `dvc queue start` runs it)")] = False,
+    dry_run: Annotated[bool, typer.Option(help="print the dvc command, run nothing")] = False,
+    params_file: Annotated[Path, typer.Option(help="params.yaml to start from")] = Path("params.yaml"),
+) -> None:
+    """Run a study (studies/<name>.yaml) as a DVC experiment: its variants replace the default set."""
+    import shlex
+    import subprocess
+    import time
+
+    from pipeline import studies
+    from pipeline.config import read_yaml
+    from pipeline.errors import GanLabError
+
+    if name is None:
+        for item in studies.available():
+            first = (studies.STUDIES / f"{item}.yaml").read_text().splitlines()[0].lstrip("# ")
+            typer.echo(f"{item:<16} {first}")
+        return
+    try:
+        spec = studies.load_study(name)
+        studies.apply_study(read_yaml(params_file.read_text()) or {}, spec)
+    except GanLabError as exc:
+        _fail(str(exc))
+    cmd = ["dvc", "exp", "run", "-n", f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"] + (["--queue"] if queue else [])
+    for override in studies.overrides(spec):
+        cmd += ["-S", override]
+    typer.echo(shlex.join(cmd))
+    if not dry_run:
+        raise typer.Exit(subprocess.call(cmd))
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app(prog_name="gan")
 

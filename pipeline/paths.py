@@ -14,6 +14,7 @@ CLASSIFIER_METRICS = REPORTS / "classifier.json"
 REPORT_HTML = REPORTS / "index.html"
 REPORT_MD = REPORTS / "report.md"
 REPORT_FIGURES = REPORTS / "figures"
+CURVES = REPORTS / "curves"  # long-format (step, metric, value) tables for `dvc plots`
 RUN_STATE = Path(".gan-lab/runs")  # resumable checkpoints: outside DVC outputs, survive a crash
 
 
@@ -48,6 +49,11 @@ def train_log_path(variant: str) -> Path:
 def train_eval_path(variant: str) -> Path:
     """Mode-collapse metrics over training, one row every `train.eval_every` steps (a dvc plot)."""
     return report_dir(variant) / "train_eval.csv"
+
+
+def curves_path(variant: str, kind: str) -> Path:
+    """`kind`: losses | modes. One folder for every variant, drawn by the top-level `plots:` of dvc.yaml."""
+    return CURVES / f"{variant}_{kind}.csv"
 
 
 def samples_png(variant: str) -> Path:

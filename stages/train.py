@@ -31,6 +31,18 @@ def write_table(rows: list[dict], path: Path) -> None:
         (pd.DataFrame(rows) if rows else pd.DataFrame(columns=["step"])).to_csv(tmp, index=False)
 
 
+CURVE_KEYS = {"losses": ("loss_d", "loss_g", "d_real", "d_fake", "wasserstein", "gradient_penalty"), "modes": None}
+
+
+def write_curves(rows: list[dict], keys: tuple[str, ...] | None, path: Path) -> None:
+    """Long format, one row per (step, metric): every file in reports/curves has the same columns,
+    so one `dvc plots` definition draws them all, coloured by metric, dashed by revision."""
+    long = [{"step": r["step"], "metric": k, "value": v} for r in rows for k, v in r.items()
+            if k != "step" and (keys is None or k in keys) and v is not None]
+    with atomic_path(path) as tmp:
+        pd.DataFrame(long, columns=["step", "metric", "value"]).to_csv(tmp, index=False)
+
+
 def save_outputs(variant: str, result: TrainResult, recipe_dict: dict, arch: str, dataset_info: dict,
                  mlflow_run: dict[str, Any] | None = None) -> None:
     """The generator checkpoint (what sampling needs) and the full checkpoint, written all or nothing."""
@@ -43,6 +55,8 @@ def save_outputs(variant: str, result: TrainResult, recipe_dict: dict, arch: str
         torch.save(full, out / "checkpoint.pt")
     write_table(result.log_rows, paths.train_log_path(variant))
     write_table(result.eval_rows, paths.train_eval_path(variant))
+    write_curves(result.log_rows, CURVE_KEYS["losses"], paths.curves_path(variant, "losses"))
+    write_curves(result.eval_rows, CURVE_KEYS["modes"], paths.curves_path(variant, "modes"))
 
 
 def main(variant: str, params_file: str = "params.yaml") -> None:

@@ -84,3 +84,12 @@ def test_training_hash_ignores_logging_but_not_learning_rate(params):
     other_lr = dataclasses.replace(r, train=dataclasses.replace(r.train, lr_g=1e-3))
     assert r.training_hash() == more_logging.training_hash()
     assert r.training_hash() != other_lr.training_hash()
+
+
+def test_exponent_floats_as_dvc_writes_them(tmp_path, params_raw):
+    """`dvc exp run -S train.lr_g=5e-5` writes `lr_g: 5e-05`: a number, not a string."""
+    import yaml
+
+    text = yaml.safe_dump(params_raw, sort_keys=False).replace("lr_g: 0.0002", "lr_g: 5e-05")
+    (tmp_path / "params.yaml").write_text(text)
+    assert load_params(tmp_path / "params.yaml").variant("dcgan").train.lr_g == 5e-05

@@ -19,7 +19,8 @@ from conftest import REPO
 
 pytestmark = pytest.mark.slow
 
-COPY = ["pipeline", "stages", "dvc.yaml", "params.yaml", "pyproject.toml", ".dvcignore", ".gitignore", ".dvc/config"]
+COPY = ["pipeline", "stages", "dvc.yaml", "params.yaml", "pyproject.toml", ".dvcignore", ".gitignore", ".dvc/config",
+        ".dvc/plots"]
 
 
 def tiny_params(path: Path) -> None:
@@ -107,10 +108,20 @@ def test_mlflow_store_at_repo_root_has_every_variant(repo):
     client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
     exp = client.get_experiment_by_name("gan-lab")
     runs = client.search_runs([exp.experiment_id])
-    variants = {r.data.tags.get("variant") for r in runs}
-    assert variants == {"dcgan", "wgan_gp"}
+    children = [r for r in runs if "variant" in r.data.tags]
+    assert {r.data.tags["variant"] for r in children} == {"dcgan", "wgan_gp"}
+    parents = {r.data.tags["mlflow.parentRunId"] for r in children}
+    assert len(parents) == 1 and client.get_run(parents.pop()).info.status == "FINISHED"
     assert all(r.info.status == "FINISHED" for r in runs)
     assert (repo / ".gitignore").read_text().count("mlflow.db") == 1  # never committed
+
+
+def test_dvc_plots_draw_every_curve(repo):
+    out = run(["dvc", "plots", "show", "--json"], repo).stdout
+    for series in ("loss_d", "loss_g", "gradient_penalty", "classes_covered", "class_kl"):
+        assert f'"metric": "{series}"' in out, series
+    for name in ("dcgan_losses.csv", "wgan_gp_losses.csv", "dcgan_modes.csv"):
+        assert name in out
 
 
 def test_second_repro_is_up_to_date(repo):

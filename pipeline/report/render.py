@@ -18,8 +18,8 @@ from pipeline.report import plots
 from pipeline.tracking import flatten
 
 # direction of "better" for each metric (a prefix match: fid_classifier -> fid)
-LOWER_IS_BETTER = ("fid", "kid_mean", "class_kl", "reverse_kl")
-HIGHER_IS_BETTER = ("precision", "recall", "classes_covered", "modes_captured", "high_quality_frac")
+LOWER_IS_BETTER = ("fid", "kid_mean", "class_kl", "reverse_kl", "mode_kl")
+HIGHER_IS_BETTER = ("precision", "recall", "classes_covered", "modes_captured", "modes_covered", "high_quality_frac")
 HIDDEN_COLUMNS = ("n_samples", "kid_std")
 
 
@@ -132,7 +132,9 @@ def render(params: Params, figures_dir: Path = paths.REPORT_FIGURES) -> tuple[st
     env = Environment(loader=PackageLoader("pipeline.report", "templates"), autoescape=select_autoescape())
     env.filters["fmt"] = _fmt
     env.filters["img"] = lambda href: embed_image(href, figures_dir)
+    inception = any(k.endswith("_inception") for s in sections for k in s.metrics)
     context = dict(title=params.report.title, sections=sections, columns=columns, best=best_values(sections, columns),
+                   inception=inception,
                    recipe=flatten(params.recipe), real_grids=real_grids, classifier=classifier,
                    features={n: params.variant(n).eval.features for n in params.variants}, direction=direction)
     return env.get_template("index.html.j2").render(**context), env.get_template("report.md.j2").render(**context)
