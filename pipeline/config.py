@@ -42,8 +42,8 @@ class TrainConfig:
     optimizer: str = "auto"             # auto (RMSprop for wgan, else Adam) | adam | rmsprop
     lr_g: float = 2.0e-4
     lr_d: float = 2.0e-4
-    betas: tuple[float, float] = (0.5, 0.999)
-    d_steps: int = 1                    # discriminator steps per generator step (k)
+    betas: tuple[float, float] | None = None  # Adam betas (null: the loss's default)
+    d_steps: int | None = None          # discriminator steps per generator step, k (null: the loss's default)
     label_smoothing: float = 0.0        # one-sided: real label = 1 - label_smoothing
     gp_weight: float = 10.0
     clip_value: float = 0.01
@@ -142,7 +142,7 @@ class Params:
                 f"unknown variant {name!r}; variants in params.yaml: {', '.join(self.variants)}"
             )
         merged = deep_merge(self.recipe, self.variants[name])
-        return build(Recipe, merged, f"variants.{name}")
+        return with_loss_defaults(build(Recipe, merged, f"variants.{name}"))
 
     def all_variants(self) -> dict[str, Recipe]:
         return {name: self.variant(name) for name in self.variants}
@@ -207,7 +207,7 @@ def parse_params(raw: Mapping[str, Any]) -> Params:
     if unknown:
         raise ConfigError(f"unknown key {unknown[0]!r} in params.yaml; valid keys: {', '.join(valid)}")
     recipe = {k: raw[k] for k in RECIPE_KEYS if k in raw}
-    validate_recipe(build(Recipe, recipe, ""))  # the shared recipe first, so errors name its keys
+    validate_recipe(with_loss_defaults(build(Recipe, recipe, "")))  # the shared recipe first: errors name its keys
     variants = raw.get("variants") or {}
     if not isinstance(variants, Mapping) or not variants:
         raise ConfigError("variants: must map at least one variant name to its overrides ({} for none)")
@@ -228,6 +228,23 @@ def parse_params(raw: Mapping[str, Any]) -> Params:
     for name in clean_variants:
         validate_recipe(params.variant(name), f"variants.{name}")
     return params
+
+
+def with_loss_defaults(recipe: Recipe) -> Recipe:
+    """Fill `train.d_steps` and `train.betas` left null with the loss's own defaults (WGAN-GP:
+    5 critic steps and Adam betas (0, 0.9), as in its paper), so `-S loss=wgan_gp` trains WGAN-GP
+    the way it was published unless the recipe says otherwise."""
+    from pipeline.losses import LOSSES
+
+    if recipe.train.d_steps is not None and recipe.train.betas is not None:
+        return recipe
+    loss = LOSSES.get(recipe.loss, "loss")
+    train = dataclasses.replace(
+        recipe.train,
+        d_steps=recipe.train.d_steps if recipe.train.d_steps is not None else loss.default_d_steps,
+        betas=recipe.train.betas if recipe.train.betas is not None else loss.default_betas,
+    )
+    return dataclasses.replace(recipe, train=train)
 
 
 def validate_recipe(recipe: Recipe, where: str = "") -> None:

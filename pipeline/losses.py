@@ -26,6 +26,8 @@ class GanLoss:
     gradient_penalty: bool = False  # add gp_weight * GP on interpolates
     weight_clipping: bool = False   # clip D's weights to [-clip_value, clip_value] after each step
     smoothing: bool = True          # one-sided label smoothing is meaningful for this loss
+    default_d_steps: int = 1        # critic steps per generator step when train.d_steps is null
+    default_betas: tuple[float, float] = (0.5, 0.999)  # Adam betas when train.betas is null (DCGAN paper)
 
 
 LOSSES: Registry[GanLoss] = Registry("loss")
@@ -74,10 +76,11 @@ LOSSES.add("minimax", GanLoss("minimax", bce_discriminator, minimax_generator))
 LOSSES.add("ns", GanLoss("ns", bce_discriminator, ns_generator))
 LOSSES.add("lsgan", GanLoss("lsgan", lsgan_discriminator, lsgan_generator, probabilistic=False))
 LOSSES.add("hinge", GanLoss("hinge", hinge_discriminator, wasserstein_generator, probabilistic=False, smoothing=False))
-LOSSES.add("wgan", GanLoss("wgan", wasserstein_discriminator, wasserstein_generator,
-                           probabilistic=False, weight_clipping=True, smoothing=False))
+LOSSES.add("wgan", GanLoss("wgan", wasserstein_discriminator, wasserstein_generator,  # RMSprop: optimizer auto
+                           probabilistic=False, weight_clipping=True, smoothing=False, default_d_steps=5))
 LOSSES.add("wgan_gp", GanLoss("wgan_gp", wasserstein_discriminator, wasserstein_generator,
-                              probabilistic=False, gradient_penalty=True, smoothing=False))
+                              probabilistic=False, gradient_penalty=True, smoothing=False,
+                              default_d_steps=5, default_betas=(0.0, 0.9)))
 
 
 def gradient_penalty(

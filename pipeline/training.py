@@ -20,7 +20,7 @@ from torch import Tensor
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
-from pipeline.config import Recipe
+from pipeline.config import Recipe, with_loss_defaults
 from pipeline.data import Prepared
 from pipeline.errors import ConfigError, TrainingDiverged
 from pipeline.io import load_torch, save_torch
@@ -244,6 +244,7 @@ def train(recipe: Recipe, prepared: Prepared, *, variant: str = "variant", track
     """Train `recipe` on `prepared`. Resumes from `state_path` if it holds a matching checkpoint,
     writes it every `checkpoint_every` steps, and raises TrainingDiverged on a NaN/Inf loss."""
     tracker = tracker or NullTracker()
+    recipe = with_loss_defaults(recipe)
     t, loss = recipe.train, LOSSES.get(recipe.loss, "loss")
     device = resolve_device(t.device)
     if device.type == "cuda":

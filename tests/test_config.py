@@ -27,6 +27,11 @@ def test_top_level_loss_changes_every_variant_that_does_not_override_it(params_r
     recipes = parse_params(raw).all_variants()
     assert recipes["dcgan"].loss == "wgan_gp" and recipes["cdcgan"].loss == "wgan_gp"
     assert recipes["vanilla"].loss == "minimax"  # its own override wins
+    # WGAN-GP as published unless the recipe says otherwise: 5 critic steps, Adam betas (0, 0.9)
+    assert recipes["dcgan"].train.d_steps == 5 and recipes["dcgan"].train.betas == (0.0, 0.9)
+    assert recipes["vanilla"].train.d_steps == 1 and recipes["vanilla"].train.betas == (0.5, 0.999)
+    raw["train"]["d_steps"] = 2
+    assert parse_params(raw).variant("dcgan").train.d_steps == 2
 
 
 def test_deep_merge_keeps_siblings():
