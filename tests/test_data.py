@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -133,13 +134,17 @@ def test_download_failure_names_offline_alternatives(monkeypatch, tmp_path):
 
     import torchvision
 
-    def offline(*args, **kwargs):
-        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+    def offline(root, **kwargs):  # like torchvision: make folders, start a file, then fail
+        partial = Path(root) / "MNIST" / "raw" / "train-images-idx3-ubyte.gz"
+        partial.parent.mkdir(parents=True)
+        partial.write_bytes(b"\x1f\x8b partial")
+        raise urllib.error.URLError("[Errno -3] Temporary failure\nin name resolution")
 
     monkeypatch.setattr(torchvision.datasets, "MNIST", offline)
     with pytest.raises(DataError) as err:
-        prepare_dataset("mnist", DataConfig(root=str(tmp_path)))
+        prepare_dataset("mnist", DataConfig(root=str(tmp_path / "data" / "raw")))
     message = str(err.value)
     assert "could not download dataset 'mnist'" in message
     assert "mnist5k" in message and "digits" in message and "folder" in message
+    assert "\n" not in message  # one paragraph
     assert not any(tmp_path.iterdir())  # nothing half-written

@@ -7,6 +7,7 @@ and one `@DATASETS.register` line.
 from __future__ import annotations
 
 import math
+import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,11 +87,16 @@ def _torchvision(name: str, cls_name: str, cfg: DataConfig, names: list[str]) ->
 
     cls = getattr(torchvision.datasets, cls_name)
     root = Path(cfg.root)
+    target = root / cls_name
+    created = [p for p in (*reversed(target.parents), target) if not p.exists()]  # outermost first
     try:
         parts = [cls(root=str(root), train=train, download=True) for train in (True, False)]
     except Exception as exc:  # urllib, ssl, socket and checksum errors all end here
+        if created:  # no partial download (or empty folder) left behind
+            shutil.rmtree(created[0], ignore_errors=True)
+        reason = " ".join(str(exc).split())
         raise DataError(
-            f"could not download dataset {name!r} into {root}/ ({type(exc).__name__}: {exc}). "
+            f"could not download dataset {name!r} into {root}/ ({type(exc).__name__}: {reason}). "
             f"This machine may have no internet access. Either place the torchvision files for "
             f"{cls_name} under {root}/ by hand and run again, or choose an offline dataset: "
             f"{OFFLINE_CHOICES}."
