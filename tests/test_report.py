@@ -162,3 +162,20 @@ def test_report_renders_in_headless_chromium_without_broken_images(report_projec
     subprocess.run([*flags, f"--screenshot={shot}", "--window-size=1280,2000", (report_project / "reports/index.html").as_uri()],
                    capture_output=True, timeout=120)
     assert shot.exists() and shot.stat().st_size > 20_000  # a real page, not a blank one
+
+
+def test_scatter_and_many_mode_histogram(tmp_path):
+    from PIL import Image
+
+    from pipeline.data.sources import ring_modes, sample_mixture
+    from pipeline.report import plots
+
+    ring = prepare_dataset("ring8", DataConfig())
+    points, _ = sample_mixture(ring_modes(), 0.01, 500, seed=3)
+    plots.scatter_points(points, ring, tmp_path / "scatter.png")
+    assert Image.open(tmp_path / "scatter.png").size[0] > 300
+    hist = {"class_names": [f"{i:03d}" for i in range(1000)], "generated": [1] * 10 + [0] * 990, "real": [3] * 1000}
+    assert plots.histogram_plot(hist, "stacked", tmp_path / "hist.png")
+    assert Image.open(tmp_path / "hist.png").size[0] > 300
+    assert not plots.histogram_plot({"generated": []}, "none", tmp_path / "none.png")
+    assert not (tmp_path / "none.png").exists()
