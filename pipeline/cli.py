@@ -50,7 +50,8 @@ def sample(
     from pipeline.errors import GanLabError
     from pipeline.sampling import draw_labels, generate, image_grid, save_png
 
-    generator, spec, dev = _load(variant, device)
+    generator, ckpt, dev = _load(variant, device)
+    spec = ckpt["spec"]
     try:
         labels = draw_labels(n, spec["num_classes"], label)
         images, _ = generate(generator, n, spec["z_dim"], spec["num_classes"], labels=labels, seed=seed, device=dev)
@@ -61,7 +62,7 @@ def sample(
 
 
 def _load(variant: str, device: str):
-    """(generator, spec, device) of a trained variant, or a clear exit."""
+    """(generator, its checkpoint, device) of a trained image variant, or a clear exit."""
     from pipeline import paths
     from pipeline.sampling import load_generator
     from pipeline.training import resolve_device
@@ -73,7 +74,7 @@ def _load(variant: str, device: str):
     generator, ckpt = load_generator(str(path), dev)
     if len(ckpt["spec"]["data_shape"]) != 3:
         _fail(f"{variant} generates 2D points, not images; see reports/variants/{variant}/samples.png")
-    return generator, ckpt["spec"], dev
+    return generator, ckpt, dev
 
 
 @app.command()
@@ -91,7 +92,8 @@ def interpolate(
     from pipeline.errors import GanLabError
     from pipeline.sampling import draw_labels, image_grid, interpolation_strip, save_png
 
-    generator, spec, _ = _load(variant, device)
+    generator, ckpt, _ = _load(variant, device)
+    spec = ckpt["spec"]
     try:
         draw_labels(1, spec["num_classes"], label)  # validates --label
         strip = interpolation_strip(generator, spec["z_dim"], spec["num_classes"], rows, steps, mode, seed, label)
@@ -114,18 +116,18 @@ def direction(
 ) -> None:
     """Controllable generation without labels: walk z along the classifier's gradient for a class."""
     from pipeline import paths
-    from pipeline.io import load_torch
-    from pipeline.models.classifier import load_classifier
+    from pipeline.models.classifier import load_dataset_classifier
     from pipeline.sampling import feature_direction, image_grid, save_png, walk_strip
 
-    generator, spec, dev = _load(variant, device)
+    generator, ckpt, dev = _load(variant, device)
+    spec = ckpt["spec"]
     if spec["num_classes"]:
         _fail(f"{variant} is conditional: use `gan sample {variant} --label {target}` instead")
-    ckpt = load_torch(paths.generator_path(variant))
     dataset = ckpt["recipe"]["dataset"]
-    if not paths.classifier_path(dataset).exists():
+    classifier = load_dataset_classifier(dataset)
+    if classifier is None:
         _fail(f"no classifier for dataset {dataset!r} at {paths.classifier_path(dataset)}; run `dvc repro classifier`")
-    classifier = load_classifier(load_torch(paths.classifier_path(dataset)), dev)
+    classifier = classifier.to(dev)
     if not 0 <= target < classifier.num_classes:
         _fail(f"--target {target} is out of range; valid classes: 0..{classifier.num_classes - 1}")
     d = feature_direction(generator, classifier, spec["z_dim"], target, seed=seed)
@@ -145,12 +147,6 @@ def _mlflow_config(params_file: Path):
     return params.variant(next(iter(params.variants))).mlflow
 
 
-def _tracking_uri(params_file: Path) -> str:
-    from pipeline.tracking_mlflow import resolve_tracking_uri
-
-    return resolve_tracking_uri(_mlflow_config(params_file))
-
-
 @app.command()
 def ui(
     port: Annotated[int, typer.Option(help="port on 127.0.0.1")] = 5000,
@@ -160,7 +156,9 @@ def ui(
     """Open the MLflow UI on this project's tracking store (Ctrl-C to stop)."""
     import subprocess
 
-    uri = _tracking_uri(params_file)
+    from pipeline.tracking_mlflow import resolve_tracking_uri
+
+    uri = resolve_tracking_uri(_mlflow_config(params_file))
     if uri.startswith(("http://", "https://")):
         typer.echo(f"runs are on a tracking server: open {uri} in a browser")
         return
@@ -180,10 +178,11 @@ def compare(
     experiment: Annotated[Optional[str], typer.Option(help="MLflow experiment (default: params.yaml's)")] = None,
 ) -> None:
     """The latest finished run of every variant, key metrics side by side (from MLflow)."""
-    from pipeline.tracking_mlflow import latest_runs_table
+    from pipeline.tracking_mlflow import latest_runs_table, resolve_tracking_uri
 
-    uri = _tracking_uri(params_file)
-    name = experiment or _mlflow_config(params_file).experiment
+    cfg = _mlflow_config(params_file)  # params.yaml is read once
+    uri = resolve_tracking_uri(cfg)
+    name = experiment or cfg.experiment
     table = latest_runs_table(uri, name, COMPARE_COLUMNS)
     if table is None:
         _fail(f"no runs in MLflow experiment {name!r} at {uri}; run `dvc repro` first")

@@ -77,16 +77,11 @@ def evaluate_samples(samples: Tensor, recipe: Recipe, prepared: Prepared, classi
         pairs = recipe.eval.diversity_pairs
         metrics["diversity_ssim"] = mean_pairwise_ssim(samples, pairs, seed=recipe.seed)
         metrics["diversity_ssim_real"] = mean_pairwise_ssim(prepared.x_train, pairs, seed=recipe.seed)
-        if classifier is not None:
-            histogram = {
-                "class_names": prepared.info["class_names"],
-                "generated": class_histogram(labels, prepared.num_classes).tolist(),
-                "real": class_histogram(prepared.y_train, prepared.num_classes).tolist(),
-            }
-    elif prepared.kind == "points":
-        nearest = torch.cdist(samples.double(), prepared.modes.double()).argmin(1)
+    elif prepared.kind == "points":  # each point counts for its nearest mode
+        labels = torch.cdist(samples.double(), prepared.modes.double()).argmin(1)
+    if labels is not None:
         histogram = {"class_names": prepared.info["class_names"],
-                     "generated": class_histogram(nearest, prepared.num_classes).tolist(),
+                     "generated": class_histogram(labels, prepared.num_classes).tolist(),
                      "real": class_histogram(prepared.y_train, prepared.num_classes).tolist()}
     return metrics, histogram
 

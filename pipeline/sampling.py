@@ -143,6 +143,11 @@ def to_uint8(x: Tensor) -> Tensor:
     return ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
 
 
+def from_uint8(x: Tensor) -> Tensor:
+    """[0, 255] uint8 -> float32 in [-1, 1]: the inverse of `to_uint8`."""
+    return x.float() / 127.5 - 1.0
+
+
 def image_grid(x: Tensor, nrow: int) -> Tensor:
     """A grid (C x H x W, uint8) of images in [-1, 1], with a thin border between tiles."""
     from torchvision.utils import make_grid

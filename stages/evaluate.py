@@ -11,9 +11,10 @@ from pipeline.config import load_params
 from pipeline.data import load_prepared
 from pipeline.evaluation import evaluate_samples
 from pipeline.io import load_torch, write_json
+from pipeline.models.classifier import load_dataset_classifier
+from pipeline.sampling import from_uint8
 from pipeline.tracking_mlflow import reopen
 from stages._common import run
-from stages.train import load_dataset_classifier
 
 
 def main(variant: str, params_file: str = "params.yaml") -> None:
@@ -23,7 +24,7 @@ def main(variant: str, params_file: str = "params.yaml") -> None:
     generated = load_torch(paths.generated_path(variant))
     samples = generated["samples"]
     if samples.dtype == torch.uint8:
-        samples = samples.float() / 127.5 - 1.0
+        samples = from_uint8(samples)
     classifier_path = paths.classifier_path(recipe.dataset)
     classifier = load_dataset_classifier(recipe.dataset)
     metrics, histogram = evaluate_samples(samples, recipe, prepared, classifier_path if classifier else None, classifier)

@@ -9,11 +9,11 @@ from pipeline.config import load_params
 from pipeline.data import load_prepared
 from pipeline.evaluation import default_sample_count
 from pipeline.io import atomic_dir, save_torch, write_json
+from pipeline.models.classifier import load_dataset_classifier
 from pipeline.report.plots import save_latent_figures, save_sample_figure
 from pipeline.sampling import generate, load_generator, to_uint8
 from pipeline.training import resolve_device
 from stages._common import run
-from stages.train import load_dataset_classifier
 
 
 def main(variant: str, params_file: str = "params.yaml") -> None:

@@ -13,17 +13,12 @@ from pipeline import paths
 from pipeline.config import load_params
 from pipeline.data import load_prepared
 from pipeline.evaluation import make_training_evaluator
-from pipeline.io import atomic_dir, atomic_path, load_torch
-from pipeline.models.classifier import Classifier, load_classifier
+from pipeline.io import atomic_dir, atomic_path
+from pipeline.models.classifier import load_dataset_classifier
 from pipeline.tracking import NullTracker
 from pipeline.tracking_mlflow import log_generator_model, run_reference, run_status, start_variant_run
 from pipeline.training import TrainResult, resolve_device, train
 from stages._common import run
-
-
-def load_dataset_classifier(dataset: str) -> Classifier | None:
-    path = paths.classifier_path(dataset)
-    return load_classifier(load_torch(path)) if path.exists() else None
 
 
 def write_table(rows: list[dict], path: Path) -> None:

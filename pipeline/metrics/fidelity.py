@@ -17,6 +17,7 @@ from torch.utils.data import Dataset
 
 from pipeline.io import load_torch
 from pipeline.models.classifier import load_classifier
+from pipeline.sampling import from_uint8
 
 CLASSIFIER_EXTRACTOR = "gan-lab-classifier"
 INCEPTION_EXTRACTOR = "inception-v3-compat"
@@ -81,8 +82,7 @@ def _register_classifier_extractor() -> None:
             return None
 
         def forward(self, x):
-            x = x.float() / 127.5 - 1.0
-            features = self.model.features(x)
+            features = self.model.features(from_uint8(x))
             out = {"features": features, "logits": self.model.head(features)}
             return tuple(out[name] for name in self.features_list)
 

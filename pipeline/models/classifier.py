@@ -138,6 +138,15 @@ def classifier_checkpoint(result: ClassifierResult, dataset: str, class_names: l
             "dataset": dataset, "class_names": class_names, "test_accuracy": result.test_accuracy}
 
 
+def load_dataset_classifier(dataset: str) -> "Classifier | ChannelwiseClassifier | None":
+    """The classifier stage's model for `dataset`, or None where it trains none (2D, unlabelled)."""
+    from pipeline import paths
+    from pipeline.io import load_torch
+
+    path = paths.classifier_path(dataset)
+    return load_classifier(load_torch(path)) if path.exists() else None
+
+
 def load_classifier(checkpoint: dict[str, Any], device: torch.device | str = "cpu") -> Classifier | ChannelwiseClassifier:
     model = Classifier(checkpoint["channels"], checkpoint["num_classes"])
     model.load_state_dict(checkpoint["state_dict"])
