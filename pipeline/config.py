@@ -17,7 +17,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import yaml
 
@@ -31,6 +31,7 @@ class DataConfig:
     image_size: int | None = None       # resize images to this size (null: native size)
     test_fraction: float = 0.1          # held-out share of the deterministic train/test split
     split_seed: int = 0                 # the split's seed (independent of the training seed)
+    stacked_from: str = "mnist5k"       # stacked_mnist's digits: mnist5k (offline) | mnist (the published protocol)
 
 
 @dataclass(frozen=True)
@@ -39,15 +40,16 @@ class TrainConfig:
     batch_size: int = 64
     z_dim: int = 64
     width: int = 64                     # base channel / hidden width of G and D
-    optimizer: str = "auto"             # auto (RMSprop for wgan, else Adam) | adam | rmsprop
-    lr_g: float = 2.0e-4
-    lr_d: float = 2.0e-4
+    optimizer: str = "auto"             # auto: the loss's own (RMSprop for wgan, else Adam) | adam | rmsprop
+    lr_g: float | None = None           # null: the loss's published learning rate
+    lr_d: float | None = None           # null: the loss's published learning rate
     betas: tuple[float, float] | None = None  # Adam betas (null: the loss's default)
     d_steps: int | None = None          # discriminator steps per generator step, k (null: the loss's default)
     label_smoothing: float = 0.0        # one-sided: real label = 1 - label_smoothing
     gp_weight: float = 10.0
     clip_value: float = 0.01
-    pac: int = 1                        # PacGAN: D judges `pac` samples jointly
+    pac: int = 1                        # PacGAN: D judges `pac` samples jointly; it sees batch_size packs a step
+    unroll_steps: int = 0               # unrolled GAN: G's loss is taken against D after k look-ahead steps
     ema: float = 0.0                    # decay of the EMA of G's weights (0: off)
     spectral_norm: bool = False
     device: str = "auto"                # auto | cpu | cuda | cuda:N | mps
@@ -64,6 +66,7 @@ class SampleConfig:
     grid: int = 8                       # the PNG grid is grid x grid
     interpolation: str = "spherical"    # spherical | linear latent interpolation strip
     direction_class: int = 0            # unconditional models: walk z towards this class (classifier)
+    arithmetic: tuple[int, int, int] = (7, 1, 4)  # latent arithmetic A - B + C over these classes
 
 
 @dataclass(frozen=True)
@@ -136,13 +139,18 @@ class Params:
     report: ReportConfig
 
     def variant(self, name: str) -> Recipe:
-        """The shared recipe deep-merged with the overrides of variant `name`."""
+        """The shared recipe deep-merged with the overrides of variant `name`, defaults resolved."""
+        return self.resolved(name)[0]
+
+    def resolved(self, name: str) -> tuple[Recipe, list[str]]:
+        """(recipe, notes): the variant's resolved recipe and what resolution decided for it
+        (e.g. a shared-recipe trick its loss has no use for)."""
         if name not in self.variants:
             raise ConfigError(
                 f"unknown variant {name!r}; variants in params.yaml: {', '.join(self.variants)}"
             )
         merged = deep_merge(self.recipe, self.variants[name])
-        return with_loss_defaults(build(Recipe, merged, f"variants.{name}"))
+        return resolve_recipe(build(Recipe, merged, f"variants.{name}"), self.variants[name], f"variants.{name}")
 
     def all_variants(self) -> dict[str, Recipe]:
         return {name: self.variant(name) for name in self.variants}
@@ -207,7 +215,7 @@ def parse_params(raw: Mapping[str, Any]) -> Params:
     if unknown:
         raise ConfigError(f"unknown key {unknown[0]!r} in params.yaml; valid keys: {', '.join(valid)}")
     recipe = {k: raw[k] for k in RECIPE_KEYS if k in raw}
-    validate_recipe(with_loss_defaults(build(Recipe, recipe, "")))  # the shared recipe first: errors name its keys
+    validate_recipe(resolve_recipe(build(Recipe, recipe, ""), {})[0])  # the shared recipe first: errors name its keys
     variants = raw.get("variants") or {}
     if not isinstance(variants, Mapping) or not variants:
         raise ConfigError("variants: must map at least one variant name to its overrides ({} for none)")
@@ -230,21 +238,53 @@ def parse_params(raw: Mapping[str, Any]) -> Params:
     return params
 
 
-def with_loss_defaults(recipe: Recipe) -> Recipe:
-    """Fill `train.d_steps` and `train.betas` left null with the loss's own defaults (WGAN-GP:
-    5 critic steps and Adam betas (0, 0.9), as in its paper), so `-S loss=wgan_gp` trains WGAN-GP
-    the way it was published unless the recipe says otherwise."""
-    from pipeline.losses import LOSSES
+# Tricks that only mean something for some losses: name -> (does the loss use it?, its "off" value).
+TRICKS: dict[str, tuple[Callable[[Any], bool], Any]] = {
+    "label_smoothing": (lambda loss: loss.smoothing, 0.0),  # a critic has no probability to smooth
+    "unroll_steps": (lambda loss: not loss.gradient_penalty, 0),  # a GP through unrolled steps: third derivatives
+}
 
-    if recipe.train.d_steps is not None and recipe.train.betas is not None:
-        return recipe
-    loss = LOSSES.get(recipe.loss, "loss")
-    train = dataclasses.replace(
-        recipe.train,
-        d_steps=recipe.train.d_steps if recipe.train.d_steps is not None else loss.default_d_steps,
-        betas=recipe.train.betas if recipe.train.betas is not None else loss.default_betas,
+
+def resolve_recipe(recipe: Recipe, own: Mapping[str, Any] | None = None,
+                   where: str = "") -> tuple[Recipe, list[str]]:
+    """Fill what the recipe leaves to the loss and drop tricks the loss cannot use.
+
+    `train.optimizer: auto` and null `lr_g`, `lr_d`, `betas`, `d_steps` take the loss's published
+    values (WGAN: RMSprop 5e-5, 5 critic steps; WGAN-GP: Adam 1e-4, betas (0, 0.9), 5 critic steps;
+    the others: Adam 2e-4, betas (0.5, 0.999), 1 step), so `-S loss=wgan_gp` trains WGAN-GP as
+    published. A trick the loss has no use for (label smoothing for a critic) is an error when the
+    variant sets it itself (`own`: the variant's overrides; None: everything was set explicitly),
+    and is switched off with a note when it comes from the shared recipe, so one
+    `-S train.label_smoothing=0.1` smooths every variant it means something for.
+    """
+    from pipeline.losses import LOSSES
+    from pipeline.optim import OPTIMIZERS
+
+    prefix = f"{where}." if where else ""
+    loss = LOSSES.get(recipe.loss, f"{prefix}loss")
+    t = recipe.train
+    _choice(t.optimizer, ("auto", *OPTIMIZERS.names()), f"{prefix}train.optimizer")
+    notes: list[str] = []
+    changes: dict[str, Any] = dict(
+        optimizer=loss.default_optimizer if t.optimizer == "auto" else t.optimizer,
+        lr_g=loss.default_lr if t.lr_g is None else t.lr_g,
+        lr_d=loss.default_lr if t.lr_d is None else t.lr_d,
+        betas=loss.default_betas if t.betas is None else t.betas,
+        d_steps=loss.default_d_steps if t.d_steps is None else t.d_steps,
     )
-    return dataclasses.replace(recipe, train=train)
+    own_train = (own or {}).get("train") or {}
+    for key, (applies, off) in TRICKS.items():
+        value = getattr(t, key)
+        if value == off or applies(loss):
+            continue
+        users = ", ".join(n for n in LOSSES.names() if applies(LOSSES.get(n)))
+        if own is None or key in own_train:
+            raise ConfigError(f"{prefix}train.{key}: applies to losses {users}, not {recipe.loss!r}; "
+                              f"remove it or choose one of those losses")
+        changes[key] = off
+        notes.append(f"train.{key}={value} from the shared recipe does not apply to loss {recipe.loss!r} "
+                     f"(only {users}); this variant trains without it")
+    return dataclasses.replace(recipe, train=dataclasses.replace(t, **changes)), notes
 
 
 def validate_recipe(recipe: Recipe, where: str = "") -> None:
@@ -258,16 +298,19 @@ def validate_recipe(recipe: Recipe, where: str = "") -> None:
     LOSSES.get(recipe.loss, f"{prefix}loss")
     ARCHITECTURES.get(recipe.arch, f"{prefix}arch")
     t = recipe.train
-    _choice(t.optimizer, ("auto", "adam", "rmsprop"), f"{prefix}train.optimizer")
     _choice(t.precision, ("fp32", "bf16"), f"{prefix}train.precision")
     _choice(recipe.eval.features, ("classifier", "inception"), f"{prefix}eval.features")
     _choice(recipe.sample.interpolation, ("spherical", "linear"), f"{prefix}sample.interpolation")
+    _choice(recipe.data.stacked_from, ("mnist5k", "mnist"), f"{prefix}data.stacked_from")
     for key in ("steps", "batch_size", "z_dim", "width", "d_steps", "pac", "log_every",
                 "eval_every", "eval_samples", "checkpoint_every"):
         if getattr(t, key) < 1:
             raise ConfigError(f"{prefix}train.{key} must be >= 1, got {getattr(t, key)}")
-    if t.batch_size % t.pac:
-        raise ConfigError(f"{prefix}train.batch_size ({t.batch_size}) must be a multiple of train.pac ({t.pac})")
+    for key in ("lr_g", "lr_d", "gp_weight", "clip_value"):
+        if not getattr(t, key) > 0:
+            raise ConfigError(f"{prefix}train.{key} must be > 0, got {getattr(t, key)}")
+    if t.unroll_steps < 0:
+        raise ConfigError(f"{prefix}train.unroll_steps must be >= 0, got {t.unroll_steps}")
     if not 0.0 <= t.label_smoothing < 0.5:
         raise ConfigError(f"{prefix}train.label_smoothing must be in [0, 0.5), got {t.label_smoothing}")
     if not 0.0 <= t.ema < 1.0:

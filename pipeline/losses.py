@@ -18,16 +18,23 @@ from pipeline.registry import Registry
 
 @dataclass(frozen=True)
 class GanLoss:
+    """A loss and its published training recipe: what `null` in params.yaml resolves to."""
+
     name: str
     # (real_out, fake_out, real_target) -> scalar discriminator loss; real_target < 1 is label smoothing
     discriminator: Callable[[Tensor, Tensor, float], Tensor]
     generator: Callable[[Tensor], Tensor]
     probabilistic: bool = True      # outputs are logits of P(real); False: an unbounded critic
+    wasserstein: bool = False       # E[D(x)] - E[D(G(z))] estimates the Wasserstein-1 distance (a Lipschitz critic)
     gradient_penalty: bool = False  # add gp_weight * GP on interpolates
     weight_clipping: bool = False   # clip D's weights to [-clip_value, clip_value] after each step
     smoothing: bool = True          # one-sided label smoothing is meaningful for this loss
-    default_d_steps: int = 1        # critic steps per generator step when train.d_steps is null
-    default_betas: tuple[float, float] = (0.5, 0.999)  # Adam betas when train.betas is null (DCGAN paper)
+    zero_sum: bool = False          # G's loss is minus D's: the game has one value function (minimax, WGAN)
+    # the published defaults, used where train.optimizer is auto and lr_g, lr_d, betas, d_steps are null
+    default_optimizer: str = "adam"
+    default_lr: float = 2.0e-4      # DCGAN paper (Radford et al. 2016)
+    default_betas: tuple[float, float] = (0.5, 0.999)  # DCGAN paper
+    default_d_steps: int = 1        # critic steps per generator step
 
 
 LOSSES: Registry[GanLoss] = Registry("loss")
@@ -72,28 +79,33 @@ def wasserstein_generator(fake: Tensor) -> Tensor:
     return -fake.mean()
 
 
-LOSSES.add("minimax", GanLoss("minimax", bce_discriminator, minimax_generator))
+LOSSES.add("minimax", GanLoss("minimax", bce_discriminator, minimax_generator, zero_sum=True))
 LOSSES.add("ns", GanLoss("ns", bce_discriminator, ns_generator))
 LOSSES.add("lsgan", GanLoss("lsgan", lsgan_discriminator, lsgan_generator, probabilistic=False))
 LOSSES.add("hinge", GanLoss("hinge", hinge_discriminator, wasserstein_generator, probabilistic=False, smoothing=False))
-LOSSES.add("wgan", GanLoss("wgan", wasserstein_discriminator, wasserstein_generator,  # RMSprop: optimizer auto
-                           probabilistic=False, weight_clipping=True, smoothing=False, default_d_steps=5))
-LOSSES.add("wgan_gp", GanLoss("wgan_gp", wasserstein_discriminator, wasserstein_generator,
-                              probabilistic=False, gradient_penalty=True, smoothing=False,
-                              default_d_steps=5, default_betas=(0.0, 0.9)))
-
+# WGAN (Arjovsky et al. 2017, Algorithm 1): RMSprop at 5e-5 -- momentum destabilises the clipped critic -- n_critic 5
+LOSSES.add("wgan", GanLoss("wgan", wasserstein_discriminator, wasserstein_generator, probabilistic=False,
+                           wasserstein=True, weight_clipping=True, smoothing=False, zero_sum=True,
+                           default_optimizer="rmsprop", default_lr=5.0e-5, default_d_steps=5))
+# WGAN-GP (Gulrajani et al. 2017, Algorithm 1): Adam, alpha 1e-4, beta1 0, beta2 0.9, n_critic 5
+LOSSES.add("wgan_gp", GanLoss("wgan_gp", wasserstein_discriminator, wasserstein_generator, probabilistic=False,
+                              wasserstein=True, gradient_penalty=True, smoothing=False, zero_sum=True,
+                              default_lr=1.0e-4, default_betas=(0.0, 0.9), default_d_steps=5))
 
 def gradient_penalty(
-    critic: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor, generator: torch.Generator | None = None
+    critic: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor, pac: int = 1,
+    generator: torch.Generator | None = None,
 ) -> Tensor:
     """WGAN-GP: E[(||grad_x D(x_hat)||_2 - 1)^2] on random interpolates x_hat of real and fake.
 
     `critic` maps a batch to one output per (packed) sample; conditional critics are passed as a
-    closure over the labels. The norm is taken per output: with PacGAN packing, over each pack.
+    closure over the labels. With PacGAN packing (`pac` > 1) a pack is one point of D's input
+    space: it gets one interpolation coefficient, and the norm is taken over the whole pack.
     Gradients are cast to float32 before the norm so the penalty is correct under bf16 autocast.
     """
-    eps_shape = (real.shape[0],) + (1,) * (real.dim() - 1)
-    eps = torch.rand(eps_shape, device=real.device, dtype=real.dtype, generator=generator)
+    packs = real.shape[0] // pac
+    eps = torch.rand((packs,) + (1,) * (real.dim() - 1), device=real.device, dtype=real.dtype, generator=generator)
+    eps = eps.repeat_interleave(pac, dim=0)  # the members of a pack share their coefficient
     x_hat = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
     out = critic(x_hat)
     (grad,) = torch.autograd.grad(out.sum(), x_hat, create_graph=True)

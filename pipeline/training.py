@@ -17,17 +17,20 @@ from typing import Any, Callable
 import torch
 import torch.nn as nn
 from torch import Tensor
+from torch.func import functional_call
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
-from pipeline.config import Recipe, with_loss_defaults
+from pipeline.config import Recipe, resolve_recipe
 from pipeline.data import Prepared
 from pipeline.errors import ConfigError, TrainingDiverged
 from pipeline.io import load_torch, save_torch
 from pipeline.losses import LOSSES, GanLoss, gradient_penalty
 from pipeline.models import ModelSpec, build_models
+from pipeline.optim import OPTIMIZERS
 from pipeline.sampling import generate, image_grid
 from pipeline.tracking import NullTracker, Tracker
+from pipeline.unrolled import lookahead
 
 Evaluator = Callable[[nn.Module], dict[str, float]]  # generator -> cheap mode-collapse metrics
 
@@ -51,26 +54,21 @@ def model_spec(recipe: Recipe, prepared: Prepared) -> ModelSpec:
     t = recipe.train
     if recipe.conditional and not prepared.num_classes:
         raise ConfigError(f"conditional: true needs a labelled dataset; {prepared.name!r} has no labels")
-    if t.label_smoothing and not loss.smoothing:
-        raise ConfigError(f"train.label_smoothing applies to minimax, ns and lsgan, not loss {recipe.loss!r}")
     # Batch norm makes D's output for one sample depend on the others: that breaks the per-sample
     # gradient penalty (WGAN-GP paper, sec. 4), and spectral norm does the job of keeping D tame.
     d_norm = "layer" if loss.gradient_penalty else ("none" if t.spectral_norm else "batch")
+    # dropout makes the critic a random function: its Lipschitz constraint and its W estimate lose their meaning
     return ModelSpec(data_shape=prepared.data_shape, kind=prepared.kind, z_dim=t.z_dim, width=t.width,
                      num_classes=prepared.num_classes if recipe.conditional else 0, d_norm=d_norm,
-                     spectral_norm=t.spectral_norm, pac=t.pac)
+                     spectral_norm=t.spectral_norm, pac=t.pac, d_dropout=not loss.wasserstein)
 
 
 def make_optimizers(recipe: Recipe, generator: nn.Module, discriminator: nn.Module,
                     device: torch.device) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
+    """The recipe's optimizer (resolved from the loss when `auto`) for G and for D."""
     t = recipe.train
-    kind = t.optimizer if t.optimizer != "auto" else ("rmsprop" if recipe.loss == "wgan" else "adam")
-    if kind == "rmsprop":  # the WGAN paper: momentum-free, since momentum destabilises the clipped critic
-        return (torch.optim.RMSprop(generator.parameters(), lr=t.lr_g),
-                torch.optim.RMSprop(discriminator.parameters(), lr=t.lr_d))
-    fused = device.type == "cuda"
-    return (torch.optim.Adam(generator.parameters(), lr=t.lr_g, betas=t.betas, fused=fused),
-            torch.optim.Adam(discriminator.parameters(), lr=t.lr_d, betas=t.betas, fused=fused))
+    make = OPTIMIZERS.get(t.optimizer, "train.optimizer")
+    return make(generator.parameters(), t.lr_g, t.betas, device), make(discriminator.parameters(), t.lr_d, t.betas, device)
 
 
 @dataclass
@@ -91,10 +89,19 @@ def draw_batch(x: Tensor, y: Tensor | None, batch_size: int, z_dim: int, conditi
     return Batch(x[idx], y_real, z, y_real)
 
 
+def samples_per_step(recipe: Recipe) -> int:
+    """Samples of each kind (real, fake) one step draws: PacGAN's D judges `batch_size` packs of
+    `pac` samples each, as in the PacGAN reference, so packing does not shrink D's batch."""
+    return recipe.train.batch_size * recipe.train.pac
+
+
 def _output_stats(loss: GanLoss, real_out: Tensor, fake_out: Tensor) -> dict[str, Tensor]:
     if loss.probabilistic:
         return {"d_real": torch.sigmoid(real_out).mean(), "d_fake": torch.sigmoid(fake_out).mean()}
-    return {"d_real": real_out.mean(), "d_fake": fake_out.mean(), "wasserstein": real_out.mean() - fake_out.mean()}
+    stats = {"d_real": real_out.mean(), "d_fake": fake_out.mean()}
+    if loss.wasserstein:  # only a Lipschitz critic's gap estimates the Wasserstein-1 distance
+        stats["wasserstein"] = real_out.mean() - fake_out.mean()
+    return stats
 
 
 def grad_norm(module: nn.Module) -> Tensor:
@@ -114,7 +121,7 @@ def d_step(generator: nn.Module, discriminator: nn.Module, opt_d: torch.optim.Op
         loss_d = loss.discriminator(real_out, fake_out, 1.0 - t.label_smoothing)
         logs = {"loss_d": loss_d.detach(), **{k: v.detach() for k, v in _output_stats(loss, real_out, fake_out).items()}}
         if loss.gradient_penalty:
-            gp = gradient_penalty(lambda xh: discriminator(xh, batch.y_real), batch.real, fake, gen)
+            gp = gradient_penalty(lambda xh: discriminator(xh, batch.y_real), batch.real, fake, t.pac, gen)
             loss_d = loss_d + t.gp_weight * gp
             logs["gradient_penalty"] = gp.detach()
     opt_d.zero_grad(set_to_none=True)
@@ -129,16 +136,36 @@ def d_step(generator: nn.Module, discriminator: nn.Module, opt_d: torch.optim.Op
 
 
 def g_step(generator: nn.Module, discriminator: nn.Module, opt_g: torch.optim.Optimizer, loss: GanLoss,
-           batch: Batch, autocast: Callable[[], Any]) -> dict[str, Tensor]:
-    """One generator update against the current discriminator."""
+           batch: Batch, autocast: Callable[[], Any], recipe: Recipe | None = None,
+           opt_d: torch.optim.Optimizer | None = None) -> dict[str, Tensor]:
+    """One generator update against the current discriminator, or, with `train.unroll_steps` k > 0,
+    against D after k differentiable look-ahead steps on this batch (D itself is not changed)."""
+    k = recipe.train.unroll_steps if recipe is not None else 0
     with autocast():
-        fake_out = discriminator(generator(batch.z, batch.y_fake), batch.y_fake).float()
-        loss_g = loss.generator(fake_out)
+        fake = generator(batch.z, batch.y_fake)
+        if k:
+            loss_g = _unrolled_generator_loss(discriminator, opt_d, loss, batch, fake, recipe, k)
+        else:
+            loss_g = loss.generator(discriminator(fake, batch.y_fake).float())
     opt_g.zero_grad(set_to_none=True)
     loss_g.backward()
     logs = {"loss_g": loss_g.detach(), "grad_norm_g": grad_norm(generator).detach()}
     opt_g.step()
     return logs
+
+
+def _unrolled_generator_loss(discriminator: nn.Module, opt_d: torch.optim.Optimizer, loss: GanLoss, batch: Batch,
+                             fake: Tensor, recipe: Recipe, k: int) -> Tensor:
+    """Metz et al. 2016: G's loss against D_k, D after k look-ahead steps. For a zero-sum loss G
+    minimises the game's value at D_k, f(G, D_k) = -loss_D(D_k): the real-data term now depends on
+    G too, through D_k (the surrogate objective of the paper); otherwise G's own loss at D_k."""
+    t = recipe.train
+    smoothing = 1.0 - t.label_smoothing
+    d_loss = lambda D: loss.discriminator(D(batch.real, batch.y_real).float(),  # noqa: E731
+                                          D(fake, batch.y_fake).float(), smoothing)
+    params, buffers = lookahead(discriminator, opt_d, k, d_loss, t.clip_value if loss.weight_clipping else None)
+    critic = lambda x, y: functional_call(discriminator, (params, buffers), (x, y))  # noqa: E731
+    return -d_loss(critic) if loss.zero_sum else loss.generator(critic(fake, batch.y_fake).float())
 
 
 @dataclass
@@ -216,8 +243,11 @@ def code_digest() -> str:
     """Digest of the code that decides the weights: a checkpoint from other code is not resumed."""
     import pipeline.losses
     import pipeline.models
+    import pipeline.optim
+    import pipeline.unrolled
 
-    files = [Path(__file__), Path(pipeline.losses.__file__), *sorted(Path(pipeline.models.__file__).parent.glob("*.py"))]
+    files = [Path(__file__), *(Path(m.__file__) for m in (pipeline.losses, pipeline.optim, pipeline.unrolled)),
+             *sorted(Path(pipeline.models.__file__).parent.glob("*.py"))]
     return hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()[:16]
 
 
@@ -244,7 +274,7 @@ def train(recipe: Recipe, prepared: Prepared, *, variant: str = "variant", track
     """Train `recipe` on `prepared`. Resumes from `state_path` if it holds a matching checkpoint,
     writes it every `checkpoint_every` steps, and raises TrainingDiverged on a NaN/Inf loss."""
     tracker = tracker or NullTracker()
-    recipe = with_loss_defaults(recipe)
+    recipe = resolve_recipe(recipe)[0]  # a no-op for a recipe from Params.variant
     t, loss = recipe.train, LOSSES.get(recipe.loss, "loss")
     device = resolve_device(t.device)
     if device.type == "cuda":
@@ -260,11 +290,12 @@ def train(recipe: Recipe, prepared: Prepared, *, variant: str = "variant", track
     last_time, last_step = time.perf_counter(), start
     bar = tqdm(total=t.steps, initial=start, desc=f"train {variant}", disable=None if progress else True, unit="step")
     for step in range(start + 1, t.steps + 1):
+        n = samples_per_step(recipe)
         for _ in range(t.d_steps):
-            batch = draw_batch(x, y, t.batch_size, t.z_dim, recipe.conditional, run.gen)
+            batch = draw_batch(x, y, n, t.z_dim, recipe.conditional, run.gen)
             d_logs = d_step(run.generator, run.discriminator, run.opt_d, loss, batch, recipe, autocast, run.gen)
         g_logs = g_step(run.generator, run.discriminator, run.opt_g, loss,
-                        draw_batch(x, y, t.batch_size, t.z_dim, recipe.conditional, run.gen), autocast)
+                        draw_batch(x, y, n, t.z_dim, recipe.conditional, run.gen), autocast, recipe, run.opt_d)
         if run.ema is not None:
             run.ema.update_parameters(run.generator)
         for key, value in {**d_logs, **g_logs}.items():
@@ -273,7 +304,7 @@ def train(recipe: Recipe, prepared: Prepared, *, variant: str = "variant", track
         bar.update()
         if step % t.log_every == 0 or step == t.steps:
             now = time.perf_counter()
-            row = _flush(sums, step, step - last_step, now - last_time, t.batch_size * t.d_steps, variant)
+            row = _flush(sums, step, step - last_step, now - last_time, n * t.d_steps, variant)
             row.update(lr_g=run.opt_g.param_groups[0]["lr"], lr_d=run.opt_d.param_groups[0]["lr"])
             last_time, last_step, sums = now, step, {}
             run.log_rows.append(row)

@@ -56,7 +56,9 @@ def save_outputs(variant: str, result: TrainResult, recipe_dict: dict, arch: str
 
 def main(variant: str, params_file: str = "params.yaml") -> None:
     params = load_params(params_file)
-    recipe = params.variant(variant)
+    recipe, notes = params.resolved(variant)
+    for note in notes:
+        print(f"note: {variant}: {note}")
     prepared = load_prepared(recipe.dataset)
     classifier = load_dataset_classifier(recipe.dataset)
     state_path = paths.run_state_path(variant)

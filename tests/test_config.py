@@ -34,6 +34,37 @@ def test_top_level_loss_changes_every_variant_that_does_not_override_it(params_r
     assert parse_params(raw).variant("dcgan").train.d_steps == 2
 
 
+@pytest.mark.parametrize("loss, optimizer, lr, betas, d_steps", [
+    ("wgan", "rmsprop", 5e-5, (0.5, 0.999), 5),     # Arjovsky et al. 2017, Algorithm 1
+    ("wgan_gp", "adam", 1e-4, (0.0, 0.9), 5),       # Gulrajani et al. 2017, Algorithm 1
+    ("ns", "adam", 2e-4, (0.5, 0.999), 1),          # Radford et al. 2016
+    ("minimax", "adam", 2e-4, (0.5, 0.999), 1),
+    ("hinge", "adam", 2e-4, (0.5, 0.999), 1),
+])
+def test_null_training_settings_take_the_losss_published_values(params_raw, loss, optimizer, lr, betas, d_steps):
+    raw = copy.deepcopy(params_raw)
+    raw["loss"] = loss
+    t = parse_params(raw).variant("dcgan").train
+    assert (t.optimizer, t.lr_g, t.lr_d, t.betas, t.d_steps) == (optimizer, lr, lr, betas, d_steps)
+    raw["train"].update(lr_g=3e-4, optimizer="adam")  # explicit values win
+    t = parse_params(raw).variant("dcgan").train
+    assert (t.optimizer, t.lr_g, t.lr_d) == ("adam", 3e-4, lr)
+
+
+def test_a_shared_trick_that_a_variants_loss_cannot_use_is_dropped_with_a_note(params_raw):
+    """`dvc exp run -S train.label_smoothing=0.1` must run: the WGAN-GP variant (a critic, nothing
+    to smooth) trains without it and says so; the others are smoothed."""
+    raw = copy.deepcopy(params_raw)
+    raw["train"]["label_smoothing"] = 0.1
+    params = parse_params(raw)
+    recipe, notes = params.resolved("wgan_gp")
+    assert recipe.train.label_smoothing == 0.0
+    assert notes == ["train.label_smoothing=0.1 from the shared recipe does not apply to loss 'wgan_gp' "
+                     "(only minimax, ns, lsgan); this variant trains without it"]
+    assert params.variant("dcgan").train.label_smoothing == 0.1 and params.resolved("dcgan")[1] == []
+    assert params.variant("vanilla").train.label_smoothing == 0.1
+
+
 def test_deep_merge_keeps_siblings():
     merged = deep_merge({"train": {"steps": 10, "lr_g": 1.0}, "loss": "ns"}, {"train": {"steps": 3}})
     assert merged == {"train": {"steps": 3, "lr_g": 1.0}, "loss": "ns"}
@@ -54,7 +85,13 @@ def test_deep_merge_keeps_siblings():
         (lambda r: r["variants"].update(bad={"train": {"lr": 1}}), "unknown key 'variants.bad.train.lr'"),
         (lambda r: r["train"].update(precision="fp8"), "train.precision: unknown value 'fp8'; valid values: fp32, bf16"),
         (lambda r: r["train"].update(label_smoothing=0.7), "train.label_smoothing must be in [0, 0.5)"),
-        (lambda r: r["train"].update(batch_size=10, pac=4), "must be a multiple of train.pac"),
+        (lambda r: r["train"].update(optimizer="sgd"), "train.optimizer: unknown value 'sgd'; valid values: auto, adam, rmsprop"),
+        (lambda r: r["train"].update(lr_d=-1.0), "train.lr_d must be > 0, got -1.0"),
+        (lambda r: r["train"].update(unroll_steps=-1), "train.unroll_steps must be >= 0"),
+        (lambda r: r["variants"]["wgan_gp"]["train"].update(label_smoothing=0.1),
+         "variants.wgan_gp.train.label_smoothing: applies to losses minimax, ns, lsgan, not 'wgan_gp'"),
+        (lambda r: r["variants"].update(unrolled={"loss": "wgan_gp", "train": {"unroll_steps": 3}}),
+         "variants.unrolled.train.unroll_steps: applies to losses minimax, ns, lsgan, hinge, wgan, not 'wgan_gp'"),
         (lambda r: r.update(variants={}), "variants: must map at least one variant name"),
         (lambda r: r["eval"].update(features="inception"), "inception needs eval.inception_weights"),
     ],
@@ -95,6 +132,21 @@ def test_exponent_floats_as_dvc_writes_them(tmp_path, params_raw):
     """`dvc exp run -S train.lr_g=5e-5` writes `lr_g: 5e-05`: a number, not a string."""
     import yaml
 
-    text = yaml.safe_dump(params_raw, sort_keys=False).replace("lr_g: 0.0002", "lr_g: 5e-05")
+    text = yaml.safe_dump(params_raw, sort_keys=False).replace("lr_g: null", "lr_g: 5e-05")
     (tmp_path / "params.yaml").write_text(text)
     assert load_params(tmp_path / "params.yaml").variant("dcgan").train.lr_g == 5e-05
+
+
+def test_params_yaml_names_every_key(params_raw):
+    """`dvc exp run -S a.b=v` can only set keys params.yaml already has (Hydra's struct mode), so the
+    shipped file lists every recipe and stage key."""
+    import dataclasses
+
+    from pipeline import config
+
+    sections = {"data": config.DataConfig, "train": config.TrainConfig, "sample": config.SampleConfig,
+                "eval": config.EvalConfig, "mlflow": config.MlflowConfig, **config.STAGE_SECTIONS}
+    absent = [f.name for f in dataclasses.fields(config.Recipe) if f.name not in params_raw]
+    for section, cls in sections.items():
+        absent += [f"{section}.{f.name}" for f in dataclasses.fields(cls) if f.name not in params_raw[section]]
+    assert absent == []

@@ -92,5 +92,16 @@ def test_gradient_penalty_on_images_with_packing_and_labels():
     labels = torch.tensor([0, 1, 0, 1])
     critic = lambda x: x.reshape(2, -1) @ w + labels.reshape(2, 2).sum(1).float()  # noqa: E731
     real, fake = torch.randn(4, 1, 2, 2), torch.randn(4, 1, 2, 2)
-    gp = gradient_penalty(critic, real, fake)
+    gp = gradient_penalty(critic, real, fake, pac=2)
     assert gp.item() == pytest.approx((math.sqrt(2) - 1) ** 2, rel=1e-6)
+
+
+def test_gradient_penalty_draws_one_interpolation_coefficient_per_pack():
+    """A pack is one point of D's input: its samples are interpolated with the same eps."""
+    seen = []
+    critic = lambda x: seen.append(x.detach().clone()) or x.reshape(3, -1).sum(1)  # noqa: E731
+    real, fake = torch.ones(6, 1, 2, 2), torch.zeros(6, 1, 2, 2)  # x_hat = eps exactly
+    gradient_penalty(critic, real, fake, pac=2, generator=torch.Generator().manual_seed(0))
+    eps = seen[0].flatten(1)[:, 0]
+    assert torch.equal(eps[0::2], eps[1::2])  # the two members of each pack
+    assert len(set(eps[0::2].tolist())) == 3  # and the three packs differ

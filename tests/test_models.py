@@ -10,8 +10,11 @@ from pipeline.models import ARCHITECTURES, ModelSpec, build_models
 from pipeline.models.dcgan import upsampling_plan
 
 
-@pytest.mark.parametrize("shape", [(1, 8, 8), (1, 28, 28), (3, 32, 32), (3, 64, 64)])
-@pytest.mark.parametrize("arch", ["dcgan", "mlp"])
+SHAPES = [(1, 8, 8), (1, 28, 28), (3, 28, 28), (3, 32, 32), (3, 64, 64)]
+
+
+@pytest.mark.parametrize("arch, shape", [(a, s) for a in ("dcgan", "dcgan4", "mlp") for s in SHAPES
+                                         if a != "dcgan4" or s[-1] >= 16])  # dcgan4 at 8x8: an error, tested below
 @pytest.mark.parametrize("num_classes", [0, 10])
 def test_image_shapes_and_range(arch, shape, num_classes):
     spec = ModelSpec(data_shape=shape, kind="image", z_dim=8, width=8, num_classes=num_classes)
@@ -30,6 +33,29 @@ def test_pac_packs_samples(arch):
     generator, discriminator = build_models(arch, spec)
     y = torch.arange(8) % 10
     assert discriminator(generator(torch.randn(8, 8), y), y).shape == (2,)
+
+
+def test_packing_groups_consecutive_samples_along_channels():
+    """pack(x, 3): pack i holds samples 3i, 3i+1, 3i+2, their channels side by side, in that order."""
+    from pipeline.models.common import pack
+
+    x = torch.arange(6 * 2 * 1 * 1, dtype=torch.float32).reshape(6, 2, 1, 1)  # sample s, channel c = 2s + c
+    packed = pack(x, 3)
+    assert packed.shape == (2, 6, 1, 1)
+    assert packed.flatten(1).tolist() == [[0, 1, 2, 3, 4, 5], [6, 7, 8, 9, 10, 11]]
+    assert pack(x.flatten(1), 2).tolist() == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]]
+
+
+def test_a_packed_discriminator_judges_each_pack_as_one():
+    """Changing a sample changes only its own pack's output."""
+    spec = ModelSpec(data_shape=(1, 8, 8), kind="image", z_dim=8, width=8, pac=2, d_norm="none")
+    _, discriminator = build_models("dcgan", spec)
+    x = torch.rand(6, 1, 8, 8)
+    out = discriminator(x)
+    x2 = x.clone()
+    x2[3] = -x2[3]  # sample 3 sits in pack 1 (samples 2 and 3)
+    changed = (discriminator(x2) != out).tolist()
+    assert changed == [False, True, False]
 
 
 def test_toy_and_points():
@@ -61,11 +87,29 @@ def test_gradient_penalty_critic_has_no_batch_norm():
     assert any(isinstance(m, torch.nn.GroupNorm) for m in discriminator.modules())
 
 
-def test_spectral_norm_wraps_every_layer_of_d():
-    spec = ModelSpec(data_shape=(1, 28, 28), kind="image", width=8, spectral_norm=True, d_norm="none")
-    _, discriminator = build_models("dcgan", spec)
-    layers = [m for m in discriminator.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+@pytest.mark.parametrize("arch", ["dcgan", "mlp"])
+def test_spectral_norm_wraps_every_layer_of_d_and_the_projection_embedding(arch):
+    spec = ModelSpec(data_shape=(1, 28, 28), kind="image", width=8, spectral_norm=True, d_norm="none",
+                     num_classes=10 if arch == "dcgan" else 0)
+    _, discriminator = build_models(arch, spec)
+    layers = [m for m in discriminator.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear, torch.nn.Embedding))]
     assert layers and all(hasattr(m, "parametrizations") for m in layers)
+    if arch == "dcgan":
+        embed = discriminator.projection.embed
+        assert hasattr(embed, "parametrizations")
+        for _ in range(30):  # power iteration converges in training mode
+            embed(torch.tensor([0]))
+        assert torch.linalg.matrix_norm(embed.weight.detach(), ord=2).item() == pytest.approx(1.0, rel=1e-2)
+
+
+def test_no_dropout_in_a_wasserstein_critic():
+    from conftest import image_data, tiny_recipe
+    from pipeline.training import model_spec
+
+    data = image_data()
+    for loss, dropout in (("ns", True), ("minimax", True), ("wgan", False), ("wgan_gp", False)):
+        _, discriminator = build_models("mlp", model_spec(tiny_recipe(loss=loss, arch="mlp"), data))
+        assert any(isinstance(m, torch.nn.Dropout) for m in discriminator.modules()) is dropout, loss
 
 
 def test_unsupported_image_size_is_a_clear_error():
@@ -77,4 +121,20 @@ def test_unsupported_image_size_is_a_clear_error():
 def test_spec_round_trip():
     spec = ModelSpec(data_shape=(3, 32, 32), kind="image", num_classes=10, pac=2)
     assert ModelSpec.from_dict(spec.to_dict()) == spec
-    assert ARCHITECTURES.names() == ["dcgan", "mlp", "toy"]
+    assert ARCHITECTURES.names() == ["dcgan", "dcgan4", "mlp", "toy"]
+
+
+def test_dcgan4_is_the_stacked_mnist_reference_network():
+    """4 layers each way, 5x5 kernels, widths 64..512, 28 -> 14 -> 7 -> 4 -> 2 and back."""
+    from pipeline.models.dcgan4 import side_lengths
+
+    assert side_lengths(28) == [28, 14, 7, 4, 2] and side_lengths(64) == [64, 32, 16, 8, 4]
+    generator, discriminator = build_models("dcgan4", ModelSpec(data_shape=(3, 28, 28), kind="image", z_dim=100))
+    g_convs = [m for m in generator.modules() if isinstance(m, torch.nn.ConvTranspose2d)]
+    d_convs = [m for m in discriminator.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [m.out_channels for m in g_convs] == [256, 128, 64, 3] and len(d_convs) == 4
+    assert [m.out_channels for m in d_convs] == [64, 128, 256, 512]
+    assert all(m.kernel_size == (5, 5) and m.stride == (2, 2) for m in g_convs + d_convs)
+    assert generator(torch.randn(2, 100)).shape == (2, 3, 28, 28)
+    with pytest.raises(ConfigError, match="dcgan4 halves the image four times"):
+        build_models("dcgan4", ModelSpec(data_shape=(1, 8, 8), kind="image"))

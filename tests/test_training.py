@@ -65,9 +65,153 @@ def test_training_options(images, options):
     assert all(torch.isfinite(torch.tensor(v)) for v in result.log_rows[-1].values())
 
 
-def test_ema_generator_differs_from_raw_weights(images):
-    result = train(tiny_recipe(train={"ema": 0.5, "steps": 3}), images, progress=False)
+def test_ema_weights_are_the_hand_computed_average_after_3_steps(images, monkeypatch):
+    """EMA(decay d): the first update copies G, then ema = d * ema + (1 - d) * G after each G step."""
+    import pipeline.training as training
+
+    decay, seen = 0.5, []
+    plain_g_step = training.g_step
+
+    def recording_g_step(generator, *args, **kwargs):
+        logs = plain_g_step(generator, *args, **kwargs)
+        seen.append({k: v.detach().clone() for k, v in generator.state_dict().items()})
+        return logs
+
+    monkeypatch.setattr(training, "g_step", recording_g_step)
+    result = train(tiny_recipe(train={"ema": decay, "steps": 3}), images, progress=False)
     assert type(result.generator).__name__ == "DCGANGenerator"  # the averaged copy, ready to sample
+    p1, p2, p3 = seen
+    ema = result.generator.state_dict()
+    for name, value in ema.items():
+        if value.is_floating_point():  # parameters and BN statistics (use_buffers); not the BN step counter
+            expected = decay * (decay * p1[name] + (1 - decay) * p2[name]) + (1 - decay) * p3[name]
+            assert torch.allclose(value, expected, atol=1e-6), name
+    assert not torch.allclose(weights(result.generator), torch.cat([p3[n].flatten() for n, _ in
+                                                                    result.generator.named_parameters()]))
+
+
+def _one_step_setup(recipe, data):
+    from pipeline.training import _setup, draw_batch, samples_per_step
+
+    run, _ = _setup(recipe, data, torch.device("cpu"))
+    batch = draw_batch(data.x_train, data.y_train, samples_per_step(recipe), recipe.train.z_dim,
+                       recipe.conditional, run.gen)
+    return run, batch
+
+
+def _params(module):
+    return {n: p.detach().clone() for n, p in module.named_parameters()}
+
+
+@pytest.mark.parametrize("loss", ["ns", "wgan_gp", "wgan"])
+def test_a_d_step_leaves_g_alone_and_a_g_step_leaves_d_alone(images, loss):
+    import contextlib
+
+    from pipeline.config import resolve_recipe
+    from pipeline.training import d_step, g_step
+
+    recipe = resolve_recipe(tiny_recipe(loss=loss))[0]
+    run, batch = _one_step_setup(recipe, images)
+    g0, d0 = _params(run.generator), _params(run.discriminator)
+    d_step(run.generator, run.discriminator, run.opt_d, LOSSES.get(loss), batch, recipe, contextlib.nullcontext,
+           run.gen)
+    assert all(torch.equal(g0[n], p) for n, p in run.generator.named_parameters())
+    assert not all(torch.equal(d0[n], p) for n, p in run.discriminator.named_parameters())
+    assert all(p.grad is None for p in run.generator.parameters())  # no gradient leaked into G either
+    d1 = _params(run.discriminator)
+    d_state = {id(p): {k: v.clone() for k, v in s.items()} for p, s in run.opt_d.state.items()}
+    g_step(run.generator, run.discriminator, run.opt_g, LOSSES.get(loss), batch, contextlib.nullcontext, recipe,
+           run.opt_d)
+    assert all(torch.equal(d1[n], p) for n, p in run.discriminator.named_parameters())
+    assert not all(torch.equal(g0[n], p) for n, p in run.generator.named_parameters())
+    for p, state in run.opt_d.state.items():  # D's optimizer did not move either
+        assert all(torch.equal(v, d_state[id(p)][k]) for k, v in state.items())
+
+
+def test_pacgan_d_sees_batch_size_packs_of_pac_samples(images, monkeypatch):
+    """The PacGAN reference: D judges `batch_size` packs per step, i.e. pac x batch_size samples."""
+    import pipeline.training as training
+
+    shapes = []
+    plain = training.d_step
+
+    def recording(generator, discriminator, opt_d, loss, batch, *args):
+        shapes.append((batch.real.shape[0], discriminator(batch.real, batch.y_real).shape[0]))
+        return plain(generator, discriminator, opt_d, loss, batch, *args)
+
+    monkeypatch.setattr(training, "d_step", recording)
+    train(tiny_recipe(train={"pac": 4, "batch_size": 8, "steps": 2}), images, progress=False)
+    assert shapes == [(32, 8), (32, 8)]  # 32 samples, 8 decisions
+
+
+def test_wasserstein_estimate_only_for_losses_that_estimate_it(images):
+    for loss, expected in (("wgan", True), ("wgan_gp", True), ("hinge", False), ("lsgan", False), ("ns", False)):
+        recipe = tiny_recipe(loss=loss, train={"steps": 2, "d_steps": 1})
+        rows = train(recipe, images, progress=False).log_rows
+        assert ("wasserstein" in rows[-1]) is expected, loss
+
+
+def test_optimizer_and_learning_rate_come_from_the_loss(images):
+    from pipeline.config import resolve_recipe
+    from pipeline.training import _setup
+
+    for loss, kind, lr in (("wgan", torch.optim.RMSprop, 5e-5), ("wgan_gp", torch.optim.Adam, 1e-4),
+                           ("ns", torch.optim.Adam, 2e-4)):
+        run, _ = _setup(resolve_recipe(tiny_recipe(loss=loss))[0], images, torch.device("cpu"))
+        for opt in (run.opt_g, run.opt_d):
+            assert type(opt) is kind and opt.param_groups[0]["lr"] == lr, loss
+
+
+def test_unrolled_gan_with_zero_steps_is_the_plain_step(images):
+    """unroll_steps 0 is the plain G step, bit for bit; unroll_steps 3 trains another generator."""
+    plain = train(tiny_recipe(train={"steps": 3}), images, progress=False)
+    zero = train(tiny_recipe(train={"steps": 3, "unroll_steps": 0}), images, progress=False)
+    three = train(tiny_recipe(train={"steps": 3, "unroll_steps": 3}), images, progress=False)
+    assert torch.equal(weights(plain.generator), weights(zero.generator))
+    assert torch.equal(weights(plain.discriminator), weights(three.discriminator)) is False
+    assert not torch.allclose(weights(plain.generator), weights(three.generator))
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "rmsprop"])
+def test_one_look_ahead_step_is_the_optimizers_own_step(images, optimizer):
+    """The functional look-ahead reproduces what D's real optimizer would do, state included."""
+    import contextlib
+
+    from pipeline.config import resolve_recipe
+    from pipeline.training import d_step
+    from pipeline.unrolled import lookahead
+
+    recipe = resolve_recipe(tiny_recipe(loss="ns", train={"optimizer": optimizer, "spectral_norm": True}))[0]
+    run, batch = _one_step_setup(recipe, images)
+    loss = LOSSES.get("ns")
+    d_step(run.generator, run.discriminator, run.opt_d, loss, batch, recipe, contextlib.nullcontext, run.gen)
+    with torch.no_grad():
+        fake = run.generator(batch.z, batch.y_fake)
+    d_loss = lambda D: loss.discriminator(D(batch.real, None), D(fake, None), 1.0)  # noqa: E731
+    params, _ = lookahead(run.discriminator, run.opt_d, 1, d_loss)
+    run.opt_d.zero_grad()  # the real optimizer step on the same batch and fakes
+    d_loss(run.discriminator).backward()
+    run.opt_d.step()
+    for name, p in run.discriminator.named_parameters():
+        assert torch.allclose(params[name], p, rtol=1e-4, atol=1e-6), name
+
+
+def test_unrolled_gan_second_order_term_reaches_the_generator(images):
+    """With look-ahead steps, G's gradient includes how D's update depends on G's samples."""
+    import contextlib
+
+    from pipeline.config import resolve_recipe
+    from pipeline.training import g_step
+
+    grads = {}
+    for k in (0, 1):
+        recipe = resolve_recipe(tiny_recipe(arch="mlp", train={"unroll_steps": k}))[0]
+        run, batch = _one_step_setup(recipe, images)
+        run.opt_d.param_groups[0]["lr"] = 0.5  # a large look-ahead step makes the difference obvious
+        g_step(run.generator, run.discriminator, run.opt_g, LOSSES.get("ns"), batch, contextlib.nullcontext,
+               recipe, run.opt_d)
+        grads[k] = torch.cat([p.grad.flatten() for p in run.generator.parameters()])
+    assert torch.isfinite(grads[1]).all() and not torch.allclose(grads[0], grads[1])
 
 
 def test_toy_training_and_evaluator_rows():
@@ -126,7 +270,7 @@ def test_nan_loss_stops_with_step_and_variant(images):
 
 
 def test_invalid_combinations(images):
-    with pytest.raises(ConfigError, match="label_smoothing applies to minimax, ns and lsgan"):
+    with pytest.raises(ConfigError, match="label_smoothing: applies to losses minimax, ns, lsgan, not 'wgan_gp'"):
         train(tiny_recipe(loss="wgan_gp", train={"label_smoothing": 0.1}), images, progress=False)
     unlabelled = image_data()
     unlabelled.info["num_classes"] = 0

@@ -26,6 +26,7 @@ class ModelSpec:
     d_norm: str = "batch"           # batch | layer | none (the critic's normalisation)
     spectral_norm: bool = False
     pac: int = 1
+    d_dropout: bool = True          # False: no dropout in D (a Wasserstein critic must be a fixed function)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -95,8 +96,10 @@ def dcgan_init(module: nn.Module) -> None:
 
 
 def apply_spectral_norm(module: nn.Module) -> None:
-    """Wrap every conv and linear layer of `module` in spectral normalisation (Miyato et al. 2018)."""
-    for m in [m for m in module.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]:
+    """Wrap every conv and linear layer of `module`, and the class embedding of a projection
+    discriminator, in spectral normalisation (Miyato et al. 2018; Miyato & Koyama 2018 for the
+    embedding): otherwise <embed(y), h> is an unconstrained path around the normalised layers."""
+    for m in [m for m in module.modules() if isinstance(m, (nn.Conv2d, nn.Linear, nn.Embedding))]:
         nn.utils.parametrizations.spectral_norm(m)  # registers the parametrization in place
 
 

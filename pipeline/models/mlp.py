@@ -54,4 +54,4 @@ class MLPDiscriminator(nn.Module):
 @ARCHITECTURES.register("mlp")
 def build_mlp(spec: ModelSpec) -> tuple[nn.Module, nn.Module]:
     hidden = [4 * spec.width, 8 * spec.width, 16 * spec.width]
-    return MLPGenerator(spec, hidden), MLPDiscriminator(spec, hidden[::-1], dropout=0.3)
+    return MLPGenerator(spec, hidden), MLPDiscriminator(spec, hidden[::-1], dropout=0.3 if spec.d_dropout else 0.0)
