@@ -7,10 +7,8 @@ from pipeline import paths
 from pipeline.config import load_params
 from pipeline.data import load_prepared
 from pipeline.io import atomic_dir, write_json
-from pipeline.models.classifier import channel_views, classifier_checkpoint, train_classifier
+from pipeline.models.classifier import classifier_checkpoint, train_classifier
 from stages._common import run
-
-STACKED_VIEWS = 9000  # single-digit views the stacked-MNIST classifier trains on (2x mnist5k's train set)
 
 
 def main(params_file: str = "params.yaml") -> None:
@@ -24,17 +22,14 @@ def main(params_file: str = "params.yaml") -> None:
                                    "reason": "2D points: metrics use the mixture geometry" if prepared.kind == "points"
                                    else "no labels: classifier-feature FID and class coverage are unavailable"}
                 continue
-            x_train, y_train, x_test, y_test = prepared.x_train, prepared.y_train, prepared.x_test, prepared.y_test
-            num_classes, stacked = prepared.num_classes, prepared.info.get("stacked", 0)
-            if stacked:  # one digit classifier, applied channel by channel
-                x_train, y_train = channel_views(x_train, y_train, stacked)
-                x_test, y_test = channel_views(x_test, y_test, stacked)
-                x_train, y_train = x_train[:STACKED_VIEWS], y_train[:STACKED_VIEWS]
-                num_classes = round(num_classes ** (1 / stacked))
-            result = train_classifier(x_train, y_train, x_test, y_test, num_classes, params.classifier)
+            # stacked MNIST: one digit classifier, trained on the single digits, applied channel by channel
+            data = prepared.digits if prepared.digits is not None else prepared
+            result = train_classifier(data.x_train, data.y_train, data.x_test, data.y_test, data.num_classes,
+                                      params.classifier)
             import torch
 
-            torch.save(classifier_checkpoint(result, dataset, prepared.info["class_names"], stacked),
+            torch.save(classifier_checkpoint(result, dataset, prepared.info["class_names"],
+                                             prepared.info.get("stacked", 0)),
                        out / f"{dataset}.pt")
             report[dataset] = {"available": True, "test_accuracy": result.test_accuracy, "n_test": result.n_test}
             print(f"classifier {dataset}: held-out accuracy {result.test_accuracy:.4f} on {result.n_test} images")

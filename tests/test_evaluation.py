@@ -15,8 +15,8 @@ from pipeline.config import ClassifierConfig, DataConfig, EvalConfig
 from pipeline.data import prepare_dataset
 from pipeline.evaluation import classify, default_sample_count, evaluate_samples, mode_metrics
 from pipeline.metrics.diversity import mean_pairwise_ssim, ssim_kind
-from pipeline.models.classifier import (ChannelwiseClassifier, channel_views, classifier_checkpoint,
-                                        load_classifier, train_classifier)
+from pipeline.models.classifier import (ChannelwiseClassifier, classifier_checkpoint, load_classifier,
+                                        train_classifier)
 
 pytestmark = pytest.mark.slow
 
@@ -80,11 +80,15 @@ def test_fid_real_halves_small_noise_large_collapse_obvious(mnist, classifier, t
     assert repeated["diversity_ssim"] == pytest.approx(1.0) and real["diversity_ssim"] < 0.6
     assert real["recall_classifier"] > 0.5 and repeated["recall_classifier"] < 0.05
 
-    cache = sorted((tmp_path / "data/fidelity_cache").iterdir())
-    assert cache and all(p.name.startswith("mnist5k-train-") for p in cache)
-    stamps = [p.stat().st_mtime_ns for p in cache]
-    evaluate(half[:1000], mnist, classifier)  # real features come from the cache, not recomputed
-    assert [p.stat().st_mtime_ns for p in sorted((tmp_path / "data/fidelity_cache").iterdir())] == stamps
+    cache_dir = tmp_path / "data/fidelity_cache"
+    cache = sorted(cache_dir.iterdir())
+    assert cache and all(p.name.startswith("mnist5k-train-classifier-") for p in cache)
+    stamps = {p.name: p.stat().st_mtime_ns for p in cache}
+    again, _ = evaluate(half, mnist, classifier)  # real features come from the cache, not recomputed
+    assert {p.name: p.stat().st_mtime_ns for p in cache_dir.iterdir()} == stamps
+    assert again["fid_classifier"] == real["fid_classifier"]
+    evaluate(half[:1000], mnist, classifier)  # another real subset (1,000 images): its own cache entry
+    assert set(stamps) < {p.name for p in cache_dir.iterdir()}
 
 
 def test_stacked_mnist_of_real_digits_covers_close_to_1000_modes(mnist, classifier):
@@ -102,11 +106,69 @@ def test_stacked_mnist_of_real_digits_covers_close_to_1000_modes(mnist, classifi
     assert collapsed["modes_covered"] == 1 and collapsed["mode_kl"] == pytest.approx(math.log(1000), rel=1e-6)
 
 
-def test_channel_views_split_stacked_labels():
-    x = torch.arange(2 * 3 * 1 * 1, dtype=torch.float32).reshape(2, 3, 1, 1)
-    views, digits = channel_views(x, torch.tensor([123, 456]), 3)
-    assert views.shape == (6, 1, 1, 1) and digits.tolist() == [1, 4, 2, 5, 3, 6]
-    assert views.flatten().tolist() == [0, 3, 1, 4, 2, 5]
+def test_fidelity_sets_are_cut_to_equal_size_by_a_seeded_subset(monkeypatch, tmp_path):
+    """FID/KID/precision/recall compare sets of equal size: the larger one is subsampled."""
+    import torch_fidelity
+
+    from pipeline.metrics.fidelity import fidelity_metrics
+
+    seen = []
+    monkeypatch.setattr(torch_fidelity, "calculate_metrics",
+                        lambda **kw: seen.append(kw) or {"frechet_inception_distance": 1.0})
+    weights = tmp_path / "w.pt"
+    weights.write_bytes(b"weights")
+    gen = torch.arange(10, dtype=torch.uint8).reshape(10, 1, 1, 1)
+    real = torch.arange(100, 130, dtype=torch.uint8).reshape(30, 1, 1, 1)
+    kw = dict(real_name="r", features="classifier", weights_path=weights, kid_subset_size=1000, cache_root=tmp_path)
+    fidelity_metrics(gen, real, seed=0, **kw)
+    fidelity_metrics(real, gen, seed=0, **kw)
+    fidelity_metrics(gen, real, seed=0, **kw)
+    fidelity_metrics(gen, real, seed=1, **kw)
+    first, swapped, same, other = seen
+    assert len(first["input1"]) == len(first["input2"]) == 10 and first["kid_subset_size"] == 10
+    assert len(swapped["input1"]) == len(swapped["input2"]) == 10
+    subset = lambda call: sorted(int(call["input2"][i]) for i in range(10))  # noqa: E731
+    assert set(subset(first)) < set(range(100, 130))  # a random subset of the real images
+    assert subset(first) == subset(same) != subset(other)  # seeded
+    assert first["input2_cache_name"] == same["input2_cache_name"] != other["input2_cache_name"]
+
+
+def test_real_feature_cache_is_keyed_by_contents_extractor_and_weights(tmp_path):
+    from pipeline.metrics.fidelity import real_cache_name
+
+    w1, w2 = tmp_path / "a.pt", tmp_path / "b.pt"
+    w1.write_bytes(b"one")
+    w2.write_bytes(b"two")
+    x = torch.zeros(4, 1, 8, 8, dtype=torch.uint8)
+    name = real_cache_name(x, "mnist5k-train", "classifier", w1)
+    assert name == real_cache_name(x.clone(), "mnist5k-train", "classifier", w1)  # same contents, same entry
+    resized = torch.zeros(4, 1, 16, 16, dtype=torch.uint8)  # same dataset name, another image size
+    other_split = x.clone()
+    other_split[0, 0, 0, 0] = 1
+    assert len({name, real_cache_name(resized, "mnist5k-train", "classifier", w1),
+                real_cache_name(other_split, "mnist5k-train", "classifier", w1),
+                real_cache_name(x, "mnist5k-train", "inception", w1),
+                real_cache_name(x, "mnist5k-train", "classifier", w2)}) == 5
+
+
+def test_intra_fid_sees_collapse_inside_a_class(mnist, classifier):
+    """A 'conditional generator' that returns the right class but one image per class covers all
+    classes (class metrics are perfect) yet its intra-FID is far above that of real images."""
+    from pipeline.metrics.fidelity import intra_fid
+
+    _, _, model = classifier
+    x, y = mnist.x_train, mnist.y_train
+    perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(1))
+    honest = intra_fid(model, x[perm[:2250]], y[perm[:2250]], x, y, 10)
+    first_of_class = torch.stack([x[(y == k).nonzero()[0, 0]] for k in range(10)])
+    labels = torch.arange(2250) % 10
+    collapsed = intra_fid(model, first_of_class[labels], labels, x, y, 10)
+    assert set(honest) == {"intra_fid_classifier", "intra_fid_max_classifier"}
+    assert honest["intra_fid_classifier"] < 15 and honest["intra_fid_max_classifier"] >= honest["intra_fid_classifier"]
+    assert collapsed["intra_fid_classifier"] > 10 * honest["intra_fid_classifier"]
+    labelled = mode_metrics(first_of_class[labels], mnist, model, 0.2)
+    assert labelled["classes_covered"] == 10 and labelled["class_kl"] < 0.01  # blind to it
+    assert intra_fid(model, x[:50], y[:50], x, y, 10) == {}  # too few per class for a covariance
 
 
 def test_inception_features_use_the_local_weights(monkeypatch, tmp_path):

@@ -48,3 +48,31 @@ def test_one_mode_sampler_captures_one():
 def test_no_high_quality_points_gives_no_kl():
     m = mixture_metrics(torch.full((100, 2), 10.0), ring_modes(), 0.01)
     assert m == {"modes_captured": 0, "high_quality_frac": 0.0, "reverse_kl": None}
+
+
+def test_2d_histogram_counts_high_quality_points_only():
+    """The report's mode histogram follows the protocol: a point far from every mode counts for none."""
+    from conftest import point_data, tiny_recipe
+    from pipeline.evaluation import evaluate_samples
+
+    data = point_data()
+    modes = data.modes
+    near = modes[torch.arange(80) % 2] + 0.001 * torch.randn(80, 2)  # 40 on mode 0, 40 on mode 1
+    far = (modes[5] * 0.5).expand(20, 2)  # halfway to the centre: nearest mode 5, but low quality
+    metrics, hist = evaluate_samples(torch.cat([near, far]), tiny_recipe(dataset="ring8"), data, None, None)
+    assert hist["generated"] == [40, 40, 0, 0, 0, 0, 0, 0]
+    assert metrics["modes_captured"] == 2 and metrics["high_quality_frac"] == pytest.approx(0.8)
+    assert metrics["reverse_kl"] == pytest.approx(math.log(4), rel=1e-6)  # uniform over 2 of 8 modes
+
+
+def test_stacked_mnist_training_checks_draw_enough_samples_for_1000_modes():
+    from conftest import image_data
+    from pipeline.evaluation import training_eval_count
+
+    stacked = image_data(n=16, channels=3, num_classes=1000)
+    stacked.info["stacked"] = 3
+    assert training_eval_count(1000, stacked) == 10_000
+    assert training_eval_count(1000, image_data()) == 1000
+    # why: the expected number of modes a perfect sampler shows in n samples
+    expected = lambda n: 1000 * (1 - (1 - 1 / 1000) ** n)  # noqa: E731
+    assert expected(1000) < 633 and expected(10_000) > 999.9

@@ -25,6 +25,7 @@ class Prepared:
     x_test: torch.Tensor
     y_test: torch.Tensor | None
     info: dict[str, Any]
+    digits: "Prepared | None" = None    # stacked MNIST: its single digits, split (for the digit classifier)
 
     @property
     def kind(self) -> str:
@@ -56,7 +57,10 @@ def split_indices(n: int, test_fraction: float, seed: int) -> tuple[torch.Tensor
 
 def prepare_dataset(name: str, cfg: DataConfig) -> Prepared:
     """Load dataset `name` from its source and split it deterministically (`cfg.split_seed`)."""
-    raw: RawData = DATASETS.get(name, "dataset")(cfg, cfg.split_seed)
+    return _split(name, DATASETS.get(name, "dataset")(cfg, cfg.split_seed), cfg)
+
+
+def _split(name: str, raw: RawData, cfg: DataConfig) -> Prepared:
     if not torch.isfinite(raw.x).all() or raw.x.dtype != torch.float32:
         raise DataError(f"dataset {name!r}: source returned non-finite or non-float32 values")
     train_idx, test_idx = raw.split or split_indices(len(raw.x), cfg.test_fraction, cfg.split_seed)
@@ -73,21 +77,37 @@ def prepare_dataset(name: str, cfg: DataConfig) -> Prepared:
         "mode_std": raw.mode_std,
         "stacked": raw.stacked,
     }
+    if raw.stacked:
+        info["stacked_from"] = cfg.stacked_from
     pick = lambda t, idx: None if t is None else t[idx].contiguous()  # noqa: E731
-    return Prepared(name, pick(raw.x, train_idx), pick(raw.y, train_idx), pick(raw.x, test_idx), pick(raw.y, test_idx), info)
+    digits = _split(f"{name}-digits", raw.digits, cfg) if raw.digits is not None else None
+    return Prepared(name, pick(raw.x, train_idx), pick(raw.y, train_idx), pick(raw.x, test_idx), pick(raw.y, test_idx),
+                    info, digits)
 
 
 def save_prepared(prepared: Prepared, directory: Path) -> None:
-    """Write train.pt, test.pt and info.json atomically (all or nothing)."""
+    """Write train.pt, test.pt and info.json (and digits/ for stacked data) atomically: all or nothing."""
     with atomic_dir(directory) as tmp:
-        torch.save({"x": prepared.x_train, "y": prepared.y_train}, tmp / "train.pt")
-        torch.save({"x": prepared.x_test, "y": prepared.y_test}, tmp / "test.pt")
-        write_json(prepared.info, tmp / "info.json")
+        _write(prepared, tmp)
+
+
+def _write(prepared: Prepared, directory: Path) -> None:
+    directory.mkdir(exist_ok=True)
+    torch.save({"x": prepared.x_train, "y": prepared.y_train}, directory / "train.pt")
+    torch.save({"x": prepared.x_test, "y": prepared.y_test}, directory / "test.pt")
+    write_json(prepared.info, directory / "info.json")
+    if prepared.digits is not None:
+        _write(prepared.digits, directory / "digits")
 
 
 def load_prepared(name: str, root: Path | None = None) -> Prepared:
     directory = (root / name) if root is not None else paths.prepared_dir(name)
     if not (directory / "info.json").exists():
         raise DataError(f"prepared data for {name!r} not found in {directory}: run `dvc repro prepare` first")
+    return _read(name, directory)
+
+
+def _read(name: str, directory: Path) -> Prepared:
     train, test = load_torch(directory / "train.pt"), load_torch(directory / "test.pt")
-    return Prepared(name, train["x"], train["y"], test["x"], test["y"], read_json(directory / "info.json"))
+    digits = _read(f"{name}-digits", directory / "digits") if (directory / "digits").is_dir() else None
+    return Prepared(name, train["x"], train["y"], test["x"], test["y"], read_json(directory / "info.json"), digits)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import Tensor
 from torch.utils.data import Dataset
@@ -93,24 +94,80 @@ def file_digest(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
 
 
-def fidelity_metrics(generated: Tensor, real: Tensor, *, real_name: str, features: str, weights_path: str | Path,
-                     kid_subset_size: int, cache_root: Path, batch_size: int = 256) -> dict[str, float]:
-    """FID, KID (mean, std), precision and recall between two uint8 image sets.
+def tensor_digest(x: Tensor) -> str:
+    """Digest of a tensor's exact contents (shape and dtype included)."""
+    h = hashlib.sha256(f"{tuple(x.shape)} {x.dtype}".encode())
+    h.update(x.contiguous().numpy().tobytes())
+    return h.hexdigest()[:12]
 
-    Real-data features are cached under `cache_root`, keyed by `real_name` and the extractor
-    weights' digest, so re-evaluating a variant does not recompute them.
+
+def equal_size(a: Tensor, b: Tensor, seed: int) -> tuple[Tensor, Tensor]:
+    """Both sets cut to the smaller one's size by a seeded random subset: FID's bias depends on the
+    sample size, and precision/recall are defined on sets of equal size (Kynkaanniemi et al. 2019)."""
+    n = min(len(a), len(b))
+    gen = torch.Generator().manual_seed(seed)
+    pick = lambda x: x if len(x) == n else x[torch.randperm(len(x), generator=gen)[:n]]  # noqa: E731
+    return pick(a), pick(b)
+
+
+def real_cache_name(real: Tensor, name: str, features: str, weights_path: str | Path) -> str:
+    """The cache entry of the real set's features: the set's exact contents (so dataset, image size,
+    split and subset all count), the feature extractor and its weights. `name` only makes it readable."""
+    return f"{name}-{features}-{tensor_digest(real)}-{file_digest(weights_path)}"
+
+
+def fidelity_metrics(generated: Tensor, real: Tensor, *, real_name: str, features: str, weights_path: str | Path,
+                     kid_subset_size: int, cache_root: Path, batch_size: int = 256, seed: int = 0) -> dict[str, float]:
+    """FID, KID (mean, std), precision and recall between two uint8 image sets, cut to equal size.
+
+    Real-data features are cached under `cache_root` (see `real_cache_name`), so re-evaluating a
+    variant does not recompute them.
     """
     import torch_fidelity
 
     _register_classifier_extractor()
+    generated, real = equal_size(generated, real, seed)
     extractor = CLASSIFIER_EXTRACTOR if features == "classifier" else INCEPTION_EXTRACTOR
     channels = 3 if features == "inception" else None
-    subset = min(kid_subset_size, len(generated), len(real))
+    subset = min(kid_subset_size, len(generated))
     raw = torch_fidelity.calculate_metrics(
         input1=TensorImages(generated, channels), input2=TensorImages(real, channels),
         fid=True, kid=True, prc=True, feature_extractor=extractor,
         feature_extractor_weights_path=str(weights_path), kid_subset_size=subset,
-        cache=True, cache_root=str(cache_root), input2_cache_name=f"{real_name}-{file_digest(weights_path)}",
+        cache=True, cache_root=str(cache_root),
+        input2_cache_name=real_cache_name(real, real_name, features, weights_path),
         batch_size=batch_size, cuda=torch.cuda.is_available(), save_cpu_ram=True, verbose=False,
     )
     return {f"{_RENAME[k]}_{features}": float(v) for k, v in raw.items() if k in _RENAME}
+
+
+@torch.inference_mode()
+def classifier_features(classifier: torch.nn.Module, x: Tensor, batch_size: int = 1000) -> Tensor:
+    """The classifier's penultimate-layer features of images in [-1, 1], float64 on the CPU."""
+    device = next(classifier.parameters()).device
+    return torch.cat([classifier.features(x[i:i + batch_size].to(device)).double().cpu()
+                      for i in range(0, len(x), batch_size)])
+
+
+def _stats(features: Tensor) -> dict:
+    f = features.numpy()
+    return {"mu": f.mean(axis=0), "sigma": np.cov(f, rowvar=False)}
+
+
+def intra_fid(classifier: torch.nn.Module, generated: Tensor, generated_labels: Tensor, real: Tensor,
+              real_labels: Tensor, num_classes: int, seed: int = 0) -> dict[str, float]:
+    """Intra-FID (Miyato & Koyama 2018): FID between the generated and real images of each class, on
+    the classifier's features; the mean and the worst class. A conditional model covers every class
+    by construction; this shows collapse *inside* a class. Empty when some class has too few
+    images for a full-rank covariance (fewer than the feature dimension plus one, in either set)."""
+    from torch_fidelity.metric_fid import fid_statistics_to_metric
+
+    g_feat, r_feat = classifier_features(classifier, generated), classifier_features(classifier, real)
+    dim = g_feat.shape[1]
+    values = []
+    for k in range(num_classes):
+        g, r = equal_size(g_feat[generated_labels == k], r_feat[real_labels == k], seed + k)
+        if len(g) <= dim:
+            return {}
+        values.append(fid_statistics_to_metric(_stats(g), _stats(r), verbose=False)["frechet_inception_distance"])
+    return {"intra_fid_classifier": float(np.mean(values)), "intra_fid_max_classifier": float(np.max(values))}

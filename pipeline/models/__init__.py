@@ -6,6 +6,6 @@ data; discriminators map (x, y) to one output per (packed) sample.
 """
 
 from pipeline.models.common import ModelSpec, build_models, ARCHITECTURES
-from pipeline.models import dcgan, mlp, toy  # noqa: F401  (registration)
+from pipeline.models import dcgan, dcgan4, mlp, toy  # noqa: F401  (registration)
 
 __all__ = ["ARCHITECTURES", "ModelSpec", "build_models"]

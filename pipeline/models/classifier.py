@@ -124,13 +124,6 @@ class ChannelwiseClassifier(nn.Module):
         return self.head(self.features(x))
 
 
-def channel_views(x: Tensor, y: Tensor, channels: int, base_classes: int = 10) -> tuple[Tensor, Tensor]:
-    """Stacked images -> single-channel digit images with their digit labels (for training the base)."""
-    views = x.transpose(0, 1).reshape(-1, 1, *x.shape[2:])  # channel 0 of every image, then channel 1, ...
-    digits = [(y // base_classes ** (channels - 1 - c)) % base_classes for c in range(channels)]
-    return views, torch.cat(digits)
-
-
 def classifier_checkpoint(result: ClassifierResult, dataset: str, class_names: list[str],
                           stacked: int = 0) -> dict[str, Any]:
     m = result.model
