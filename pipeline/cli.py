@@ -115,24 +115,61 @@ def direction(
     device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
 ) -> None:
     """Controllable generation without labels: walk z along the classifier's gradient for a class."""
-    from pipeline import paths
-    from pipeline.models.classifier import load_dataset_classifier
     from pipeline.sampling import feature_direction, image_grid, save_png, walk_strip
 
     generator, ckpt, dev = _load(variant, device)
     spec = ckpt["spec"]
     if spec["num_classes"]:
         _fail(f"{variant} is conditional: use `gan sample {variant} --label {target}` instead")
-    dataset = ckpt["recipe"]["dataset"]
-    classifier = load_dataset_classifier(dataset)
-    if classifier is None:
-        _fail(f"no classifier for dataset {dataset!r} at {paths.classifier_path(dataset)}; run `dvc repro classifier`")
-    classifier = classifier.to(dev)
+    classifier = _classifier(ckpt["recipe"]["dataset"], dev)
     if not 0 <= target < classifier.num_classes:
         _fail(f"--target {target} is out of range; valid classes: 0..{classifier.num_classes - 1}")
     d = feature_direction(generator, classifier, spec["z_dim"], target, seed=seed)
     save_png(image_grid(walk_strip(generator, spec["z_dim"], d, rows, steps, strength, seed), steps), out)
     typer.echo(f"wrote {rows} walks of {variant} towards class {target} to {out}")
+
+
+@app.command()
+def arithmetic(
+    variant: Annotated[str, typer.Argument(help="a trained unconditional variant")],
+    a: Annotated[int, typer.Option("--a", help="concept A (a class the classifier knows)")] = 7,
+    b: Annotated[int, typer.Option("--b", help="concept B, subtracted")] = 1,
+    c: Annotated[int, typer.Option("--c", help="concept C, added")] = 4,
+    per_concept: Annotated[int, typer.Option(min=1, help="exemplars averaged per concept (the paper: 3)")] = 3,
+    out: Annotated[Path, typer.Option(help="PNG file to write")] = Path("arithmetic.png"),
+    seed: Annotated[int, typer.Option()] = 0,
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
+) -> None:
+    """Latent vector arithmetic (DCGAN): decode mean z(A) - mean z(B) + mean z(C), where each
+    concept's z are those of the samples the classifier is surest show it."""
+    from pipeline.errors import GanLabError
+    from pipeline.report.plots import arithmetic_figure
+    from pipeline.sampling import latent_arithmetic
+
+    generator, ckpt, dev = _load(variant, device)
+    spec = ckpt["spec"]
+    if spec["num_classes"]:
+        _fail(f"{variant} is conditional: the label, not z, carries the class; use an unconditional variant")
+    classifier = _classifier(ckpt["recipe"]["dataset"], dev)
+    try:
+        result = latent_arithmetic(generator, classifier, spec["z_dim"], (a, b, c), per_concept, seed=seed)
+    except GanLabError as exc:
+        _fail(str(exc))
+    names = ckpt["class_names"]
+    arithmetic_figure(result, names, out)
+    read = ", ".join(names[k] for k in result.result_classes.tolist())
+    typer.echo(f"wrote {names[a]} - {names[b]} + {names[c]} of {variant} to {out}; the classifier reads: {read}")
+
+
+def _classifier(dataset: str, device):
+    """The classifier stage's model for `dataset` on `device`, or a clear exit."""
+    from pipeline import paths
+    from pipeline.models.classifier import load_dataset_classifier
+
+    classifier = load_dataset_classifier(dataset)
+    if classifier is None:
+        _fail(f"no classifier for dataset {dataset!r} at {paths.classifier_path(dataset)}; run `dvc repro classifier`")
+    return classifier.to(device)
 
 
 def _mlflow_config(params_file: Path):

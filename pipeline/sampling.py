@@ -5,6 +5,7 @@ The sample stage, the `gan` CLI, training-time evaluation and the report all cal
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -136,6 +137,67 @@ def walk_strip(generator: nn.Module, z_dim: int, direction: Tensor, rows: int = 
     alphas = torch.linspace(0, strength, steps)
     z = (z0[:, None, :] + alphas[None, :, None] * direction[None, None, :]).reshape(rows * steps, z_dim)
     return decode(generator, z)
+
+
+@torch.inference_mode()
+def class_probabilities(classifier: nn.Module, x: Tensor, batch_size: int = 1000) -> Tensor:
+    """softmax(classifier(x)) for images in [-1, 1], batched, on the CPU."""
+    device = next(classifier.parameters()).device
+    return torch.cat([torch.softmax(classifier(x[i:i + batch_size].to(device)).float(), dim=1).cpu()
+                      for i in range(0, len(x), batch_size)])
+
+
+def direction_profile(generator: nn.Module, classifier: nn.Module, z_dim: int, direction: Tensor, n: int = 256,
+                      steps: int = 9, strength: float = 3.0, seed: int = 0) -> tuple[Tensor, Tensor]:
+    """Feature entanglement along a latent direction: (alphas, mean class probabilities, steps x K)
+    of G(z + alpha * direction) over n random z. A disentangled direction for class t raises
+    p(t) and takes probability away from the others evenly; an entangled one drags particular
+    other classes along (or pushes them away) as it goes."""
+    z0 = torch.randn(n, z_dim, generator=torch.Generator().manual_seed(seed))
+    alphas = torch.linspace(0, strength, steps)
+    probs = [class_probabilities(classifier, decode(generator, z0 + a * direction)).mean(0) for a in alphas]
+    return alphas, torch.stack(probs)
+
+
+@dataclass
+class Arithmetic:
+    """Latent vector arithmetic (Radford et al. 2016): result = mean z(A) - mean z(B) + mean z(C)."""
+
+    concepts: tuple[int, int, int]
+    exemplars: Tensor       # 3 x per_concept x C x H x W: the samples whose z are averaged, per concept
+    means: Tensor           # 3 x C x H x W: G(mean z) of each concept
+    results: Tensor         # k x C x H x W: G(result + small noise), as the paper shows them
+    result_classes: Tensor  # k: the classifier's reading of each result
+
+
+def latent_arithmetic(generator: nn.Module, classifier: nn.Module, z_dim: int, concepts: tuple[int, int, int],
+                      per_concept: int = 3, n: int = 2000, results: int = 8, noise: float = 0.25,
+                      seed: int = 0) -> Arithmetic:
+    """Draw n samples, let the classifier pick for each concept the `per_concept` samples it is most
+    sure show it, average their z, and decode mean(A) - mean(B) + mean(C) (plus `noise`-scaled
+    perturbations, as in the DCGAN paper). Raises GanLabError when the generator draws a concept
+    too rarely to find its exemplars."""
+    from pipeline.errors import GanLabError
+
+    gen = torch.Generator().manual_seed(seed)
+    z = torch.randn(n, z_dim, generator=gen)
+    probs = class_probabilities(classifier, decode(generator, z))
+    chosen = []
+    for concept in concepts:
+        if not 0 <= concept < probs.shape[1]:
+            raise GanLabError(f"concept {concept} is not a class; valid classes: 0..{probs.shape[1] - 1}")
+        mine = (probs.argmax(1) == concept).nonzero().flatten()
+        if len(mine) < per_concept:
+            raise GanLabError(f"the generator drew class {concept} only {len(mine)} times in {n} samples; "
+                              f"latent arithmetic needs {per_concept} exemplars (a collapsed generator?)")
+        chosen.append(mine[probs[mine, concept].topk(per_concept).indices])
+    means = torch.stack([z[idx].mean(0) for idx in chosen])
+    result = means[0] - means[1] + means[2]
+    result_z = result + noise * torch.randn(results, z_dim, generator=gen)
+    result_z[0] = result
+    result_images = decode(generator, result_z)
+    return Arithmetic(concepts, torch.stack([decode(generator, z[idx]) for idx in chosen]), decode(generator, means),
+                      result_images, class_probabilities(classifier, result_images).argmax(1))
 
 
 def to_uint8(x: Tensor) -> Tensor:

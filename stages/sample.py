@@ -33,7 +33,8 @@ def main(variant: str, params_file: str = "params.yaml") -> None:
         classifier = classifier.to(device)
     with atomic_dir(paths.latent_dir(variant)) as out:
         index = save_latent_figures(generator, spec, prepared, classifier, recipe.sample.interpolation,
-                                    recipe.sample.direction_class, recipe.sample.grid, recipe.seed, out)
+                                    recipe.sample.direction_class, recipe.sample.arithmetic, recipe.sample.grid,
+                                    recipe.seed, out)
         write_json(index, out / "index.json")
     print(f"sampled {variant}: {n} samples -> {paths.generated_path(variant)}, grid -> {paths.samples_png(variant)}")
 

@@ -40,6 +40,12 @@ def _trained_generator(tmp_path, conditional: bool):
     save_outputs("tiny", result, recipe.to_dict(), recipe.arch, data.info)
 
 
+def _generator_of(variant: str):
+    from pipeline.sampling import load_generator
+
+    return load_generator(f"models/{variant}/generator.pt")[0]
+
+
 def test_sample_writes_a_grid(tmp_path, monkeypatch):
     from PIL import Image
 
@@ -84,3 +90,22 @@ def test_interpolate_and_direction(tmp_path, monkeypatch):
     assert Image.open(tmp_path / "direction.png").size == (4 * 30 + 2, 2 * 30 + 2)
     result = runner.invoke(app, ["direction", "tiny", "--target", "10"])
     assert result.exit_code == 2 and "valid classes: 0..9" in result.output
+
+    # latent arithmetic: an untrained classifier and a 4-step generator read everything as one or two
+    # classes, so concepts it never sees are a clear error; the classes it does see make a figure
+    result = runner.invoke(app, ["arithmetic", "tiny", "--a", "12"])
+    assert result.exit_code == 2 and "concept 12 is not a class; valid classes: 0..9" in result.output
+    from pipeline.models.classifier import load_dataset_classifier
+    from pipeline.sampling import class_probabilities, decode
+
+    generator = _generator_of("tiny")
+    seen = class_probabilities(load_dataset_classifier("mnist5k"),
+                               decode(generator, torch.randn(2000, 8, generator=torch.Generator().manual_seed(0))))
+    common = int(torch.bincount(seen.argmax(1), minlength=10).argmax())
+    result = runner.invoke(app, ["arithmetic", "tiny", "--a", str(common), "--b", str(common), "--c", str(common)])
+    assert result.exit_code == 0, result.output
+    assert f"wrote {common} - {common} + {common} of tiny to arithmetic.png" in result.output
+    assert Image.open(tmp_path / "arithmetic.png").size[0] > 300
+    missing = next(k for k in range(10) if k not in seen.argmax(1).tolist())
+    result = runner.invoke(app, ["arithmetic", "tiny", "--a", str(missing)])
+    assert result.exit_code == 2 and f"drew class {missing} only 0 times" in result.output

@@ -126,6 +126,36 @@ def test_tables_are_filled_and_best_values_marked(report_project):
     assert "| cgan |" in markdown and "**3.5**" in markdown and "| pending |" in markdown
 
 
+def test_each_variant_shows_what_actually_trained(report_project):
+    """Null learning rates, betas and critic steps resolve to the loss's published values: the page says which."""
+    html = (report_project / "reports/index.html").read_text()
+    ring = html.split('id="ring">', 1)[1].split("</section>", 1)[0]
+    for setting in ("loss=wgan_gp", "optimizer=adam", "lr_g=0.0001", "lr_d=0.0001", "betas=(0.0, 0.9)", "d_steps=5"):
+        assert f"<code>{setting}</code>" in ring, setting
+    cgan = html.split('id="cgan">', 1)[1].split("</section>", 1)[0]
+    assert "<code>lr_g=0.0002</code>" in cgan and "<code>betas=(0.5, 0.999)</code>" in cgan
+    markdown = (report_project / "reports/report.md").read_text()
+    assert "**ring** trained with `loss=wgan_gp` `arch=toy` `optimizer=adam` `lr_g=0.0001`" in markdown
+
+
+def test_a_dropped_shared_trick_is_noted_on_the_variant(tmp_path, monkeypatch, params_raw):
+    import yaml
+
+    from pipeline.report.render import render
+
+    params_raw["train"]["label_smoothing"] = 0.1
+    params_raw["variants"] = {"ns": {}, "critic": {"loss": "wgan_gp"}}
+    monkeypatch.chdir(tmp_path)
+    save_prepared(fake_prepared("mnist5k", 1), paths.prepared_dir("mnist5k"))
+    for name in params_raw["variants"]:
+        paths.report_dir(name).mkdir(parents=True)
+    html, _ = render(parse_params(yaml.safe_load(yaml.safe_dump(params_raw))), tmp_path / "figures")
+    critic = html.split('id="critic">', 1)[1].split("</section>", 1)[0]
+    assert "Note: train.label_smoothing=0.1 from the shared recipe does not apply to loss &#39;wgan_gp&#39;" in critic
+    assert "<code>label_smoothing=0.0</code>" in critic
+    assert "<code>label_smoothing=0.1</code>" in html.split('id="ns">', 1)[1].split("</section>", 1)[0]
+
+
 def find_chromium() -> str | None:
     for name in ("chromium", "chromium-browser", "google-chrome"):
         if shutil.which(name):

@@ -7,8 +7,9 @@ import torch
 import torch.nn as nn
 
 from pipeline.errors import ConfigError
-from pipeline.sampling import (balanced_labels, class_grid, decode, draw_labels, feature_direction, generate,
-                               interpolation_latents, lerp, slerp, to_uint8, walk_strip)
+from pipeline.errors import GanLabError
+from pipeline.sampling import (balanced_labels, class_grid, decode, direction_profile, draw_labels, feature_direction,
+                               generate, interpolation_latents, latent_arithmetic, lerp, slerp, to_uint8, walk_strip)
 
 
 class LinearImageGenerator(nn.Module):
@@ -96,3 +97,64 @@ def test_generate_and_labels():
 
 def test_to_uint8_range():
     assert to_uint8(torch.tensor([-1.0, 0.0, 1.0, 5.0])).tolist() == [0, 128, 255, 255]
+
+
+class FirstCoordinateGenerator(nn.Module):
+    """G(z) = z[:, :3] as a 1 x 1 x 3 'image': the image is the latent, so arithmetic is checkable."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(()))
+
+    def forward(self, z, y=None):
+        return (self.scale * z[:, :3]).reshape(-1, 1, 1, 3)
+
+
+class ArgmaxClassifier(nn.Module):
+    """Class k when coordinate k is the largest: logits are the pixels themselves, sharpened."""
+
+    num_classes = 3
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = nn.Parameter(torch.ones(()))
+
+    def forward(self, x):
+        return 20 * self.w * x.flatten(1)
+
+
+def test_latent_arithmetic_averages_the_most_confident_exemplars():
+    result = latent_arithmetic(FirstCoordinateGenerator(), ArgmaxClassifier(), 3, (0, 1, 2), per_concept=3, n=200,
+                               results=4, noise=0.25, seed=0)
+    assert result.exemplars.shape == (3, 3, 1, 1, 3) and result.results.shape == (4, 1, 1, 3)
+    for k in range(3):  # every exemplar of concept k is read as k
+        assert (result.exemplars[k].flatten(1).argmax(1) == k).all()
+    means = result.exemplars.flatten(2).mean(1)  # G is linear: G(mean z) = mean G(z)
+    assert torch.allclose(result.means.flatten(1), means, atol=1e-6)
+    assert torch.allclose(result.results[0].flatten(), means[0] - means[1] + means[2], atol=1e-6)
+    assert not torch.allclose(result.results[1], result.results[0])  # noisy neighbours
+    assert result.result_classes.tolist()[0] == int((means[0] - means[1] + means[2]).argmax())
+
+
+def test_latent_arithmetic_errors_name_the_problem():
+    with pytest.raises(GanLabError, match="concept 5 is not a class; valid classes: 0..2"):
+        latent_arithmetic(FirstCoordinateGenerator(), ArgmaxClassifier(), 3, (0, 1, 5), n=50)
+
+    class Collapsed(FirstCoordinateGenerator):
+        def forward(self, z, y=None):
+            return torch.tensor([1.0, 0.0, 0.0]).expand(len(z), 3).reshape(-1, 1, 1, 3) * self.scale
+
+    with pytest.raises(GanLabError, match="drew class 1 only 0 times in 50 samples"):
+        latent_arithmetic(Collapsed(), ArgmaxClassifier(), 3, (0, 1, 2), n=50)
+
+
+def test_direction_profile_shows_what_moves_with_the_target():
+    """Walking along +e0 raises p(0); with an entangled direction (e0 + e1), class 1 rises with it."""
+    g, c = FirstCoordinateGenerator(), ArgmaxClassifier()
+    clean = torch.tensor([1.0, 0.0, 0.0, 0.0])
+    alphas, probs = direction_profile(g, c, 4, clean, n=64, steps=5, strength=2.0)
+    assert alphas.tolist() == [0.0, 0.5, 1.0, 1.5, 2.0] and probs.shape == (5, 3)
+    assert torch.allclose(probs.sum(1), torch.ones(5)) and (probs[:, 0].diff() > 0).all()
+    assert (probs[:, 1].diff() < 0).all() and (probs[:, 2].diff() < 0).all()
+    _, tangled = direction_profile(g, c, 4, torch.tensor([1.0, 1.0, 0.0, 0.0]) / 2 ** 0.5, n=64, steps=5)
+    assert tangled[-1, 1] > tangled[0, 1] and tangled[-1, 2] < tangled[0, 2]

@@ -10,8 +10,9 @@ import torch.nn as nn
 
 from pipeline.data import Prepared
 from pipeline.io import atomic_path
-from pipeline.sampling import (class_grid, feature_direction, generate, image_grid, interpolation_strip, save_png,
-                               walk_strip)
+from pipeline.errors import GanLabError
+from pipeline.sampling import (Arithmetic, class_grid, direction_profile, feature_direction, generate, image_grid,
+                               interpolation_strip, latent_arithmetic, save_png, walk_strip)
 
 
 def _plt():
@@ -110,27 +111,96 @@ def histogram_plot(hist: dict[str, Any], title: str, path: Path) -> bool:
     return True
 
 
+def _show(ax, images: torch.Tensor, nrow: int, title: str) -> None:
+    grid = image_grid(images, nrow).permute(1, 2, 0).numpy()
+    ax.imshow(grid.squeeze(-1) if grid.shape[-1] == 1 else grid, cmap="gray", interpolation="nearest")
+    ax.set_title(title, fontsize=8)
+    ax.axis("off")
+
+
+def arithmetic_figure(result: Arithmetic, class_names: list[str], path: Path) -> None:
+    """Each concept's exemplars and G(mean z) on top; G(A - B + C) below, with the classifier's reading."""
+    plt = _plt()
+    fig = plt.figure(figsize=(7.5, 3.4))
+    grid = fig.add_gridspec(2, 3, height_ratios=[1, 1.1])
+    a, b, c = (class_names[k] for k in result.concepts)
+    for i, (sign, name) in enumerate((("", a), ("− ", b), ("+ ", c))):
+        images = torch.cat([result.exemplars[i], result.means[i:i + 1]])
+        _show(fig.add_subplot(grid[0, i]), images, len(images), f"{sign}{name}: exemplars | G(mean z)")
+    read = " ".join(class_names[k] for k in result.result_classes.tolist())
+    _show(fig.add_subplot(grid[1, :]), result.results, len(result.results),
+          f"G(z[{a}] − z[{b}] + z[{c}]) and 7 neighbours (noise 0.25); classifier reads: {read}")
+    _save(fig, path)
+
+
+def entanglement_plot(alphas: torch.Tensor, probs: torch.Tensor, target: int, class_names: list[str],
+                      path: Path) -> None:
+    """Mean class probabilities along the walk: the target rises; which others move with it?"""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5.5, 3.2))
+    shown = list(range(probs.shape[1]))
+    if len(shown) > 12:  # stacked MNIST's 1000 modes: the target and the five that move most
+        movement = (probs[-1] - probs[0]).abs()
+        movement[target] = -1
+        shown = [target, *movement.topk(5).indices.tolist()]
+    for k in shown:
+        ax.plot(alphas, probs[:, k], linewidth=2.5 if k == target else 1.0, label=class_names[k],
+                linestyle="-" if k == target else "--")
+    ax.set_xlabel("step along the direction (latent norm units)")
+    ax.set_ylabel("mean class probability")
+    ax.set_title(f"entanglement along the direction for class {class_names[target]}", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=6, ncol=2)
+    _save(fig, path)
+
+
 def save_latent_figures(generator: nn.Module, spec: dict[str, Any], prepared: Prepared, classifier: nn.Module | None,
-                        mode: str, target: int, grid: int, seed: int, out_dir: Path) -> dict[str, Any]:
+                        mode: str, target: int, concepts: tuple[int, int, int], grid: int, seed: int,
+                        out_dir: Path) -> dict[str, Any]:
     """Latent-space pictures into `out_dir`; returns the index (what was drawn, or why not)."""
     if prepared.kind != "image":
         reason = "2D point data: see the scatter plot instead"
-        return {"interpolation": {"unavailable": reason}, "direction": {"unavailable": reason}}
+        return {key: {"unavailable": reason} for key in ("interpolation", "direction", "entanglement", "arithmetic")}
     z_dim, num_classes = spec["z_dim"], spec["num_classes"]
     index: dict[str, Any] = {}
     strip = interpolation_strip(generator, z_dim, num_classes, rows=4, steps=grid + 2, mode=mode, seed=seed)
     save_png(image_grid(strip, grid + 2), out_dir / "interpolation.png")
     index["interpolation"] = {"file": "interpolation.png", "mode": mode, "rows": 4, "steps": grid + 2}
+    reason = None
     if num_classes:
-        index["direction"] = {"unavailable": "conditional model: the class grid shows controllable generation"}
+        reason = "conditional model: the class grid shows controllable generation"
     elif classifier is None:
-        index["direction"] = {"unavailable": "no classifier for this dataset"}
+        reason = "no classifier for this dataset"
     elif not 0 <= target < classifier.num_classes:
-        index["direction"] = {"unavailable": f"sample.direction_class {target} is not a class (0..{classifier.num_classes - 1})"}
+        reason = f"sample.direction_class {target} is not a class (0..{classifier.num_classes - 1})"
+    if reason:
+        index["direction"] = index["entanglement"] = {"unavailable": reason}
     else:
         direction = feature_direction(generator, classifier, z_dim, target, seed=seed)
         walk = walk_strip(generator, z_dim, direction, rows=4, steps=grid + 1, strength=3.0, seed=seed)
         save_png(image_grid(walk, grid + 1), out_dir / "direction.png")
-        name = prepared.info["class_names"][target]
-        index["direction"] = {"file": "direction.png", "target": target, "target_name": name, "strength": 3.0}
+        names = prepared.info["class_names"]
+        index["direction"] = {"file": "direction.png", "target": target, "target_name": names[target], "strength": 3.0}
+        alphas, probs = direction_profile(generator, classifier, z_dim, direction, steps=grid + 1, strength=3.0,
+                                          seed=seed)
+        entanglement_plot(alphas, probs, target, names, out_dir / "entanglement.png")
+        index["entanglement"] = {"file": "entanglement.png", "target_name": names[target], "alphas": alphas.tolist(),
+                                 "probabilities": probs.tolist()}
+    index["arithmetic"] = _arithmetic(generator, classifier, z_dim, num_classes, concepts, prepared, seed, out_dir)
     return index
+
+
+def _arithmetic(generator: nn.Module, classifier: nn.Module | None, z_dim: int, num_classes: int,
+                concepts: tuple[int, int, int], prepared: Prepared, seed: int, out_dir: Path) -> dict[str, Any]:
+    if num_classes:
+        return {"unavailable": "conditional model: the label, not z, carries the class"}
+    if classifier is None:
+        return {"unavailable": "no classifier for this dataset to find the concepts"}
+    try:
+        result = latent_arithmetic(generator, classifier, z_dim, concepts, seed=seed)
+    except GanLabError as exc:
+        return {"unavailable": str(exc)}
+    names = prepared.info["class_names"]
+    arithmetic_figure(result, names, out_dir / "arithmetic.png")
+    return {"file": "arithmetic.png", "concepts": [names[k] for k in concepts],
+            "result_classes": [names[k] for k in result.result_classes.tolist()]}

@@ -18,9 +18,13 @@ from pipeline.report import plots
 from pipeline.tracking import flatten
 
 # direction of "better" for each metric (a prefix match: fid_classifier -> fid)
-LOWER_IS_BETTER = ("fid", "kid_mean", "class_kl", "reverse_kl", "mode_kl")
+LOWER_IS_BETTER = ("fid", "intra_fid", "kid_mean", "class_kl", "reverse_kl", "mode_kl")
 HIGHER_IS_BETTER = ("precision", "recall", "classes_covered", "modes_captured", "modes_covered", "high_quality_frac")
 HIDDEN_COLUMNS = ("n_samples", "kid_std")
+STACKED_FROM_MNIST5K = (
+    "Stacked MNIST built from the 5,000 bundled mnist5k digits: its mode counts and KL are not comparable with "
+    "published Stacked MNIST numbers (128,000 stacks of all 70,000 MNIST digits and the 4-layer DCGAN). Set "
+    "data.stacked_from: mnist and arch: dcgan4 for the published protocol.")
 
 
 @dataclass
@@ -30,6 +34,8 @@ class VariantSection:
     overrides: dict[str, Any]
     metrics: dict[str, Any]
     samples: str | None                    # paths relative to reports/
+    resolved: dict[str, Any] = field(default_factory=dict)  # what actually trained, defaults filled in
+    notes: list[str] = field(default_factory=list)          # what resolution decided (dropped tricks)
     figures: dict[str, str] = field(default_factory=dict)
     latent: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> {href, caption} or {unavailable}
     missing: list[str] = field(default_factory=list)
@@ -68,9 +74,15 @@ def best_values(sections: list[VariantSection], columns: list[str]) -> dict[str,
     return best
 
 
+RESOLVED_KEYS = ("optimizer", "lr_g", "lr_d", "betas", "d_steps", "batch_size", "steps", "pac", "unroll_steps",
+                 "label_smoothing", "ema", "spectral_norm")
+
+
 def variant_section(name: str, params: Params, figures_dir: Path) -> VariantSection:
-    recipe = params.variant(name)
-    section = VariantSection(name, recipe.dataset, flatten(params.variants[name]), {}, None)
+    recipe, notes = params.resolved(name)
+    t = recipe.train
+    resolved = {"loss": recipe.loss, "arch": recipe.arch, **{k: getattr(t, k) for k in RESOLVED_KEYS}}
+    section = VariantSection(name, recipe.dataset, flatten(params.variants[name]), {}, None, resolved, notes)
     if paths.metrics_path(name).exists():
         section.metrics = read_json(paths.metrics_path(name))
     else:
@@ -82,8 +94,8 @@ def variant_section(name: str, params: Params, figures_dir: Path) -> VariantSect
     wanted = {
         "losses": (log, ["loss_d", "loss_g"], "generator and discriminator loss"),
         "outputs": (log, ["d_real", "d_fake", "wasserstein", "gradient_penalty"], "D(x), D(G(z)), critic terms"),
-        "modes": (evals, ["classes_covered", "modes_captured"], "modes covered during training"),
-        "kl": (evals, ["class_kl", "reverse_kl", "high_quality_frac"], "KL / quality during training"),
+        "modes": (evals, ["classes_covered", "modes_captured", "modes_covered"], "modes covered during training"),
+        "kl": (evals, ["class_kl", "reverse_kl", "mode_kl", "high_quality_frac"], "KL / quality during training"),
     }
     for key, (rows, keys, title) in wanted.items():
         out = figures_dir / f"{name}_{key}.png"
@@ -106,13 +118,23 @@ def latent_entries(name: str) -> dict[str, dict[str, Any]]:
         if "file" not in entry:
             entries[key] = {"unavailable": entry.get("unavailable", "not drawn")}
             continue
-        if key == "interpolation":
-            caption = f"{entry['mode']} interpolation between random latent points (one walk per row)"
-        else:
-            caption = (f"walking z along the classifier's gradient for class {entry['target_name']} "
-                       f"(0 to {entry['strength']:g} latent units, left to right)")
+        caption = latent_caption(key, entry)
         entries[key] = {"href": _rel(paths.latent_dir(name) / entry["file"]), "caption": caption}
     return entries
+
+
+def latent_caption(key: str, entry: dict[str, Any]) -> str:
+    if key == "interpolation":
+        return f"{entry['mode']} interpolation between random latent points (one walk per row)"
+    if key == "direction":
+        return (f"walking z along the classifier's gradient for class {entry['target_name']} "
+                f"(0 to {entry['strength']:g} latent units, left to right)")
+    if key == "entanglement":
+        return (f"feature entanglement: mean class probabilities along that walk; the other classes that move "
+                f"with {entry['target_name']} are entangled with it")
+    a, b, c = entry["concepts"]
+    return (f"latent vector arithmetic: G(mean z[{a}] \u2212 mean z[{b}] + mean z[{c}]); the classifier reads the "
+            f"results as {', '.join(entry['result_classes'])}")
 
 
 def render(params: Params, figures_dir: Path = paths.REPORT_FIGURES) -> tuple[str, str]:
@@ -121,21 +143,24 @@ def render(params: Params, figures_dir: Path = paths.REPORT_FIGURES) -> tuple[st
 
     sections = [variant_section(name, params, figures_dir) for name in params.variants]
     columns = sorted({k for s in sections for k in s.metrics if not k.startswith(HIDDEN_COLUMNS)})
-    real_grids = {}
+    real_grids, dataset_notes = {}, {}
     for dataset in params.datasets():
         prepared = load_prepared(dataset)
+        if prepared.info.get("stacked_from") == "mnist5k":
+            dataset_notes[dataset] = STACKED_FROM_MNIST5K
         if prepared.kind == "image":
             out = figures_dir / f"real_{dataset}.png"
             plots.save_real_grid(prepared, 8, out)
             real_grids[dataset] = _figure_href(out)
     classifier = read_json(paths.CLASSIFIER_METRICS) if paths.CLASSIFIER_METRICS.exists() else {}
-    env = Environment(loader=PackageLoader("pipeline.report", "templates"), autoescape=select_autoescape())
+    env = Environment(loader=PackageLoader("pipeline.report", "templates"), autoescape=select_autoescape(("html", "html.j2")))
     env.filters["fmt"] = _fmt
     env.filters["img"] = lambda href: embed_image(href, figures_dir)
     inception = any(k.endswith("_inception") for s in sections for k in s.metrics)
     context = dict(title=params.report.title, sections=sections, columns=columns, best=best_values(sections, columns),
                    inception=inception,
                    recipe=flatten(params.recipe), real_grids=real_grids, classifier=classifier,
+                   dataset_notes=dataset_notes,
                    features={n: params.variant(n).eval.features for n in params.variants}, direction=direction)
     return env.get_template("index.html.j2").render(**context), env.get_template("report.md.j2").render(**context)
 
