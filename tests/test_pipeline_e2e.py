@@ -36,10 +36,10 @@ def tiny_params(path: Path) -> None:
     path.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
-def run(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess:
+def run(cmd: list[str], cwd: Path, extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, "DVC_NO_ANALYTICS": "1", "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
            "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.com",
-           "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.com"}
+           "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.com", **(extra_env or {})}
     result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, f"{' '.join(cmd)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     return result
@@ -163,3 +163,62 @@ def test_temp_exp_run_with_other_loss_lands_in_the_main_store(repo):
     dcgan = [r for r in runs if r.data.tags.get("variant") == "dcgan"]
     assert dcgan and dcgan[0].data.params["loss"] == "wgan_gp"
     assert "gradient_penalty" in dcgan[0].data.metrics
+
+
+def documented_overrides() -> list[list[str]]:
+    """The README's block of `dvc exp run -S ...` lines, as argument lists (comments dropped)."""
+    import shlex
+
+    text = (REPO / "README.md").read_text()
+    block = text.split("<!-- documented overrides:", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    return [shlex.split(line.split("#", 1)[0]) for line in block.strip().splitlines() if line.strip()]
+
+
+def tiny_sizes(args: list[str]) -> list[str]:
+    """The same overrides at test size: any `...steps=N` becomes 6 generator steps."""
+    return [re.sub(r"(\.steps)=\d+$", r"\1=6", a) for a in args]
+
+
+@pytest.fixture(scope="module")
+def workspace(repo, tmp_path_factory) -> Path:
+    """A copy of the built repo (DVC cache included), for experiments that change its workspace."""
+    copy = tmp_path_factory.mktemp("workspace") / "repo"
+    shutil.copytree(repo, copy, symlinks=True)
+    run(["git", "checkout", "params.yaml"], copy)
+    return copy
+
+
+def test_every_documented_override_runs_as_typed_one_after_another(workspace):
+    """A new user's session: each README override in turn, each on top of the last (`dvc exp run`
+    keeps its params in the workspace). Every run must succeed, set exactly what was typed and
+    leave metrics for every variant of the kind its dataset calls for."""
+    lines = documented_overrides()
+    assert len(lines) >= 8 and all(line[:3] == ["dvc", "exp", "run"] for line in lines)
+    env_off = {"GAN_LAB_TRACKING": "off"}  # MLflow is covered above; here only the overrides matter
+    for line in lines:
+        args = tiny_sizes(line)
+        result = run(args, workspace, env_off)
+        params = yaml.safe_load((workspace / "params.yaml").read_text())
+        for override in args[3:]:
+            if override == "-S":
+                continue
+            key, value = override.split("=", 1)
+            node = params
+            for part in key.split("."):
+                node = node[part]
+            assert str(node).lower() == value.lower() or node == yaml.safe_load(value), (line, key, node)
+        for variant in params["variants"]:
+            metrics = json.loads((workspace / f"reports/variants/{variant}/metrics.json").read_text())
+            if params["dataset"] == "ring8":
+                assert {"modes_captured", "high_quality_frac", "reverse_kl"} <= set(metrics), (line, metrics)
+                assert "fid_classifier" not in metrics
+            else:
+                assert math.isfinite(metrics["fid_classifier"]) and "classes_covered" in metrics, (line, metrics)
+        if "train.label_smoothing=0.1" in args:  # the critic variant says why it trains without it
+            assert "does not apply to loss 'wgan_gp'" in result.stdout + result.stderr
+
+    # the issue's case: 2D data with a single variant
+    run(["dvc", "exp", "run", "-S", "~variants", "-S", "+variants={gan: {}}"], workspace, env_off)
+    metrics = json.loads((workspace / "reports/variants/gan/metrics.json").read_text())
+    assert set(metrics) == {"n_samples", "modes_captured", "high_quality_frac", "reverse_kl"}
+    assert metrics["n_samples"] == 300 and 0 <= metrics["modes_captured"] <= 8
