@@ -22,17 +22,11 @@ def _fail(message: str) -> None:
 @app.command()
 def variants(params_file: Annotated[Path, typer.Option(help="params.yaml to read")] = Path("params.yaml")) -> None:
     """List the variants in params.yaml with what each overrides."""
-    from pipeline.config import load_params
-    from pipeline.errors import GanLabError
-    from pipeline.tracking import flatten
+    from pipeline.config import flatten
 
-    try:
-        params = load_params(params_file)
-    except GanLabError as exc:
-        _fail(str(exc))
-    for name, overrides in params.variants.items():
-        recipe = params.variant(name)
-        diff = " ".join(f"{k}={v}" for k, v in flatten(overrides).items()) or "(shared recipe)"
+    for name, variant in _lab(params_file).variants.items():
+        recipe = variant.recipe
+        diff = " ".join(f"{k}={v}" for k, v in flatten(variant.overrides).items()) or "(shared recipe)"
         typer.echo(f"{name:<12} {recipe.dataset:<10} {recipe.loss:<8} {recipe.arch:<6} {diff}")
 
 
@@ -48,13 +42,14 @@ def sample(
 ) -> None:
     """Draw samples from a trained generator into a PNG grid."""
     from pipeline.errors import GanLabError
-    from pipeline.sampling import draw_labels, generate, image_grid, save_png
+    from pipeline.images import image_grid, save_png
+    from pipeline.sampling import draw_labels, generate
 
-    generator, ckpt, dev = _load(variant, device)
-    spec = ckpt["spec"]
+    generator, meta, dev = _load(variant, device)
+    spec = meta.spec
     try:
-        labels = draw_labels(n, spec["num_classes"], label)
-        images, _ = generate(generator, n, spec["z_dim"], spec["num_classes"], labels=labels, seed=seed, device=dev)
+        labels = draw_labels(n, spec.num_classes, label)
+        images, _ = generate(generator, n, spec.z_dim, spec.num_classes, labels=labels, seed=seed, device=dev)
     except GanLabError as exc:
         _fail(str(exc))
     save_png(image_grid(images, nrow), out)
@@ -62,19 +57,23 @@ def sample(
 
 
 def _load(variant: str, device: str):
-    """(generator, its checkpoint, device) of a trained image variant, or a clear exit."""
+    """(generator, what its checkpoint says, device) of a trained image variant, or a clear exit."""
     from pipeline import paths
-    from pipeline.sampling import load_generator
-    from pipeline.training import resolve_device
+    from pipeline.checkpoint import load_generator
+    from pipeline.device import resolve_device
+    from pipeline.errors import GanLabError
 
     path = paths.generator_path(variant)
     if not path.exists():
         _fail(f"no trained generator at {path}; run `dvc repro train@{variant}` first")
-    dev = resolve_device(device)
-    generator, ckpt = load_generator(str(path), dev)
-    if len(ckpt["spec"]["data_shape"]) != 3:
+    try:
+        dev = resolve_device(device)
+    except GanLabError as exc:
+        _fail(str(exc))
+    generator, meta = load_generator(path, dev)
+    if meta.spec.kind != "image":
         _fail(f"{variant} generates 2D points, not images; see reports/variants/{variant}/samples.png")
-    return generator, ckpt, dev
+    return generator, meta, dev
 
 
 @app.command()
@@ -90,13 +89,15 @@ def interpolate(
 ) -> None:
     """Walk between random latent points (slerp or lerp) and save the strip."""
     from pipeline.errors import GanLabError
-    from pipeline.sampling import draw_labels, image_grid, interpolation_strip, save_png
+    from pipeline.images import image_grid, save_png
+    from pipeline.latent import interpolation_strip
+    from pipeline.sampling import draw_labels
 
-    generator, ckpt, _ = _load(variant, device)
-    spec = ckpt["spec"]
+    generator, meta, _ = _load(variant, device)
+    spec = meta.spec
     try:
-        draw_labels(1, spec["num_classes"], label)  # validates --label
-        strip = interpolation_strip(generator, spec["z_dim"], spec["num_classes"], rows, steps, mode, seed, label)
+        draw_labels(1, spec.num_classes, label)  # validates --label
+        strip = interpolation_strip(generator, spec.z_dim, spec.num_classes, rows, steps, mode, seed, label)
     except GanLabError as exc:
         _fail(str(exc))
     save_png(image_grid(strip, steps), out)
@@ -115,17 +116,18 @@ def direction(
     device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
 ) -> None:
     """Controllable generation without labels: walk z along the classifier's gradient for a class."""
-    from pipeline.sampling import feature_direction, image_grid, save_png, walk_strip
+    from pipeline.images import image_grid, save_png
+    from pipeline.latent import feature_direction, walk_strip
 
-    generator, ckpt, dev = _load(variant, device)
-    spec = ckpt["spec"]
-    if spec["num_classes"]:
+    generator, meta, dev = _load(variant, device)
+    spec = meta.spec
+    if spec.num_classes:
         _fail(f"{variant} is conditional: use `gan sample {variant} --label {target}` instead")
-    classifier = _classifier(ckpt["recipe"]["dataset"], dev)
+    classifier = _classifier(meta.dataset, dev)
     if not 0 <= target < classifier.num_classes:
         _fail(f"--target {target} is out of range; valid classes: 0..{classifier.num_classes - 1}")
-    d = feature_direction(generator, classifier, spec["z_dim"], target, seed=seed)
-    save_png(image_grid(walk_strip(generator, spec["z_dim"], d, rows, steps, strength, seed), steps), out)
+    d = feature_direction(generator, classifier, spec.z_dim, target, seed=seed)
+    save_png(image_grid(walk_strip(generator, spec.z_dim, d, rows, steps, strength, seed), steps), out)
     typer.echo(f"wrote {rows} walks of {variant} towards class {target} to {out}")
 
 
@@ -143,19 +145,19 @@ def arithmetic(
     """Latent vector arithmetic (DCGAN): decode mean z(A) - mean z(B) + mean z(C), where each
     concept's z are those of the samples the classifier is surest show it."""
     from pipeline.errors import GanLabError
+    from pipeline.latent import latent_arithmetic
     from pipeline.report.plots import arithmetic_figure
-    from pipeline.sampling import latent_arithmetic
 
-    generator, ckpt, dev = _load(variant, device)
-    spec = ckpt["spec"]
-    if spec["num_classes"]:
+    generator, meta, dev = _load(variant, device)
+    spec = meta.spec
+    if spec.num_classes:
         _fail(f"{variant} is conditional: the label, not z, carries the class; use an unconditional variant")
-    classifier = _classifier(ckpt["recipe"]["dataset"], dev)
+    classifier = _classifier(meta.dataset, dev)
     try:
-        result = latent_arithmetic(generator, classifier, spec["z_dim"], (a, b, c), per_concept, seed=seed)
+        result = latent_arithmetic(generator, classifier, spec.z_dim, (a, b, c), per_concept, seed=seed)
     except GanLabError as exc:
         _fail(str(exc))
-    names = ckpt["class_names"]
+    names = meta.class_names
     arithmetic_figure(result, names, out)
     read = ", ".join(names[k] for k in result.result_classes.tolist())
     typer.echo(f"wrote {names[a]} - {names[b]} + {names[c]} of {variant} to {out}; the classifier reads: {read}")
@@ -164,24 +166,28 @@ def arithmetic(
 def _classifier(dataset: str, device):
     """The classifier stage's model for `dataset` on `device`, or a clear exit."""
     from pipeline import paths
-    from pipeline.models.classifier import load_dataset_classifier
+    from pipeline.checkpoint import load_dataset_classifier
 
-    classifier = load_dataset_classifier(dataset)
+    classifier = load_dataset_classifier(dataset, device)
     if classifier is None:
         _fail(f"no classifier for dataset {dataset!r} at {paths.classifier_path(dataset)}; run `dvc repro classifier`")
-    return classifier.to(device)
+    return classifier
+
+
+def _lab(params_file: Path):
+    """params.yaml, every variant resolved and every name checked, or a clear exit."""
+    from pipeline.errors import GanLabError
+    from pipeline.variants import load_lab
+
+    try:
+        return load_lab(params_file)
+    except GanLabError as exc:
+        _fail(str(exc))
 
 
 def _mlflow_config(params_file: Path):
     """The mlflow: section of params.yaml (as the first variant resolves it)."""
-    from pipeline.config import load_params
-    from pipeline.errors import GanLabError
-
-    try:
-        params = load_params(params_file)
-    except GanLabError as exc:
-        _fail(str(exc))
-    return params.variant(next(iter(params.variants))).mlflow
+    return next(iter(_lab(params_file).variants.values())).recipe.mlflow
 
 
 @app.command()

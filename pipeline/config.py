@@ -1,9 +1,13 @@
-"""params.yaml -> frozen, validated dataclasses.
+"""params.yaml -> frozen, typed dataclasses: the ground floor, importing nothing of the package
+but its errors.
 
 The top-level keys of params.yaml are the *recipe* shared by every variant, so that
 `dvc exp run -S loss=wgan_gp` edits the recipe exactly as typed. `variants:` maps a
-variant name to the keys it overrides; `Params.variant(name)` deep-merges them.
-Stage-only sections (`classifier`, `report`) sit beside the recipe.
+variant name to the keys it overrides; `Params.merged(name)` deep-merges them. Stage-only
+sections (`classifier`, `report`) sit beside the recipe.
+
+This module checks structure, types and value ranges. Names (dataset, loss, arch, optimizer,
+metrics) are checked where they are registered, when `pipeline.variants` resolves a recipe.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 import yaml
 
@@ -77,6 +81,7 @@ class EvalConfig:
     class_share: float = 0.2            # a class is covered at >= this share of its expected count
     diversity_pairs: int = 1000         # random pairs for the within-set SSIM diversity
     batch_size: int = 256
+    metrics: tuple[str, ...] = ("modes", "fidelity", "intra_fid", "diversity")  # by name: pipeline.metrics
 
 
 @dataclass(frozen=True)
@@ -131,36 +136,24 @@ STAGE_SECTIONS = {"classifier": ClassifierConfig, "report": ReportConfig}
 
 @dataclass(frozen=True)
 class Params:
-    """The whole of params.yaml, validated."""
+    """The whole of params.yaml, checked for structure, types and ranges (not yet resolved)."""
 
-    recipe: dict[str, Any]
-    variants: dict[str, dict[str, Any]]
+    recipe: dict[str, Any]                 # the shared recipe, as written
+    variants: dict[str, dict[str, Any]]    # each variant's own overrides, as written
     classifier: ClassifierConfig
     report: ReportConfig
 
-    def variant(self, name: str) -> Recipe:
-        """The shared recipe deep-merged with the overrides of variant `name`, defaults resolved."""
-        return self.resolved(name)[0]
-
-    def resolved(self, name: str) -> tuple[Recipe, list[str]]:
-        """(recipe, notes): the variant's resolved recipe and what resolution decided for it
-        (e.g. a shared-recipe trick its loss has no use for)."""
+    def merged(self, name: str) -> Recipe:
+        """The shared recipe deep-merged with the overrides of variant `name` (nulls still null)."""
         if name not in self.variants:
             raise ConfigError(
                 f"unknown variant {name!r}; variants in params.yaml: {', '.join(self.variants)}"
             )
-        merged = deep_merge(self.recipe, self.variants[name])
-        return resolve_recipe(build(Recipe, merged, f"variants.{name}"), self.variants[name], f"variants.{name}")
-
-    def all_variants(self) -> dict[str, Recipe]:
-        return {name: self.variant(name) for name in self.variants}
+        return build(Recipe, deep_merge(self.recipe, self.variants[name]), f"variants.{name}")
 
     def datasets(self) -> list[str]:
         """Every dataset some variant trains on, in first-use order."""
-        seen: dict[str, None] = {}
-        for recipe in self.all_variants().values():
-            seen.setdefault(recipe.dataset, None)
-        return list(seen)
+        return list(dict.fromkeys(self.merged(name).dataset for name in self.variants))
 
 
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
@@ -170,6 +163,18 @@ def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str
             out[key] = deep_merge(out[key], value)
         else:
             out[key] = copy.deepcopy(value)
+    return out
+
+
+def flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{"train": {"lr_g": 1}} -> {"train.lr_g": 1}: how nested params are logged and shown."""
+    out: dict[str, Any] = {}
+    for key, value in d.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(flatten(value, f"{name}."))
+        else:
+            out[name] = value
     return out
 
 
@@ -215,7 +220,7 @@ def parse_params(raw: Mapping[str, Any]) -> Params:
     if unknown:
         raise ConfigError(f"unknown key {unknown[0]!r} in params.yaml; valid keys: {', '.join(valid)}")
     recipe = {k: raw[k] for k in RECIPE_KEYS if k in raw}
-    validate_recipe(resolve_recipe(build(Recipe, recipe, ""), {})[0])  # the shared recipe first: errors name its keys
+    check_values(build(Recipe, recipe, ""))  # the shared recipe first: errors name its keys
     variants = raw.get("variants") or {}
     if not isinstance(variants, Mapping) or not variants:
         raise ConfigError("variants: must map at least one variant name to its overrides ({} for none)")
@@ -234,81 +239,28 @@ def parse_params(raw: Mapping[str, Any]) -> Params:
         report=build(ReportConfig, raw.get("report") or {}, "report"),
     )
     for name in clean_variants:
-        validate_recipe(params.variant(name), f"variants.{name}")
+        check_values(params.merged(name), f"variants.{name}")
     return params
 
 
-# Tricks that only mean something for some losses: name -> (does the loss use it?, its "off" value).
-TRICKS: dict[str, tuple[Callable[[Any], bool], Any]] = {
-    "label_smoothing": (lambda loss: loss.smoothing, 0.0),  # a critic has no probability to smooth
-    "unroll_steps": (lambda loss: not loss.gradient_penalty, 0),  # a GP through unrolled steps: third derivatives
-}
-
-
-def resolve_recipe(recipe: Recipe, own: Mapping[str, Any] | None = None,
-                   where: str = "") -> tuple[Recipe, list[str]]:
-    """Fill what the recipe leaves to the loss and drop tricks the loss cannot use.
-
-    `train.optimizer: auto` and null `lr_g`, `lr_d`, `betas`, `d_steps` take the loss's published
-    values (WGAN: RMSprop 5e-5, 5 critic steps; WGAN-GP: Adam 1e-4, betas (0, 0.9), 5 critic steps;
-    the others: Adam 2e-4, betas (0.5, 0.999), 1 step), so `-S loss=wgan_gp` trains WGAN-GP as
-    published. A trick the loss has no use for (label smoothing for a critic) is an error when the
-    variant sets it itself (`own`: the variant's overrides; None: everything was set explicitly),
-    and is switched off with a note when it comes from the shared recipe, so one
-    `-S train.label_smoothing=0.1` smooths every variant it means something for.
-    """
-    from pipeline.losses import LOSSES
-    from pipeline.optim import OPTIMIZERS
-
+def check_values(recipe: Recipe, where: str = "") -> None:
+    """Values that must be in range or one of a fixed set (registered names are checked elsewhere)."""
     prefix = f"{where}." if where else ""
-    loss = LOSSES.get(recipe.loss, f"{prefix}loss")
-    t = recipe.train
-    _choice(t.optimizer, ("auto", *OPTIMIZERS.names()), f"{prefix}train.optimizer")
-    notes: list[str] = []
-    changes: dict[str, Any] = dict(
-        optimizer=loss.default_optimizer if t.optimizer == "auto" else t.optimizer,
-        lr_g=loss.default_lr if t.lr_g is None else t.lr_g,
-        lr_d=loss.default_lr if t.lr_d is None else t.lr_d,
-        betas=loss.default_betas if t.betas is None else t.betas,
-        d_steps=loss.default_d_steps if t.d_steps is None else t.d_steps,
-    )
-    own_train = (own or {}).get("train") or {}
-    for key, (applies, off) in TRICKS.items():
-        value = getattr(t, key)
-        if value == off or applies(loss):
-            continue
-        users = ", ".join(n for n in LOSSES.names() if applies(LOSSES.get(n)))
-        if own is None or key in own_train:
-            raise ConfigError(f"{prefix}train.{key}: applies to losses {users}, not {recipe.loss!r}; "
-                              f"remove it or choose one of those losses")
-        changes[key] = off
-        notes.append(f"train.{key}={value} from the shared recipe does not apply to loss {recipe.loss!r} "
-                     f"(only {users}); this variant trains without it")
-    return dataclasses.replace(recipe, train=dataclasses.replace(t, **changes)), notes
-
-
-def validate_recipe(recipe: Recipe, where: str = "") -> None:
-    """Check names against the registries and the values that must be in range."""
-    from pipeline.data.sources import DATASETS
-    from pipeline.losses import LOSSES
-    from pipeline.models import ARCHITECTURES
-
-    prefix = f"{where}." if where else ""
-    DATASETS.get(recipe.dataset, f"{prefix}dataset")
-    LOSSES.get(recipe.loss, f"{prefix}loss")
-    ARCHITECTURES.get(recipe.arch, f"{prefix}arch")
     t = recipe.train
     _choice(t.precision, ("fp32", "bf16"), f"{prefix}train.precision")
     _choice(recipe.eval.features, ("classifier", "inception"), f"{prefix}eval.features")
     _choice(recipe.sample.interpolation, ("spherical", "linear"), f"{prefix}sample.interpolation")
     _choice(recipe.data.stacked_from, ("mnist5k", "mnist"), f"{prefix}data.stacked_from")
-    for key in ("steps", "batch_size", "z_dim", "width", "d_steps", "pac", "log_every",
-                "eval_every", "eval_samples", "checkpoint_every"):
+    for key in ("steps", "batch_size", "z_dim", "width", "pac", "log_every", "eval_every", "eval_samples",
+                "checkpoint_every"):
         if getattr(t, key) < 1:
             raise ConfigError(f"{prefix}train.{key} must be >= 1, got {getattr(t, key)}")
+    if t.d_steps is not None and t.d_steps < 1:
+        raise ConfigError(f"{prefix}train.d_steps must be >= 1, got {t.d_steps}")
     for key in ("lr_g", "lr_d", "gp_weight", "clip_value"):
-        if not getattr(t, key) > 0:
-            raise ConfigError(f"{prefix}train.{key} must be > 0, got {getattr(t, key)}")
+        value = getattr(t, key)
+        if value is not None and not value > 0:
+            raise ConfigError(f"{prefix}train.{key} must be > 0, got {value}")
     if t.unroll_steps < 0:
         raise ConfigError(f"{prefix}train.unroll_steps must be >= 0, got {t.unroll_steps}")
     if not 0.0 <= t.label_smoothing < 0.5:
@@ -356,6 +308,10 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
             return None
         inner = [a for a in args if a is not type(None)]
         return _coerce(inner[0], value, key)
+    if origin is tuple and typing.get_args(hint)[1:] == (Ellipsis,):  # tuple[str, ...]: a list of any length
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key} must be a list, got {value!r}")
+        return tuple(_coerce(typing.get_args(hint)[0], v, f"{key}[{i}]") for i, v in enumerate(value))
     if origin is tuple:
         args = typing.get_args(hint)
         if not isinstance(value, (list, tuple)) or len(value) != len(args):

@@ -1,4 +1,5 @@
-"""Every file a stage reads or writes, in one place (dvc.yaml declares the same paths)."""
+"""Every file a stage reads or writes, in one place (dvc.yaml declares the same paths; a test
+checks they agree). What is inside each file: `pipeline.checkpoint`."""
 
 from __future__ import annotations
 
@@ -30,8 +31,16 @@ def model_dir(variant: str) -> Path:
     return MODELS / variant
 
 
+GENERATOR_FILE = "generator.pt"            # G's weights and what sampling needs
+FULL_CHECKPOINT_FILE = "checkpoint.pt"     # the same plus D's weights
+
+
 def generator_path(variant: str) -> Path:
-    return model_dir(variant) / "generator.pt"
+    return model_dir(variant) / GENERATOR_FILE
+
+
+def full_checkpoint_path(variant: str) -> Path:
+    return model_dir(variant) / FULL_CHECKPOINT_FILE
 
 
 VARIANT_REPORTS = REPORTS / "variants"  # the report stage depends on this whole folder
@@ -75,6 +84,16 @@ def metrics_path(variant: str) -> Path:
 
 def class_hist_path(variant: str) -> Path:
     return report_dir(variant) / "class_hist.json"
+
+
+def resolved_path(variant: str) -> Path:
+    """The recipe the variant trained with, defaults filled in (YAML)."""
+    return report_dir(variant) / "resolved.yaml"
+
+
+def run_reference_path(variant: str) -> Path:
+    """The MLflow run the variant logged to (JSON), read by the evaluate and report stages."""
+    return report_dir(variant) / "mlflow_run.json"
 
 
 def run_state_path(variant: str) -> Path:

@@ -1,28 +1,15 @@
-"""Drawing from a trained generator: samples, grids, class grids, interpolation strips.
+"""Drawing from a generator: n samples in large batches, given latents, balanced labels.
 
-The sample stage, the `gan` CLI, training-time evaluation and the report all call these.
+The sample stage, the `gan` CLI, training-time checks and the latent-space tools all call these.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
-from typing import Any
 
 import torch
 import torch.nn as nn
 from torch import Tensor
 
-from pipeline.io import load_torch
-from pipeline.models import ModelSpec, build_models
-
-
-def load_generator(path: str, device: torch.device | str = "cpu") -> tuple[nn.Module, dict[str, Any]]:
-    """Rebuild a generator from its checkpoint (weights_only load); returns (G in eval mode, checkpoint)."""
-    ckpt = load_torch(path)
-    spec = ModelSpec.from_dict(ckpt["spec"])
-    generator, _ = build_models(ckpt["arch"], spec)
-    generator.load_state_dict(ckpt["state_dict"])
-    return generator.to(device).eval(), ckpt
+from pipeline.errors import ConfigError
 
 
 def balanced_labels(n: int, num_classes: int, device: torch.device | str = "cpu") -> Tensor | None:
@@ -49,39 +36,15 @@ def generate(generator: nn.Module, n: int, z_dim: int, num_classes: int = 0, lab
     return torch.cat(out), None if labels is None else labels.cpu()
 
 
-# ---- latent-space tools -----------------------------------------------------------------------
-
-
-def lerp(z0: Tensor, z1: Tensor, t: Tensor) -> Tensor:
-    """Linear interpolation; t has shape (k,), z0 and z1 shape (d,) -> (k, d)."""
-    t = t[:, None]
-    return (1 - t) * z0 + t * z1
-
-
-def slerp(z0: Tensor, z1: Tensor, t: Tensor) -> Tensor:
-    """Spherical interpolation (White 2016): stays at the typical radius of a Gaussian latent,
-    where linear interpolation cuts through the low-norm middle the generator never saw."""
-    cos = torch.dot(z0 / z0.norm(), z1 / z1.norm()).clamp(-1.0, 1.0)
-    omega = torch.arccos(cos)
-    if torch.sin(omega).abs() < 1e-6:  # (anti)parallel: slerp is undefined, lerp is exact
-        return lerp(z0, z1, t)
-    t = t[:, None]
-    return (torch.sin((1 - t) * omega) * z0 + torch.sin(t * omega) * z1) / torch.sin(omega)
-
-
-INTERPOLATIONS = {"linear": lerp, "spherical": slerp}
-
-
-def interpolation_latents(z_dim: int, rows: int, steps: int, mode: str, seed: int) -> Tensor:
-    """rows x steps latents: each row walks from one random point to another."""
-    from pipeline.errors import ConfigError
-
-    if mode not in INTERPOLATIONS:
-        raise ConfigError(f"unknown interpolation {mode!r}; valid: {', '.join(INTERPOLATIONS)}")
-    gen = torch.Generator().manual_seed(seed)
-    ends = torch.randn(rows, 2, z_dim, generator=gen)
-    t = torch.linspace(0, 1, steps)
-    return torch.cat([INTERPOLATIONS[mode](ends[r, 0], ends[r, 1], t) for r in range(rows)])
+def draw_labels(n: int, num_classes: int, label: int | None) -> Tensor | None:
+    """Labels for `n` samples: all `label` if given, else a balanced cycle; None when unconditional."""
+    if label is None:
+        return balanced_labels(n, num_classes)
+    if not num_classes:
+        raise ConfigError("--label needs a conditional variant (conditional: true); this one is unconditional")
+    if not 0 <= label < num_classes:
+        raise ConfigError(f"--label {label} is out of range; valid classes: 0..{num_classes - 1}")
+    return torch.full((n,), label, dtype=torch.int64)
 
 
 @torch.inference_mode()
@@ -95,146 +58,3 @@ def decode(generator: nn.Module, z: Tensor, labels: Tensor | None = None, batch_
            for i in range(0, len(z), batch_size)]
     generator.train(was_training)
     return torch.cat(out)
-
-
-def interpolation_strip(generator: nn.Module, z_dim: int, num_classes: int, rows: int = 4, steps: int = 10,
-                        mode: str = "spherical", seed: int = 0, label: int | None = None) -> Tensor:
-    """rows x steps images along latent interpolations (a conditional model keeps one class per row)."""
-    z = interpolation_latents(z_dim, rows, steps, mode, seed)
-    labels = None
-    if num_classes:
-        per_row = torch.arange(rows) % num_classes if label is None else torch.full((rows,), label)
-        labels = per_row.repeat_interleave(steps)
-    return decode(generator, z, labels)
-
-
-def class_grid(generator: nn.Module, z_dim: int, num_classes: int, per_class: int, seed: int = 0) -> Tensor:
-    """One row per class, the same latents in every row: class controls content, z controls style."""
-    z = torch.randn(per_class, z_dim, generator=torch.Generator().manual_seed(seed)).repeat(num_classes, 1)
-    return decode(generator, z, torch.arange(num_classes).repeat_interleave(per_class))
-
-
-def feature_direction(generator: nn.Module, classifier: nn.Module, z_dim: int, target: int,
-                      n: int = 256, seed: int = 0) -> Tensor:
-    """A unit direction in z that raises the classifier's logit for `target`: the mean over n random
-    latents of d logit_target(G(z)) / dz. Controllable generation without labels at training time."""
-    device = next(generator.parameters()).device
-    was_training = generator.training
-    generator.eval()
-    z = torch.randn(n, z_dim, generator=torch.Generator().manual_seed(seed)).to(device).requires_grad_(True)
-    with torch.enable_grad():
-        logits = classifier(generator(z))
-        (grad,) = torch.autograd.grad(logits[:, target].sum(), z)
-    generator.train(was_training)
-    direction = grad.mean(0)
-    return (direction / direction.norm().clamp_min(1e-12)).cpu()
-
-
-def walk_strip(generator: nn.Module, z_dim: int, direction: Tensor, rows: int = 4, steps: int = 9,
-               strength: float = 3.0, seed: int = 0) -> Tensor:
-    """rows x steps images: z + alpha * direction for alpha from 0 to `strength` (latent norm units)."""
-    z0 = torch.randn(rows, z_dim, generator=torch.Generator().manual_seed(seed))
-    alphas = torch.linspace(0, strength, steps)
-    z = (z0[:, None, :] + alphas[None, :, None] * direction[None, None, :]).reshape(rows * steps, z_dim)
-    return decode(generator, z)
-
-
-@torch.inference_mode()
-def class_probabilities(classifier: nn.Module, x: Tensor, batch_size: int = 1000) -> Tensor:
-    """softmax(classifier(x)) for images in [-1, 1], batched, on the CPU."""
-    device = next(classifier.parameters()).device
-    return torch.cat([torch.softmax(classifier(x[i:i + batch_size].to(device)).float(), dim=1).cpu()
-                      for i in range(0, len(x), batch_size)])
-
-
-def direction_profile(generator: nn.Module, classifier: nn.Module, z_dim: int, direction: Tensor, n: int = 256,
-                      steps: int = 9, strength: float = 3.0, seed: int = 0) -> tuple[Tensor, Tensor]:
-    """Feature entanglement along a latent direction: (alphas, mean class probabilities, steps x K)
-    of G(z + alpha * direction) over n random z. A disentangled direction for class t raises
-    p(t) and takes probability away from the others evenly; an entangled one drags particular
-    other classes along (or pushes them away) as it goes."""
-    z0 = torch.randn(n, z_dim, generator=torch.Generator().manual_seed(seed))
-    alphas = torch.linspace(0, strength, steps)
-    probs = [class_probabilities(classifier, decode(generator, z0 + a * direction)).mean(0) for a in alphas]
-    return alphas, torch.stack(probs)
-
-
-@dataclass
-class Arithmetic:
-    """Latent vector arithmetic (Radford et al. 2016): result = mean z(A) - mean z(B) + mean z(C)."""
-
-    concepts: tuple[int, int, int]
-    exemplars: Tensor       # 3 x per_concept x C x H x W: the samples whose z are averaged, per concept
-    means: Tensor           # 3 x C x H x W: G(mean z) of each concept
-    results: Tensor         # k x C x H x W: G(result + small noise), as the paper shows them
-    result_classes: Tensor  # k: the classifier's reading of each result
-
-
-def latent_arithmetic(generator: nn.Module, classifier: nn.Module, z_dim: int, concepts: tuple[int, int, int],
-                      per_concept: int = 3, n: int = 2000, results: int = 8, noise: float = 0.25,
-                      seed: int = 0) -> Arithmetic:
-    """Draw n samples, let the classifier pick for each concept the `per_concept` samples it is most
-    sure show it, average their z, and decode mean(A) - mean(B) + mean(C) (plus `noise`-scaled
-    perturbations, as in the DCGAN paper). Raises GanLabError when the generator draws a concept
-    too rarely to find its exemplars."""
-    from pipeline.errors import GanLabError
-
-    gen = torch.Generator().manual_seed(seed)
-    z = torch.randn(n, z_dim, generator=gen)
-    probs = class_probabilities(classifier, decode(generator, z))
-    chosen = []
-    for concept in concepts:
-        if not 0 <= concept < probs.shape[1]:
-            raise GanLabError(f"concept {concept} is not a class; valid classes: 0..{probs.shape[1] - 1}")
-        mine = (probs.argmax(1) == concept).nonzero().flatten()
-        if len(mine) < per_concept:
-            raise GanLabError(f"the generator drew class {concept} only {len(mine)} times in {n} samples; "
-                              f"latent arithmetic needs {per_concept} exemplars (a collapsed generator?)")
-        chosen.append(mine[probs[mine, concept].topk(per_concept).indices])
-    means = torch.stack([z[idx].mean(0) for idx in chosen])
-    result = means[0] - means[1] + means[2]
-    result_z = result + noise * torch.randn(results, z_dim, generator=gen)
-    result_z[0] = result
-    result_images = decode(generator, result_z)
-    return Arithmetic(concepts, torch.stack([decode(generator, z[idx]) for idx in chosen]), decode(generator, means),
-                      result_images, class_probabilities(classifier, result_images).argmax(1))
-
-
-def to_uint8(x: Tensor) -> Tensor:
-    """[-1, 1] floats -> [0, 255] uint8, as image files and torch-fidelity expect."""
-    return ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-
-
-def from_uint8(x: Tensor) -> Tensor:
-    """[0, 255] uint8 -> float32 in [-1, 1]: the inverse of `to_uint8`."""
-    return x.float() / 127.5 - 1.0
-
-
-def image_grid(x: Tensor, nrow: int) -> Tensor:
-    """A grid (C x H x W, uint8) of images in [-1, 1], with a thin border between tiles."""
-    from torchvision.utils import make_grid
-
-    return make_grid(to_uint8(x), nrow=nrow, padding=2, pad_value=255)
-
-
-def save_png(image_uint8: Tensor, path) -> None:
-    from PIL import Image
-
-    from pipeline.io import atomic_path
-
-    array = image_uint8.permute(1, 2, 0).numpy()
-    with atomic_path(path) as tmp:
-        Image.fromarray(array.squeeze(-1) if array.shape[-1] == 1 else array).save(tmp, format="PNG")
-
-
-def draw_labels(n: int, num_classes: int, label: int | None) -> Tensor | None:
-    """Labels for `n` samples: all `label` if given, else a balanced cycle; None when unconditional."""
-    from pipeline.errors import ConfigError
-
-    if label is None:
-        return balanced_labels(n, num_classes)
-    if not num_classes:
-        raise ConfigError("--label needs a conditional variant (conditional: true); this one is unconditional")
-    if not 0 <= label < num_classes:
-        raise ConfigError(f"--label {label} is out of range; valid classes: 0..{num_classes - 1}")
-    return torch.full((n,), label, dtype=torch.int64)

@@ -12,9 +12,9 @@ import re
 from pathlib import Path
 from typing import Any, Mapping
 
-from pipeline.config import deep_merge, parse_params, read_yaml
+from pipeline.config import deep_merge, flatten, read_yaml
 from pipeline.errors import ConfigError
-from pipeline.tracking import flatten
+from pipeline.variants import lab_from_raw
 
 STUDIES = Path("studies")
 
@@ -38,7 +38,7 @@ def apply_study(params_raw: Mapping[str, Any], study: Mapping[str, Any]) -> dict
     recipe = {k: v for k, v in study.items() if k != "variants"}
     merged = deep_merge({k: v for k, v in params_raw.items() if k != "variants"}, recipe)
     merged["variants"] = dict(study["variants"])
-    parse_params(merged)  # any bad key or name fails here, before DVC starts anything
+    lab_from_raw(merged)  # any bad key or name fails here, before DVC starts anything
     return merged
 
 

@@ -39,15 +39,3 @@ class NullTracker:
 
     def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
         self.artifacts.append(str(path))
-
-
-def flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """{"train": {"lr_g": 1}} -> {"train.lr_g": 1}: how nested params are logged."""
-    out: dict[str, Any] = {}
-    for key, value in d.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            out.update(flatten(value, f"{name}."))
-        else:
-            out[name] = value
-    return out

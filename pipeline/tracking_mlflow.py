@@ -19,14 +19,16 @@ import subprocess
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 import torch.nn as nn
 from torch import Tensor
 
-from pipeline.config import MlflowConfig
+from pipeline.config import MlflowConfig, flatten
 from pipeline.errors import GanLabError
-from pipeline.tracking import flatten
+
+if TYPE_CHECKING:
+    from pipeline.models import ModelSpec
 
 STORE_FILE = "mlflow.db"
 ARTIFACT_DIR = "mlartifacts"
@@ -182,7 +184,7 @@ def run_status(tracker: "MlflowTracker | None") -> Iterator[None]:
 
 
 def start_variant_run(cfg: MlflowConfig, variant: str, recipe_dict: dict[str, Any], device: str,
-                      params_text: str) -> MlflowTracker | None:
+                      params_text: str, notes: tuple[str, ...] = ()) -> MlflowTracker | None:
     """Open the variant's run under this pipeline run's parent, tagged and with every param logged.
     Returns None (and says so) when tracking is switched off with GAN_LAB_TRACKING=off."""
     if not tracking_enabled():
@@ -200,6 +202,8 @@ def start_variant_run(cfg: MlflowConfig, variant: str, recipe_dict: dict[str, An
     tags = {"mlflow.parentRunId": parent_id, VARIANT_TAG: variant, "dataset": recipe_dict["dataset"],
             "loss": recipe_dict["loss"], "arch": recipe_dict["arch"], "conditional": str(recipe_dict["conditional"]),
             "git_commit": commit, "dvc_experiment": dvc_exp, "device": device}
+    if notes:
+        tags["gan_lab.notes"] = "; ".join(notes)
     run = client.create_run(exp_id, run_name=variant, tags=tags)
     tracker = MlflowTracker(client, run.info.run_id, parent_id)
     tracker.log_params(recipe_dict)
@@ -207,7 +211,7 @@ def start_variant_run(cfg: MlflowConfig, variant: str, recipe_dict: dict[str, An
 
 
 def run_reference(tracker: MlflowTracker | None) -> dict[str, str]:
-    """What later stages need to find the run again (stored inside the generator checkpoint)."""
+    """What later stages need to find the run again (a side file beside the variant's results)."""
     if tracker is None:
         return {}
     return {"tracking_uri": tracker.client.tracking_uri, "run_id": tracker.run_id, "parent_id": tracker.parent_id or ""}
@@ -235,7 +239,7 @@ class ServingGenerator(nn.Module):
         return self.generator(z, y)
 
 
-def log_generator_model(tracker: MlflowTracker, generator: nn.Module, spec: Mapping[str, Any]) -> None:
+def log_generator_model(tracker: MlflowTracker, generator: nn.Module, spec: "ModelSpec") -> None:
     """`mlflow.pytorch.log_model` with a signature and an input example, loadable with
     `mlflow.pyfunc.load_model(uri).predict(z)`; the package code travels with the model."""
     import mlflow
@@ -243,7 +247,7 @@ def log_generator_model(tracker: MlflowTracker, generator: nn.Module, spec: Mapp
     import torch
     from mlflow.models import infer_signature
 
-    z_dim, num_classes = spec["z_dim"], spec["num_classes"]
+    z_dim, num_classes = spec.z_dim, spec.num_classes
     serving = ServingGenerator(copy.deepcopy(generator).cpu().eval(), z_dim, num_classes)
     example = np.random.default_rng(0).standard_normal((2, z_dim)).astype(np.float32)
     if num_classes:

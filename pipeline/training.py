@@ -1,13 +1,13 @@
 """GAN training: `d_step` and `g_step` are separate; `train` only coordinates.
 
-Speed rules (see DESIGN.md): the dataset sits on the device as one tensor and batches are random
-index draws; logged values are accumulated on the device and fetched once every `log_every`
-steps (the only host-device sync in the loop); Adam is fused on CUDA; bf16 autocast on request.
+Why it is fast: the dataset sits on the device as one tensor and batches are random index draws
+(no DataLoader workers); logged values are accumulated on the device and fetched once every
+`log_every` steps (the only host-device sync in the loop); Adam is fused on CUDA; bf16 autocast
+on request; NHWC (channels_last) convolutions.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import time
 from dataclasses import dataclass, field
@@ -21,36 +21,24 @@ from torch.func import functional_call
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
-from pipeline.config import Recipe, resolve_recipe
+from pipeline.config import Recipe
 from pipeline.data import Prepared
+from pipeline.device import autocast_factory, resolve_device
 from pipeline.errors import ConfigError, TrainingDiverged
+from pipeline.images import image_grid
 from pipeline.io import load_torch, save_torch
 from pipeline.losses import LOSSES, GanLoss, gradient_penalty
 from pipeline.models import ModelSpec, build_models
 from pipeline.optim import OPTIMIZERS
-from pipeline.sampling import generate, image_grid
+from pipeline.sampling import generate
 from pipeline.tracking import NullTracker, Tracker
 from pipeline.unrolled import lookahead
+from pipeline.variants import is_resolved
 
 Evaluator = Callable[[nn.Module], dict[str, float]]  # generator -> cheap mode-collapse metrics
 
 
-def resolve_device(name: str) -> torch.device:
-    """`auto` picks CUDA, then Apple MPS, then CPU; an unavailable explicit device is an error."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"train.device: {name} requested but CUDA is not available; use auto or cpu")
-    return device
-
-
-def model_spec(recipe: Recipe, prepared: Prepared) -> ModelSpec:
-    loss = LOSSES.get(recipe.loss, "loss")
+def model_spec(recipe: Recipe, prepared: Prepared, loss: GanLoss) -> ModelSpec:
     t = recipe.train
     if recipe.conditional and not prepared.num_classes:
         raise ConfigError(f"conditional: true needs a labelled dataset; {prepared.name!r} has no labels")
@@ -58,7 +46,8 @@ def model_spec(recipe: Recipe, prepared: Prepared) -> ModelSpec:
     # gradient penalty (WGAN-GP paper, sec. 4), and spectral norm does the job of keeping D tame.
     d_norm = "layer" if loss.gradient_penalty else ("none" if t.spectral_norm else "batch")
     # dropout makes the critic a random function: its Lipschitz constraint and its W estimate lose their meaning
-    return ModelSpec(data_shape=prepared.data_shape, kind=prepared.kind, z_dim=t.z_dim, width=t.width,
+    kind = "image" if len(prepared.data_shape) == 3 else "points"
+    return ModelSpec(data_shape=prepared.data_shape, kind=kind, z_dim=t.z_dim, width=t.width,
                      num_classes=prepared.num_classes if recipe.conditional else 0, d_norm=d_norm,
                      spectral_norm=t.spectral_norm, pac=t.pac, d_dropout=not loss.wasserstein)
 
@@ -197,9 +186,9 @@ class _Run:
         return self.ema.module if self.ema is not None else self.generator
 
 
-def _setup(recipe: Recipe, prepared: Prepared, device: torch.device) -> tuple[_Run, ModelSpec]:
+def _setup(recipe: Recipe, prepared: Prepared, loss: GanLoss, device: torch.device) -> tuple[_Run, ModelSpec]:
     torch.manual_seed(recipe.seed)
-    spec = model_spec(recipe, prepared)
+    spec = model_spec(recipe, prepared, loss)
     generator, discriminator = build_models(recipe.arch, spec)
     generator, discriminator = generator.to(device), discriminator.to(device)
     if spec.kind == "image":  # NHWC convolutions: faster on CUDA and on CPU (oneDNN), measured
@@ -239,15 +228,14 @@ def _restore(run: _Run, state: dict[str, Any]) -> None:
     run.step, run.log_rows, run.eval_rows = state["step"], state["log_rows"], state["eval_rows"]
 
 
+WEIGHT_CODE = ("training", "losses", "optim", "unrolled", "device", "models")  # modules and packages of pipeline/
+
+
 def code_digest() -> str:
     """Digest of the code that decides the weights: a checkpoint from other code is not resumed."""
-    import pipeline.losses
-    import pipeline.models
-    import pipeline.optim
-    import pipeline.unrolled
-
-    files = [Path(__file__), *(Path(m.__file__) for m in (pipeline.losses, pipeline.optim, pipeline.unrolled)),
-             *sorted(Path(pipeline.models.__file__).parent.glob("*.py"))]
+    root = Path(__file__).parent
+    files = sorted(f for name in WEIGHT_CODE
+                   for f in ((root / name).glob("*.py") if (root / name).is_dir() else [root / f"{name}.py"]))
     return hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()[:16]
 
 
@@ -263,29 +251,25 @@ def try_resume(run: _Run, recipe: Recipe, state_path: Path | None) -> int:
     return run.step
 
 
-def _autocast(recipe: Recipe, device: torch.device) -> Callable[[], Any]:
-    if recipe.train.precision == "bf16":
-        return lambda: torch.autocast(device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext
-
-
 def train(recipe: Recipe, prepared: Prepared, *, variant: str = "variant", tracker: Tracker | None = None,
           evaluator: Evaluator | None = None, state_path: Path | None = None, progress: bool = True) -> TrainResult:
-    """Train `recipe` on `prepared`. Resumes from `state_path` if it holds a matching checkpoint,
-    writes it every `checkpoint_every` steps, and raises TrainingDiverged on a NaN/Inf loss."""
+    """Train a resolved `recipe` (`pipeline.variants`) on `prepared`. Resumes from `state_path` if it
+    holds a matching checkpoint, writes it every `checkpoint_every` steps, and raises
+    TrainingDiverged on a NaN/Inf loss."""
+    if not is_resolved(recipe):
+        raise ValueError("train() needs a resolved recipe: pipeline.variants.resolve() fills in the loss's defaults")
     tracker = tracker or NullTracker()
-    recipe = resolve_recipe(recipe)[0]  # a no-op for a recipe from Params.variant
     t, loss = recipe.train, LOSSES.get(recipe.loss, "loss")
     device = resolve_device(t.device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
-    run, spec = _setup(recipe, prepared, device)
+    run, spec = _setup(recipe, prepared, loss, device)
     start = try_resume(run, recipe, state_path)
     x = prepared.x_train.to(device)
     if x.dim() == 4:
         x = x.contiguous(memory_format=torch.channels_last)
     y = prepared.y_train.to(device) if prepared.y_train is not None else None
-    autocast = _autocast(recipe, device)
+    autocast = autocast_factory(t.precision, device)
     sums: dict[str, Tensor] = {}
     last_time, last_step = time.perf_counter(), start
     bar = tqdm(total=t.steps, initial=start, desc=f"train {variant}", disable=None if progress else True, unit="step")

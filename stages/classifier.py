@@ -4,33 +4,29 @@ held-out accuracy -> reports/classifier.json. It is evaluation's feature extract
 from __future__ import annotations
 
 from pipeline import paths
+from pipeline.checkpoint import save_classifier
 from pipeline.config import load_params
 from pipeline.data import load_prepared
 from pipeline.io import atomic_dir, write_json
-from pipeline.models.classifier import classifier_checkpoint, train_classifier
+from pipeline.kinds import kind_of
+from pipeline.metrics.classifier import train_classifier
 from stages._common import run
 
 
 def main(params_file: str = "params.yaml") -> None:
-    params = load_params(params_file)
+    params = load_params(params_file)  # the prepare stage checked every name
     report: dict[str, dict] = {}
     with atomic_dir(paths.CLASSIFIERS) as out:
         for dataset in params.datasets():
             prepared = load_prepared(dataset)
-            if prepared.kind != "image" or prepared.y_train is None:
-                report[dataset] = {"available": False,
-                                   "reason": "2D points: metrics use the mixture geometry" if prepared.kind == "points"
-                                   else "no labels: classifier-feature FID and class coverage are unavailable"}
+            data = kind_of(prepared).classifier_data(prepared)
+            if isinstance(data, str):
+                report[dataset] = {"available": False, "reason": data}
                 continue
-            # stacked MNIST: one digit classifier, trained on the single digits, applied channel by channel
-            data = prepared.digits if prepared.digits is not None else prepared
             result = train_classifier(data.x_train, data.y_train, data.x_test, data.y_test, data.num_classes,
                                       params.classifier)
-            import torch
-
-            torch.save(classifier_checkpoint(result, dataset, prepared.info["class_names"],
-                                             prepared.info.get("stacked", 0)),
-                       out / f"{dataset}.pt")
+            save_classifier(out / paths.classifier_path(dataset).name, result, dataset, prepared.info["class_names"],
+                            prepared.info.get("stacked", 0))
             report[dataset] = {"available": True, "test_accuracy": result.test_accuracy, "n_test": result.n_test}
             print(f"classifier {dataset}: held-out accuracy {result.test_accuracy:.4f} on {result.n_test} images")
         (out / ".keep").touch()  # an empty directory is still a valid DVC output

@@ -4,34 +4,28 @@ variant's MLflow run as `eval.<metric>`."""
 
 from __future__ import annotations
 
-import torch
-
 from pipeline import paths
+from pipeline.checkpoint import load_dataset_classifier, load_generated, read_run_reference
 from pipeline.config import load_params
 from pipeline.data import load_prepared
-from pipeline.evaluation import evaluate_samples
-from pipeline.io import load_torch, write_json
-from pipeline.models.classifier import load_dataset_classifier
-from pipeline.sampling import from_uint8
+from pipeline.io import write_json
+from pipeline.metrics.evaluate import evaluate_samples
 from pipeline.tracking_mlflow import reopen
 from stages._common import run
 
 
 def main(variant: str, params_file: str = "params.yaml") -> None:
-    params = load_params(params_file)
-    recipe = params.variant(variant)
+    # the sample and eval sections need no resolving; the prepare stage checked every name
+    recipe = load_params(params_file).merged(variant)
     prepared = load_prepared(recipe.dataset)
-    generated = load_torch(paths.generated_path(variant))
-    samples = generated["samples"]
-    if samples.dtype == torch.uint8:
-        samples = from_uint8(samples)
-    classifier_path = paths.classifier_path(recipe.dataset)
+    generated = load_generated(paths.generated_path(variant))
     classifier = load_dataset_classifier(recipe.dataset)
-    metrics, histogram = evaluate_samples(samples, recipe, prepared, classifier_path if classifier else None, classifier,
-                                          sample_labels=generated.get("labels"))
+    classifier_path = paths.classifier_path(recipe.dataset) if classifier is not None else None
+    metrics, histogram = evaluate_samples(generated.samples, recipe, prepared, classifier_path, classifier,
+                                          sample_labels=generated.labels)
     write_json(metrics, paths.metrics_path(variant))
     write_json(histogram, paths.class_hist_path(variant))
-    tracker = reopen(load_torch(paths.generator_path(variant)).get("mlflow", {}))
+    tracker = reopen(read_run_reference(variant))
     if tracker is not None:
         tracker.log_metrics({f"eval.{k}": v for k, v in metrics.items() if isinstance(v, (int, float))},
                             step=recipe.train.steps)

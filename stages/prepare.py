@@ -1,18 +1,21 @@
-"""Stage `prepare`: every dataset a variant trains on -> data/prepared/<dataset>/ (train.pt, test.pt, info.json)."""
+"""Stage `prepare`: every dataset a variant trains on -> data/prepared/<dataset>/ (train.pt, test.pt,
+info.json). It checks every name in params.yaml first, so a typo stops the pipeline here."""
 
 from __future__ import annotations
 
 from pipeline import paths
-from pipeline.config import DataConfig, Params, load_params
+from pipeline.config import DataConfig
 from pipeline.data import prepare_dataset, save_prepared
 from pipeline.errors import ConfigError
+from pipeline.variants import Lab, load_lab
 from stages._common import run
 
 
-def data_configs(params: Params) -> dict[str, DataConfig]:
+def data_configs(lab: Lab) -> dict[str, DataConfig]:
     """dataset -> its data section; two variants may not prepare one dataset two ways."""
     configs: dict[str, DataConfig] = {}
-    for name, recipe in params.all_variants().items():
+    for name, variant in lab.variants.items():
+        recipe = variant.recipe
         seen = configs.setdefault(recipe.dataset, recipe.data)
         if seen != recipe.data:
             raise ConfigError(f"variants.{name}: overrides data: for dataset {recipe.dataset!r} differently from "
@@ -21,8 +24,8 @@ def data_configs(params: Params) -> dict[str, DataConfig]:
 
 
 def main(params_file: str = "params.yaml") -> None:
-    params = load_params(params_file)
-    for dataset, cfg in data_configs(params).items():
+    lab = load_lab(params_file)
+    for dataset, cfg in data_configs(lab).items():
         prepared = prepare_dataset(dataset, cfg)
         save_prepared(prepared, paths.prepared_dir(dataset))
         info = prepared.info

@@ -4,24 +4,35 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
-from pipeline.config import Recipe, TrainConfig, parse_params
+from pipeline.config import Recipe, TrainConfig
 from pipeline.data import Prepared
+from pipeline.variants import lab_from_raw, resolve
 
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 REPO = Path(__file__).resolve().parents[1]
 
 
-def tiny_recipe(**overrides) -> Recipe:
-    """A recipe with a handful of steps and narrow networks; `train=dict(...)` overrides train keys."""
+def raw_recipe(**overrides) -> Recipe:
+    """A recipe with a handful of steps and narrow networks, not yet resolved; `train=dict(...)`
+    overrides train keys."""
     train_overrides = overrides.pop("train", {})
     train = TrainConfig(steps=4, batch_size=16, z_dim=8, width=8, log_every=2, eval_every=2,
                         eval_samples=64, checkpoint_every=2, device="cpu")
     return Recipe(**{"train": dataclasses.replace(train, **train_overrides), **overrides})
+
+
+def tiny_recipe(**overrides) -> Recipe:
+    """`raw_recipe`, resolved as the pipeline resolves a variant that sets these keys itself."""
+    return resolve(raw_recipe(**overrides))[0]
 
 
 def image_data(n: int = 64, size: int = 28, channels: int = 1, num_classes: int = 10, seed: int = 0) -> Prepared:
@@ -55,5 +66,61 @@ def params_raw() -> dict:
 
 
 @pytest.fixture
-def params(params_raw):
-    return parse_params(params_raw)
+def lab(params_raw):
+    return lab_from_raw(params_raw)
+
+
+# ---- the tiny pipeline, for end-to-end tests -----------------------------------------------------
+
+COPY = ["pipeline", "stages", "dvc.yaml", "params.yaml", "pyproject.toml", ".dvcignore", ".gitignore", ".dvc/config",
+        ".dvc/plots"]
+
+
+def tiny_params(path: Path) -> None:
+    params = yaml.safe_load(path.read_text())
+    params["train"].update(steps=6, batch_size=16, width=8, z_dim=8, log_every=2, eval_every=3,
+                           eval_samples=100, checkpoint_every=3, device="cpu")
+    params["classifier"].update(epochs=1, batch_size=256)
+    params["sample"].update(n=300)
+    params["eval"].update(kid_subset_size=50)
+    # two of the shipped variants keep the run short; unit tests cover the others
+    params["variants"] = {"dcgan": params["variants"]["dcgan"], "wgan_gp": params["variants"]["wgan_gp"]}
+    params["variants"]["wgan_gp"]["train"].update(d_steps=2, steps=6)
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def run(cmd: list[str], cwd: Path, extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1", "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+           "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.com",
+           "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.com", **(extra_env or {})}
+    result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, f"{' '.join(cmd)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return result
+
+
+@pytest.fixture(scope="session")
+def repo(tmp_path_factory) -> Path:
+    """The real pipeline run once with tiny params (`dvc repro` in a temporary git repo), shared by the
+    end-to-end tests; tests that change it work on a copy (`repo_copy`)."""
+    root = tmp_path_factory.mktemp("gan-lab")
+    for name in COPY:
+        src = REPO / name
+        dst = root / name
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(src, dst)
+    tiny_params(root / "params.yaml")
+    run(["git", "init", "-q"], root)
+    run(["git", "add", "-A"], root)
+    run(["git", "commit", "-qm", "init"], root)
+    run(["dvc", "repro"], root)
+    return root
+
+
+def repo_copy(repo: Path, tmp_path: Path) -> Path:
+    """A copy of the built tiny repo (DVC cache included) that a test may change."""
+    copy = tmp_path / "repo"
+    shutil.copytree(repo, copy, symlinks=True)
+    return copy

@@ -6,9 +6,9 @@ import subprocess
 import sys
 
 import torch
+from conftest import image_data, tiny_recipe
 from typer.testing import CliRunner
 
-from conftest import image_data, tiny_recipe
 from pipeline.cli import app
 from pipeline.training import train
 
@@ -32,16 +32,17 @@ def test_variants_lists_overrides(monkeypatch):
 
 
 def _trained_generator(tmp_path, conditional: bool):
-    from stages.train import save_outputs
+    from pipeline.checkpoint import GeneratorCheckpoint, save_trained
 
     data = image_data()
     recipe = tiny_recipe(conditional=conditional)
     result = train(recipe, data, progress=False)
-    save_outputs("tiny", result, recipe.to_dict(), recipe.arch, data.info)
+    meta = GeneratorCheckpoint(result.spec, recipe.arch, "tiny", recipe.to_dict(), data.info["class_names"])
+    save_trained("tiny", result.generator, result.discriminator, meta)
 
 
 def _generator_of(variant: str):
-    from pipeline.sampling import load_generator
+    from pipeline.checkpoint import load_generator
 
     return load_generator(f"models/{variant}/generator.pt")[0]
 
@@ -70,7 +71,8 @@ def test_sample_errors(tmp_path, monkeypatch):
 def test_interpolate_and_direction(tmp_path, monkeypatch):
     from PIL import Image
 
-    from pipeline.models.classifier import Classifier, ClassifierResult, classifier_checkpoint
+    from pipeline.checkpoint import save_classifier
+    from pipeline.metrics.classifier import Classifier, ClassifierResult
 
     monkeypatch.chdir(tmp_path)
     _trained_generator(tmp_path, conditional=False)
@@ -83,8 +85,8 @@ def test_interpolate_and_direction(tmp_path, monkeypatch):
     result = runner.invoke(app, ["direction", "tiny", "--target", "3"])
     assert result.exit_code == 2 and "no classifier for dataset 'mnist5k'" in result.output
     (tmp_path / "models/classifier").mkdir(parents=True)
-    torch.save(classifier_checkpoint(ClassifierResult(Classifier(1, 10), 0.5, 10), "mnist5k", list("0123456789")),
-               tmp_path / "models/classifier/mnist5k.pt")
+    save_classifier(tmp_path / "models/classifier/mnist5k.pt", ClassifierResult(Classifier(1, 10), 0.5, 10), "mnist5k",
+                    list("0123456789"))
     result = runner.invoke(app, ["direction", "tiny", "--target", "3", "--rows", "2", "--steps", "4"])
     assert result.exit_code == 0, result.output
     assert Image.open(tmp_path / "direction.png").size == (4 * 30 + 2, 2 * 30 + 2)
@@ -95,8 +97,9 @@ def test_interpolate_and_direction(tmp_path, monkeypatch):
     # classes, so concepts it never sees are a clear error; the classes it does see make a figure
     result = runner.invoke(app, ["arithmetic", "tiny", "--a", "12"])
     assert result.exit_code == 2 and "concept 12 is not a class; valid classes: 0..9" in result.output
-    from pipeline.models.classifier import load_dataset_classifier
-    from pipeline.sampling import class_probabilities, decode
+    from pipeline.checkpoint import load_dataset_classifier
+    from pipeline.metrics.classifier import class_probabilities
+    from pipeline.sampling import decode
 
     generator = _generator_of("tiny")
     seen = class_probabilities(load_dataset_classifier("mnist5k"),

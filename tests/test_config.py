@@ -1,4 +1,5 @@
-"""params.yaml parsing: the shipped file is valid; bad input names the key and the valid choices."""
+"""params.yaml parsing and variant resolution: the shipped file is valid; null settings take the
+loss's published values; bad input names the key and the valid choices."""
 
 from __future__ import annotations
 
@@ -6,12 +7,17 @@ import copy
 
 import pytest
 
-from pipeline.config import Recipe, deep_merge, load_params, parse_params
+from pipeline.config import Recipe, deep_merge, load_params
 from pipeline.errors import ConfigError
+from pipeline.variants import lab_from_raw, load_lab
 
 
-def test_shipped_params_resolve_every_variant(params):
-    recipes = params.all_variants()
+def recipes(lab) -> dict[str, Recipe]:
+    return {name: v.recipe for name, v in lab.variants.items()}
+
+
+def test_shipped_params_resolve_every_variant(lab):
+    recipes = {name: v.recipe for name, v in lab.variants.items()}
     assert set(recipes) >= {"vanilla", "dcgan", "wgan_gp", "cdcgan"}
     assert recipes["vanilla"].arch == "mlp" and recipes["vanilla"].loss == "minimax"
     assert recipes["wgan_gp"].train.d_steps == 5 and recipes["wgan_gp"].train.betas == (0.0, 0.9)
@@ -24,14 +30,14 @@ def test_shipped_params_resolve_every_variant(params):
 def test_top_level_loss_changes_every_variant_that_does_not_override_it(params_raw):
     raw = copy.deepcopy(params_raw)
     raw["loss"] = "wgan_gp"
-    recipes = parse_params(raw).all_variants()
+    recipes = {name: v.recipe for name, v in lab_from_raw(raw).variants.items()}
     assert recipes["dcgan"].loss == "wgan_gp" and recipes["cdcgan"].loss == "wgan_gp"
     assert recipes["vanilla"].loss == "minimax"  # its own override wins
     # WGAN-GP as published unless the recipe says otherwise: 5 critic steps, Adam betas (0, 0.9)
     assert recipes["dcgan"].train.d_steps == 5 and recipes["dcgan"].train.betas == (0.0, 0.9)
     assert recipes["vanilla"].train.d_steps == 1 and recipes["vanilla"].train.betas == (0.5, 0.999)
     raw["train"]["d_steps"] = 2
-    assert parse_params(raw).variant("dcgan").train.d_steps == 2
+    assert lab_from_raw(raw).variant("dcgan").recipe.train.d_steps == 2
 
 
 @pytest.mark.parametrize("loss, optimizer, lr, betas, d_steps", [
@@ -44,10 +50,10 @@ def test_top_level_loss_changes_every_variant_that_does_not_override_it(params_r
 def test_null_training_settings_take_the_losss_published_values(params_raw, loss, optimizer, lr, betas, d_steps):
     raw = copy.deepcopy(params_raw)
     raw["loss"] = loss
-    t = parse_params(raw).variant("dcgan").train
+    t = lab_from_raw(raw).variant("dcgan").recipe.train
     assert (t.optimizer, t.lr_g, t.lr_d, t.betas, t.d_steps) == (optimizer, lr, lr, betas, d_steps)
     raw["train"].update(lr_g=3e-4, optimizer="adam")  # explicit values win
-    t = parse_params(raw).variant("dcgan").train
+    t = lab_from_raw(raw).variant("dcgan").recipe.train
     assert (t.optimizer, t.lr_g, t.lr_d) == ("adam", 3e-4, lr)
 
 
@@ -56,13 +62,13 @@ def test_a_shared_trick_that_a_variants_loss_cannot_use_is_dropped_with_a_note(p
     to smooth) trains without it and says so; the others are smoothed."""
     raw = copy.deepcopy(params_raw)
     raw["train"]["label_smoothing"] = 0.1
-    params = parse_params(raw)
-    recipe, notes = params.resolved("wgan_gp")
+    lab = lab_from_raw(raw)
+    recipe, notes = lab.variant("wgan_gp").recipe, lab.variant("wgan_gp").notes
     assert recipe.train.label_smoothing == 0.0
-    assert notes == ["train.label_smoothing=0.1 from the shared recipe does not apply to loss 'wgan_gp' "
+    assert list(notes) == ["train.label_smoothing=0.1 from the shared recipe does not apply to loss 'wgan_gp' "
                      "(only minimax, ns, lsgan); this variant trains without it"]
-    assert params.variant("dcgan").train.label_smoothing == 0.1 and params.resolved("dcgan")[1] == []
-    assert params.variant("vanilla").train.label_smoothing == 0.1
+    assert lab.variant("dcgan").recipe.train.label_smoothing == 0.1 and lab.variant("dcgan").notes == ()
+    assert lab.variant("vanilla").recipe.train.label_smoothing == 0.1
 
 
 def test_deep_merge_keeps_siblings():
@@ -85,7 +91,9 @@ def test_deep_merge_keeps_siblings():
         (lambda r: r["variants"].update(bad={"train": {"lr": 1}}), "unknown key 'variants.bad.train.lr'"),
         (lambda r: r["train"].update(precision="fp8"), "train.precision: unknown value 'fp8'; valid values: fp32, bf16"),
         (lambda r: r["train"].update(label_smoothing=0.7), "train.label_smoothing must be in [0, 0.5)"),
-        (lambda r: r["train"].update(optimizer="sgd"), "train.optimizer: unknown value 'sgd'; valid values: auto, adam, rmsprop"),
+        (lambda r: r["train"].update(optimizer="sgd"), "train.optimizer: unknown optimizer 'sgd'; valid optimizers: auto, adam, rmsprop"),
+        (lambda r: r["eval"].update(metrics=["fid"]), "eval.metrics: unknown metric 'fid'; valid metrics: modes, fidelity, intra_fid, diversity"),
+        (lambda r: r["eval"].update(metrics="fidelity"), "eval.metrics must be a list, got 'fidelity'"),
         (lambda r: r["train"].update(lr_d=-1.0), "train.lr_d must be > 0, got -1.0"),
         (lambda r: r["train"].update(unroll_steps=-1), "train.unroll_steps must be >= 0"),
         (lambda r: r["variants"]["wgan_gp"]["train"].update(label_smoothing=0.1),
@@ -100,13 +108,13 @@ def test_bad_params_are_clear_errors(params_raw, mutate, message):
     raw = copy.deepcopy(params_raw)
     mutate(raw)
     with pytest.raises(ConfigError) as err:
-        parse_params(raw)
+        lab_from_raw(raw)
     assert message in str(err.value)
 
 
-def test_unknown_variant_lists_the_variants(params):
+def test_unknown_variant_lists_the_variants(lab):
     with pytest.raises(ConfigError, match="unknown variant 'nope'; variants in params.yaml: vanilla, dcgan"):
-        params.variant("nope")
+        lab.variant("nope")
 
 
 def test_missing_and_invalid_files(tmp_path):
@@ -118,10 +126,10 @@ def test_missing_and_invalid_files(tmp_path):
         load_params(bad)
 
 
-def test_training_hash_ignores_logging_but_not_learning_rate(params):
+def test_training_hash_ignores_logging_but_not_learning_rate(lab):
     import dataclasses
 
-    r = params.variant("dcgan")
+    r = lab.variant("dcgan").recipe
     more_logging = dataclasses.replace(r, train=dataclasses.replace(r.train, log_every=1, device="cpu"))
     other_lr = dataclasses.replace(r, train=dataclasses.replace(r.train, lr_g=1e-3))
     assert r.training_hash() == more_logging.training_hash()
@@ -134,7 +142,7 @@ def test_exponent_floats_as_dvc_writes_them(tmp_path, params_raw):
 
     text = yaml.safe_dump(params_raw, sort_keys=False).replace("lr_g: null", "lr_g: 5e-05")
     (tmp_path / "params.yaml").write_text(text)
-    assert load_params(tmp_path / "params.yaml").variant("dcgan").train.lr_g == 5e-05
+    assert load_lab(tmp_path / "params.yaml").variant("dcgan").recipe.train.lr_g == 5e-05
 
 
 def test_params_yaml_names_every_key(params_raw):
@@ -150,3 +158,43 @@ def test_params_yaml_names_every_key(params_raw):
     for section, cls in sections.items():
         absent += [f"{section}.{f.name}" for f in dataclasses.fields(cls) if f.name not in params_raw[section]]
     assert absent == []
+
+
+def test_config_is_the_ground_floor():
+    """config imports nothing of the package but its errors; names are checked where registered."""
+    import ast
+
+    from conftest import REPO
+
+    tree = ast.parse((REPO / "pipeline/config.py").read_text())
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+    imported |= {a.name for node in ast.walk(tree) if isinstance(node, ast.Import) for a in node.names}
+    assert {m for m in imported if m.startswith("pipeline")} == {"pipeline.errors"}
+
+
+def test_names_are_checked_all_at_once_or_where_used(params_raw):
+    """load_lab checks every name up front (the prepare stage); a stage that skips that still gets the
+    registry's own error where it uses the name."""
+    import copy
+
+    from pipeline.models import build_models
+
+    raw = copy.deepcopy(params_raw)
+    raw["variants"]["odd"] = {"arch": "unet"}
+    with pytest.raises(ConfigError, match="variants.odd.arch: unknown architecture 'unet'"):
+        lab_from_raw(raw)
+    recipe = lab_from_raw(raw, names=False).variant("odd").recipe
+    with pytest.raises(ConfigError, match="arch: unknown architecture 'unet'; valid architectures: dcgan"):
+        build_models(recipe.arch, None)
+
+
+def test_a_variant_is_resolved_once():
+    """Resolution is idempotent: resolving a resolved recipe changes nothing (train() accepts only those)."""
+    from conftest import raw_recipe
+
+    from pipeline.variants import is_resolved, resolve
+
+    raw = raw_recipe(loss="wgan_gp")
+    assert not is_resolved(raw)
+    once, _ = resolve(raw)
+    assert is_resolved(once) and resolve(once)[0] == once

@@ -9,14 +9,15 @@ import math
 import numpy as np
 import pytest
 import torch
-
 from conftest import tiny_recipe
+
+from pipeline.checkpoint import load_classifier, save_classifier
 from pipeline.config import ClassifierConfig, DataConfig, EvalConfig
 from pipeline.data import prepare_dataset
-from pipeline.evaluation import classify, default_sample_count, evaluate_samples, mode_metrics
+from pipeline.kinds import kind_of
+from pipeline.metrics.classifier import ChannelwiseClassifier, classify, train_classifier
 from pipeline.metrics.diversity import mean_pairwise_ssim, ssim_kind
-from pipeline.models.classifier import (ChannelwiseClassifier, classifier_checkpoint, load_classifier,
-                                        train_classifier)
+from pipeline.metrics.evaluate import evaluate_samples
 
 pytestmark = pytest.mark.slow
 
@@ -32,8 +33,8 @@ def classifier(mnist, tmp_path_factory):
     result = train_classifier(mnist.x_train, mnist.y_train, mnist.x_test, mnist.y_test, 10, ClassifierConfig(),
                               progress=False)
     path = tmp_path_factory.mktemp("classifier") / "mnist5k.pt"
-    torch.save(classifier_checkpoint(result, "mnist5k", mnist.info["class_names"]), path)
-    return result, path, load_classifier(torch.load(path, weights_only=True))
+    save_classifier(path, result, "mnist5k", mnist.info["class_names"])
+    return result, path, load_classifier(path)
 
 
 def test_classifier_accuracy_on_held_out_mnist5k(classifier):
@@ -94,15 +95,15 @@ def test_fid_real_halves_small_noise_large_collapse_obvious(mnist, classifier, t
 def test_stacked_mnist_of_real_digits_covers_close_to_1000_modes(mnist, classifier):
     stacked = prepare_dataset("stacked_mnist", DataConfig())
     assert stacked.x_train.shape[1:] == (3, 28, 28) and stacked.num_classes == 1000
-    assert default_sample_count(stacked) == 26_000
+    assert kind_of(stacked).protocol_samples(stacked) == 26_000
     base = classifier[2]
     model = ChannelwiseClassifier(base, 3)
     samples = stacked.x_train[:9000]
     labels = classify(model, samples)
     assert (labels == stacked.y_train[:9000]).float().mean() > 0.9  # 3 digits right at once
-    metrics = mode_metrics(samples, stacked, model, 0.2, labels)
+    metrics = kind_of(stacked).mode_metrics(samples, stacked, model, 0.2, labels)
     assert metrics["modes_covered"] >= 990 and metrics["mode_kl"] < 0.15
-    collapsed = mode_metrics(samples[:1].expand(500, -1, -1, -1), stacked, model, 0.2)
+    collapsed = kind_of(stacked).mode_metrics(samples[:1].expand(500, -1, -1, -1), stacked, model, 0.2)
     assert collapsed["modes_covered"] == 1 and collapsed["mode_kl"] == pytest.approx(math.log(1000), rel=1e-6)
 
 
@@ -166,7 +167,7 @@ def test_intra_fid_sees_collapse_inside_a_class(mnist, classifier):
     assert set(honest) == {"intra_fid_classifier", "intra_fid_max_classifier"}
     assert honest["intra_fid_classifier"] < 15 and honest["intra_fid_max_classifier"] >= honest["intra_fid_classifier"]
     assert collapsed["intra_fid_classifier"] > 10 * honest["intra_fid_classifier"]
-    labelled = mode_metrics(first_of_class[labels], mnist, model, 0.2)
+    labelled = kind_of(mnist).mode_metrics(first_of_class[labels], mnist, model, 0.2)
     assert labelled["classes_covered"] == 10 and labelled["class_kl"] < 0.01  # blind to it
     assert intra_fid(model, x[:50], y[:50], x, y, 10) == {}  # too few per class for a covariance
 

@@ -53,7 +53,8 @@ def test_no_high_quality_points_gives_no_kl():
 def test_2d_histogram_counts_high_quality_points_only():
     """The report's mode histogram follows the protocol: a point far from every mode counts for none."""
     from conftest import point_data, tiny_recipe
-    from pipeline.evaluation import evaluate_samples
+
+    from pipeline.metrics.evaluate import evaluate_samples
 
     data = point_data()
     modes = data.modes
@@ -67,12 +68,12 @@ def test_2d_histogram_counts_high_quality_points_only():
 
 def test_stacked_mnist_training_checks_draw_enough_samples_for_1000_modes():
     from conftest import image_data
-    from pipeline.evaluation import training_eval_count
+
+    from pipeline.kinds import KINDS
 
     stacked = image_data(n=16, channels=3, num_classes=1000)
-    stacked.info["stacked"] = 3
-    assert training_eval_count(1000, stacked) == 10_000
-    assert training_eval_count(1000, image_data()) == 1000
+    assert KINDS.get("stacked").check_samples(1000, stacked) == 10_000
+    assert KINDS.get("image").check_samples(1000, image_data()) == 1000
     # why: the expected number of modes a perfect sampler shows in n samples
     expected = lambda n: 1000 * (1 - (1 - 1 / 1000) ** n)  # noqa: E731
     assert expected(1000) < 633 and expected(10_000) > 999.9

@@ -9,7 +9,6 @@ from pipeline.errors import ConfigError
 from pipeline.models import ARCHITECTURES, ModelSpec, build_models
 from pipeline.models.dcgan import upsampling_plan
 
-
 SHAPES = [(1, 8, 8), (1, 28, 28), (3, 28, 28), (3, 32, 32), (3, 64, 64)]
 
 
@@ -104,11 +103,13 @@ def test_spectral_norm_wraps_every_layer_of_d_and_the_projection_embedding(arch)
 
 def test_no_dropout_in_a_wasserstein_critic():
     from conftest import image_data, tiny_recipe
+
+    from pipeline.losses import LOSSES
     from pipeline.training import model_spec
 
     data = image_data()
     for loss, dropout in (("ns", True), ("minimax", True), ("wgan", False), ("wgan_gp", False)):
-        _, discriminator = build_models("mlp", model_spec(tiny_recipe(loss=loss, arch="mlp"), data))
+        _, discriminator = build_models("mlp", model_spec(tiny_recipe(loss=loss, arch="mlp"), data, LOSSES.get(loss)))
         assert any(isinstance(m, torch.nn.Dropout) for m in discriminator.modules()) is dropout, loss
 
 

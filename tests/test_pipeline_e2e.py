@@ -6,63 +6,14 @@ import base64
 import json
 import math
 import re
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
-
-from conftest import REPO
+from conftest import REPO, run
 
 pytestmark = pytest.mark.slow
-
-COPY = ["pipeline", "stages", "dvc.yaml", "params.yaml", "pyproject.toml", ".dvcignore", ".gitignore", ".dvc/config",
-        ".dvc/plots"]
-
-
-def tiny_params(path: Path) -> None:
-    params = yaml.safe_load(path.read_text())
-    params["train"].update(steps=6, batch_size=16, width=8, z_dim=8, log_every=2, eval_every=3,
-                           eval_samples=100, checkpoint_every=3, device="cpu")
-    params["classifier"].update(epochs=1, batch_size=256)
-    params["sample"].update(n=300)
-    params["eval"].update(kid_subset_size=50)
-    # two of the shipped variants keep the run short; unit tests cover the others
-    params["variants"] = {"dcgan": params["variants"]["dcgan"], "wgan_gp": params["variants"]["wgan_gp"]}
-    params["variants"]["wgan_gp"]["train"].update(d_steps=2, steps=6)
-    path.write_text(yaml.safe_dump(params, sort_keys=False))
-
-
-def run(cmd: list[str], cwd: Path, extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "DVC_NO_ANALYTICS": "1", "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
-           "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.com",
-           "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.com", **(extra_env or {})}
-    result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
-    assert result.returncode == 0, f"{' '.join(cmd)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
-    return result
-
-
-@pytest.fixture(scope="module")
-def repo(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("gan-lab")
-    for name in COPY:
-        src = REPO / name
-        dst = root / name
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        if src.is_dir():
-            shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy(src, dst)
-    tiny_params(root / "params.yaml")
-    run(["git", "init", "-q"], root)
-    run(["git", "add", "-A"], root)
-    run(["git", "commit", "-qm", "init"], root)
-    run(["dvc", "repro"], root)
-    return root
-
 
 def declared_outputs(root: Path, variants: list[str]) -> list[Path]:
     """Every out, metric and plot dvc.yaml declares, with ${key} expanded."""
@@ -114,6 +65,25 @@ def test_mlflow_store_at_repo_root_has_every_variant(repo):
     assert len(parents) == 1 and client.get_run(parents.pop()).info.status == "FINISHED"
     assert all(r.info.status == "FINISHED" for r in runs)
     assert (repo / ".gitignore").read_text().count("mlflow.db") == 1  # never committed
+    for child in children:  # the pointer the later stages follow, beside the results (not inside the weights)
+        variant = child.data.tags["variant"]
+        pointer = json.loads((repo / f"reports/variants/{variant}/mlflow_run.json").read_text())
+        assert pointer["run_id"] == child.info.run_id and pointer["tracking_uri"] == f"sqlite:///{repo / 'mlflow.db'}"
+        assert "eval.fid_classifier" in child.data.metrics  # evaluate found the run
+    import torch
+
+    assert "mlflow" not in torch.load(repo / "models/dcgan/generator.pt", weights_only=True)
+
+
+def test_each_variant_writes_the_recipe_it_trained_with(repo):
+    """reports/variants/<v>/resolved.yaml: null and auto resolved, the variant's own overrides applied."""
+    resolved = yaml.safe_load((repo / "reports/variants/wgan_gp/resolved.yaml").read_text())
+    train = resolved["recipe"]["train"]
+    assert resolved["variant"] == "wgan_gp" and resolved["recipe"]["loss"] == "wgan_gp"
+    assert (train["optimizer"], train["lr_g"], train["lr_d"], train["betas"]) == ("adam", 1e-4, 1e-4, [0.0, 0.9])
+    assert train["d_steps"] == 2 and train["steps"] == 6  # the tiny repo's own settings win
+    dcgan = yaml.safe_load((repo / "reports/variants/dcgan/resolved.yaml").read_text())["recipe"]["train"]
+    assert (dcgan["lr_g"], dcgan["betas"], dcgan["d_steps"]) == (2e-4, [0.5, 0.999], 1)
 
 
 def test_dvc_plots_draw_every_curve(repo):

@@ -8,18 +8,18 @@ import os
 import re
 import shutil
 import subprocess
-from pathlib import Path
 
 import pandas as pd
 import pytest
 import torch
-
 from conftest import image_data
+
 from pipeline import paths
-from pipeline.config import DataConfig, parse_params
+from pipeline.config import DataConfig
 from pipeline.data import prepare_dataset, save_prepared
+from pipeline.images import image_grid, save_png
 from pipeline.io import write_json
-from pipeline.sampling import image_grid, save_png
+from pipeline.variants import lab_from_raw
 
 VARIANTS = {
     "cgan": {"conditional": True},
@@ -139,7 +139,6 @@ def test_each_variant_shows_what_actually_trained(report_project):
 
 
 def test_a_dropped_shared_trick_is_noted_on_the_variant(tmp_path, monkeypatch, params_raw):
-    import yaml
 
     from pipeline.report.render import render
 
@@ -149,7 +148,7 @@ def test_a_dropped_shared_trick_is_noted_on_the_variant(tmp_path, monkeypatch, p
     save_prepared(fake_prepared("mnist5k", 1), paths.prepared_dir("mnist5k"))
     for name in params_raw["variants"]:
         paths.report_dir(name).mkdir(parents=True)
-    html, _ = render(parse_params(yaml.safe_load(yaml.safe_dump(params_raw))), tmp_path / "figures")
+    html, _ = render(lab_from_raw(params_raw), tmp_path / "figures")
     critic = html.split('id="critic">', 1)[1].split("</section>", 1)[0]
     assert "Note: train.label_smoothing=0.1 from the shared recipe does not apply to loss &#39;wgan_gp&#39;" in critic
     assert "<code>label_smoothing=0.0</code>" in critic

@@ -1,4 +1,5 @@
-"""Latent-space tools: interpolation, class grids, classifier directions; exact on toy modules."""
+"""Sampling and the latent-space tools: interpolation, class grids, classifier directions, entanglement,
+arithmetic; exact on toy modules."""
 
 from __future__ import annotations
 
@@ -6,10 +7,19 @@ import pytest
 import torch
 import torch.nn as nn
 
-from pipeline.errors import ConfigError
-from pipeline.errors import GanLabError
-from pipeline.sampling import (balanced_labels, class_grid, decode, direction_profile, draw_labels, feature_direction,
-                               generate, interpolation_latents, latent_arithmetic, lerp, slerp, to_uint8, walk_strip)
+from pipeline.errors import ConfigError, GanLabError
+from pipeline.images import to_uint8
+from pipeline.latent import (
+    class_grid,
+    direction_profile,
+    feature_direction,
+    interpolation_latents,
+    latent_arithmetic,
+    lerp,
+    slerp,
+    walk_strip,
+)
+from pipeline.sampling import balanced_labels, decode, draw_labels, generate
 
 
 class LinearImageGenerator(nn.Module):

@@ -6,12 +6,12 @@ from __future__ import annotations
 import shutil
 
 import pytest
-import yaml
-
 from conftest import REPO, point_data
+
 from pipeline import studies
-from pipeline.config import parse_params, read_yaml
+from pipeline.config import read_yaml
 from pipeline.errors import ConfigError
+from pipeline.variants import lab_from_raw
 
 
 @pytest.fixture
@@ -35,9 +35,9 @@ def test_dvc_applies_the_overrides_exactly(in_repo, params_raw, tmp_path):
         target = tmp_path / f"{name}.yaml"
         shutil.copy(REPO / "params.yaml", target)
         apply_overrides(target, studies.overrides(study))
-        got = parse_params(read_yaml(target.read_text()))
-        want = parse_params(studies.apply_study(params_raw, study))
-        assert got.all_variants() == want.all_variants(), name
+        got = lab_from_raw(read_yaml(target.read_text()))
+        want = lab_from_raw(studies.apply_study(params_raw, study))
+        assert got.variants == want.variants, name
 
 
 def test_bad_studies(in_repo, params_raw):
@@ -51,20 +51,20 @@ def test_bad_studies(in_repo, params_raw):
 @pytest.mark.slow
 def test_pacgan_covers_more_ring_modes_than_the_minimax_gan(in_repo, params_raw):
     """The toy_ring8 study's settings, seeded: PacGAN4 finds every mode, the minimax GAN collapses."""
-    from pipeline.evaluation import mode_metrics
+    from pipeline.kinds import kind_of
     from pipeline.sampling import generate
     from pipeline.training import train
 
-    params = parse_params(studies.apply_study(params_raw, studies.load_study("toy_ring8")))
+    lab = lab_from_raw(studies.apply_study(params_raw, studies.load_study("toy_ring8")))
     data = point_data("ring8", n=20_000)
     results = {}
     for variant in ("gan", "pacgan4"):
-        recipe = params.variant(variant)
+        recipe = lab.variant(variant).recipe
         recipe = recipe.__class__(**{**recipe.__dict__, "seed": 1,
                                      "train": recipe.train.__class__(**{**recipe.train.__dict__, "device": "cpu"})})
         generator = train(recipe, data, progress=False).generator
         points, _ = generate(generator, 2500, recipe.train.z_dim, seed=1)
-        results[variant] = mode_metrics(points, data, None, 0.2)
+        results[variant] = kind_of(data).mode_metrics(points, data, None, 0.2)
     gan, pac = results["gan"], results["pacgan4"]
     assert pac["modes_captured"] == 8 and pac["modes_captured"] > gan["modes_captured"], results
     assert pac["reverse_kl"] < 0.3 < gan["reverse_kl"], results

@@ -6,13 +6,14 @@ import copy
 
 import pytest
 import torch
+from conftest import image_data, point_data, raw_recipe, tiny_recipe
 
-from conftest import image_data, point_data, tiny_recipe
+from pipeline.device import resolve_device
 from pipeline.errors import ConfigError, TrainingDiverged
 from pipeline.losses import LOSSES
 from pipeline.models import build_models
 from pipeline.tracking import NullTracker
-from pipeline.training import model_spec, resolve_device, train
+from pipeline.training import model_spec, train
 
 
 class Crash(Exception):
@@ -38,7 +39,7 @@ def weights(module: torch.nn.Module) -> torch.Tensor:
 def test_every_loss_trains_with_finite_losses_and_changed_weights(images, loss, arch):
     recipe = tiny_recipe(loss=loss, arch=arch, train={"d_steps": 2} if "wgan" in loss else {})
     torch.manual_seed(recipe.seed)
-    initial_g, _ = build_models(arch, model_spec(recipe, images))
+    initial_g, _ = build_models(arch, model_spec(recipe, images, LOSSES.get(loss)))
     result = train(recipe, images, progress=False)
     assert [row["step"] for row in result.log_rows] == [2, 4]
     for row in result.log_rows:
@@ -93,7 +94,7 @@ def test_ema_weights_are_the_hand_computed_average_after_3_steps(images, monkeyp
 def _one_step_setup(recipe, data):
     from pipeline.training import _setup, draw_batch, samples_per_step
 
-    run, _ = _setup(recipe, data, torch.device("cpu"))
+    run, _ = _setup(recipe, data, LOSSES.get(recipe.loss), torch.device("cpu"))
     batch = draw_batch(data.x_train, data.y_train, samples_per_step(recipe), recipe.train.z_dim,
                        recipe.conditional, run.gen)
     return run, batch
@@ -107,10 +108,9 @@ def _params(module):
 def test_a_d_step_leaves_g_alone_and_a_g_step_leaves_d_alone(images, loss):
     import contextlib
 
-    from pipeline.config import resolve_recipe
     from pipeline.training import d_step, g_step
 
-    recipe = resolve_recipe(tiny_recipe(loss=loss))[0]
+    recipe = tiny_recipe(loss=loss)
     run, batch = _one_step_setup(recipe, images)
     g0, d0 = _params(run.generator), _params(run.discriminator)
     d_step(run.generator, run.discriminator, run.opt_d, LOSSES.get(loss), batch, recipe, contextlib.nullcontext,
@@ -152,12 +152,11 @@ def test_wasserstein_estimate_only_for_losses_that_estimate_it(images):
 
 
 def test_optimizer_and_learning_rate_come_from_the_loss(images):
-    from pipeline.config import resolve_recipe
     from pipeline.training import _setup
 
     for loss, kind, lr in (("wgan", torch.optim.RMSprop, 5e-5), ("wgan_gp", torch.optim.Adam, 1e-4),
                            ("ns", torch.optim.Adam, 2e-4)):
-        run, _ = _setup(resolve_recipe(tiny_recipe(loss=loss))[0], images, torch.device("cpu"))
+        run, _ = _setup(tiny_recipe(loss=loss), images, LOSSES.get(loss), torch.device("cpu"))
         for opt in (run.opt_g, run.opt_d):
             assert type(opt) is kind and opt.param_groups[0]["lr"] == lr, loss
 
@@ -177,11 +176,10 @@ def test_one_look_ahead_step_is_the_optimizers_own_step(images, optimizer):
     """The functional look-ahead reproduces what D's real optimizer would do, state included."""
     import contextlib
 
-    from pipeline.config import resolve_recipe
     from pipeline.training import d_step
     from pipeline.unrolled import lookahead
 
-    recipe = resolve_recipe(tiny_recipe(loss="ns", train={"optimizer": optimizer, "spectral_norm": True}))[0]
+    recipe = tiny_recipe(loss="ns", train={"optimizer": optimizer, "spectral_norm": True})
     run, batch = _one_step_setup(recipe, images)
     loss = LOSSES.get("ns")
     d_step(run.generator, run.discriminator, run.opt_d, loss, batch, recipe, contextlib.nullcontext, run.gen)
@@ -200,12 +198,11 @@ def test_unrolled_gan_second_order_term_reaches_the_generator(images):
     """With look-ahead steps, G's gradient includes how D's update depends on G's samples."""
     import contextlib
 
-    from pipeline.config import resolve_recipe
     from pipeline.training import g_step
 
     grads = {}
     for k in (0, 1):
-        recipe = resolve_recipe(tiny_recipe(arch="mlp", train={"unroll_steps": k}))[0]
+        recipe = tiny_recipe(arch="mlp", train={"unroll_steps": k})
         run, batch = _one_step_setup(recipe, images)
         run.opt_d.param_groups[0]["lr"] = 0.5  # a large look-ahead step makes the difference obvious
         g_step(run.generator, run.discriminator, run.opt_g, LOSSES.get("ns"), batch, contextlib.nullcontext,
@@ -271,7 +268,9 @@ def test_nan_loss_stops_with_step_and_variant(images):
 
 def test_invalid_combinations(images):
     with pytest.raises(ConfigError, match="label_smoothing: applies to losses minimax, ns, lsgan, not 'wgan_gp'"):
-        train(tiny_recipe(loss="wgan_gp", train={"label_smoothing": 0.1}), images, progress=False)
+        tiny_recipe(loss="wgan_gp", train={"label_smoothing": 0.1})
+    with pytest.raises(ValueError, match="train\\(\\) needs a resolved recipe"):
+        train(raw_recipe(), images, progress=False)
     unlabelled = image_data()
     unlabelled.info["num_classes"] = 0
     with pytest.raises(ConfigError, match="conditional: true needs a labelled dataset"):

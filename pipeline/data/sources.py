@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from pipeline.config import DataConfig
+from pipeline.data.split import split_indices
 from pipeline.errors import DataError
 from pipeline.registry import Registry
 
@@ -25,7 +26,7 @@ from pipeline.registry import Registry
 class RawData:
     x: torch.Tensor                       # float32 in [-1, 1]: N x C x H x W, or N x 2 for points
     y: torch.Tensor | None                # int64 labels, or None
-    kind: str                             # "image" | "points"
+    kind: str                             # a registered data kind: image | stacked | points
     num_classes: int = 0
     class_names: list[str] = field(default_factory=list)
     modes: torch.Tensor | None = None     # points: the mixture's means (M x 2)
@@ -142,8 +143,6 @@ def stacked_mnist(cfg: DataConfig, seed: int) -> RawData:
     the 5,000 bundled digits and works offline, but its numbers are not comparable with published
     ones. Test stacks use held-out digits only; the held-out split of the single digits is what the
     digit classifier is trained and tested on (`digits`)."""
-    from pipeline.data.prepare import split_indices
-
     base = mnist5k(cfg, seed) if cfg.stacked_from == "mnist5k" else mnist(cfg, seed)
     base_train, base_test = split_indices(len(base.x), cfg.test_fraction, seed)
     n_train = STACKED_TRAIN[cfg.stacked_from]
@@ -157,7 +156,7 @@ def stacked_mnist(cfg: DataConfig, seed: int) -> RawData:
     names = [f"{i:03d}" for i in range(1000)]
     split = (torch.arange(n_train), torch.arange(n_train, n_train + n_test))
     base.split = (base_train, base_test)
-    return RawData(x=x.contiguous(), y=y, kind="image", num_classes=1000, class_names=names, stacked=3, split=split,
+    return RawData(x=x.contiguous(), y=y, kind="stacked", num_classes=1000, class_names=names, stacked=3, split=split,
                    digits=base)
 
 

@@ -20,8 +20,10 @@ def ssim_kind(size: int) -> tuple[str, int]:
 
 def mean_pairwise_ssim(x: Tensor, num_pairs: int = 1000, seed: int = 0, batch_size: int = 500) -> float:
     """Mean (MS-)SSIM over `num_pairs` random pairs of distinct images of `x` (N x C x H x W, [-1, 1])."""
-    from torchmetrics.functional.image import (multiscale_structural_similarity_index_measure,
-                                               structural_similarity_index_measure)
+    from torchmetrics.functional.image import (
+        multiscale_structural_similarity_index_measure,
+        structural_similarity_index_measure,
+    )
 
     if len(x) < 2:
         raise ValueError("diversity needs at least two images")

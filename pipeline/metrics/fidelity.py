@@ -16,9 +16,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from pipeline.io import load_torch
-from pipeline.models.classifier import load_classifier
-from pipeline.sampling import from_uint8
+from pipeline.images import from_uint8
 
 CLASSIFIER_EXTRACTOR = "gan-lab-classifier"
 INCEPTION_EXTRACTOR = "inception-v3-compat"
@@ -64,7 +62,9 @@ def _register_classifier_extractor() -> None:
             super().__init__(name, features_list)
             if feature_extractor_weights_path is None:
                 raise ValueError("the classifier feature extractor needs feature_extractor_weights_path")
-            self.model = load_classifier(load_torch(feature_extractor_weights_path))
+            from pipeline.checkpoint import load_classifier
+
+            self.model = load_classifier(feature_extractor_weights_path)
 
         @staticmethod
         def get_provided_features_list():

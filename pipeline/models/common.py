@@ -6,7 +6,6 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
-import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor

@@ -11,8 +11,16 @@ import torch.nn as nn
 from torch import Tensor
 
 from pipeline.errors import ConfigError
-from pipeline.models.common import (ARCHITECTURES, ModelSpec, Projection, check_labels, d_norm_layer, dcgan_init,
-                                    one_hot, pack)
+from pipeline.models.common import (
+    ARCHITECTURES,
+    ModelSpec,
+    Projection,
+    check_labels,
+    d_norm_layer,
+    dcgan_init,
+    one_hot,
+    pack,
+)
 
 LAYERS = 4
 

@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn as nn
 
 from pipeline.data import Prepared
-from pipeline.io import atomic_path
 from pipeline.errors import GanLabError
-from pipeline.sampling import (Arithmetic, class_grid, direction_profile, feature_direction, generate, image_grid,
-                               interpolation_strip, latent_arithmetic, save_png, walk_strip)
+from pipeline.images import image_grid, save_png
+from pipeline.io import atomic_path
+from pipeline.latent import (
+    Arithmetic,
+    direction_profile,
+    feature_direction,
+    interpolation_strip,
+    latent_arithmetic,
+    walk_strip,
+)
+
+if TYPE_CHECKING:
+    from pipeline.models import ModelSpec
 
 
 def _plt():
@@ -28,21 +38,6 @@ def _save(fig, path: Path) -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
     _plt().close(fig)
-
-
-def save_sample_figure(generator: nn.Module, spec: dict[str, Any], prepared: Prepared, grid: int, seed: int,
-                       path: Path, device: torch.device | str = "cpu") -> None:
-    """Images: a grid x grid sample grid (conditional: one row per class). Points: a scatter."""
-    num_classes = spec["num_classes"]
-    if prepared.kind == "points":
-        samples, _ = generate(generator, 2500, spec["z_dim"], num_classes, seed=seed, device=device)
-        scatter_points(samples, prepared, path)
-        return
-    if num_classes:
-        images = class_grid(generator, spec["z_dim"], num_classes, grid, seed)
-    else:
-        images, _ = generate(generator, grid * grid, spec["z_dim"], seed=seed, device=device)
-    save_png(image_grid(images, grid), path)
 
 
 def save_real_grid(prepared: Prepared, grid: int, path: Path) -> None:
@@ -154,14 +149,14 @@ def entanglement_plot(alphas: torch.Tensor, probs: torch.Tensor, target: int, cl
     _save(fig, path)
 
 
-def save_latent_figures(generator: nn.Module, spec: dict[str, Any], prepared: Prepared, classifier: nn.Module | None,
+def save_latent_figures(generator: nn.Module, spec: "ModelSpec", prepared: Prepared, classifier: nn.Module | None,
                         mode: str, target: int, concepts: tuple[int, int, int], grid: int, seed: int,
                         out_dir: Path) -> dict[str, Any]:
     """Latent-space pictures into `out_dir`; returns the index (what was drawn, or why not)."""
-    if prepared.kind != "image":
+    if spec.kind != "image":
         reason = "2D point data: see the scatter plot instead"
         return {key: {"unavailable": reason} for key in ("interpolation", "direction", "entanglement", "arithmetic")}
-    z_dim, num_classes = spec["z_dim"], spec["num_classes"]
+    z_dim, num_classes = spec.z_dim, spec.num_classes
     index: dict[str, Any] = {}
     strip = interpolation_strip(generator, z_dim, num_classes, rows=4, steps=grid + 2, mode=mode, seed=seed)
     save_png(image_grid(strip, grid + 2), out_dir / "interpolation.png")

@@ -8,23 +8,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from pipeline import paths
-from pipeline.config import Params
+from pipeline.checkpoint import read_table
+from pipeline.config import flatten
 from pipeline.data import load_prepared
 from pipeline.io import read_json
+from pipeline.kinds import kind_of
 from pipeline.report import plots
-from pipeline.tracking import flatten
+from pipeline.variants import Lab, Variant
 
 # direction of "better" for each metric (a prefix match: fid_classifier -> fid)
 LOWER_IS_BETTER = ("fid", "intra_fid", "kid_mean", "class_kl", "reverse_kl", "mode_kl")
 HIGHER_IS_BETTER = ("precision", "recall", "classes_covered", "modes_captured", "modes_covered", "high_quality_frac")
 HIDDEN_COLUMNS = ("n_samples", "kid_std")
-STACKED_FROM_MNIST5K = (
-    "Stacked MNIST built from the 5,000 bundled mnist5k digits: its mode counts and KL are not comparable with "
-    "published Stacked MNIST numbers (128,000 stacks of all 70,000 MNIST digits and the 4-layer DCGAN). Set "
-    "data.stacked_from: mnist and arch: dcgan4 for the published protocol.")
 
 
 @dataclass
@@ -48,10 +44,6 @@ def _rel(path: Path) -> str:
 def _figure_href(path: Path) -> str:
     """Figures are written to a temporary directory first; the page always links figures/<name>."""
     return f"{paths.REPORT_FIGURES.name}/{path.name}"
-
-
-def _rows(path: Path) -> list[dict[str, float]]:
-    return pd.read_csv(path).to_dict("records") if path.exists() and path.stat().st_size else []
 
 
 def direction(metric: str) -> int:
@@ -78,11 +70,10 @@ RESOLVED_KEYS = ("optimizer", "lr_g", "lr_d", "betas", "d_steps", "batch_size", 
                  "label_smoothing", "ema", "spectral_norm")
 
 
-def variant_section(name: str, params: Params, figures_dir: Path) -> VariantSection:
-    recipe, notes = params.resolved(name)
-    t = recipe.train
+def variant_section(variant: Variant, figures_dir: Path) -> VariantSection:
+    name, recipe, t = variant.name, variant.recipe, variant.recipe.train
     resolved = {"loss": recipe.loss, "arch": recipe.arch, **{k: getattr(t, k) for k in RESOLVED_KEYS}}
-    section = VariantSection(name, recipe.dataset, flatten(params.variants[name]), {}, None, resolved, notes)
+    section = VariantSection(name, recipe.dataset, flatten(variant.overrides), {}, None, resolved, list(variant.notes))
     if paths.metrics_path(name).exists():
         section.metrics = read_json(paths.metrics_path(name))
     else:
@@ -90,7 +81,7 @@ def variant_section(name: str, params: Params, figures_dir: Path) -> VariantSect
     if paths.samples_png(name).exists():
         section.samples = _rel(paths.samples_png(name))
     section.latent = latent_entries(name)
-    log, evals = _rows(paths.train_log_path(name)), _rows(paths.train_eval_path(name))
+    log, evals = read_table(paths.train_log_path(name)), read_table(paths.train_eval_path(name))
     wanted = {
         "losses": (log, ["loss_d", "loss_g"], "generator and discriminator loss"),
         "outputs": (log, ["d_real", "d_fake", "wasserstein", "gradient_penalty"], "D(x), D(G(z)), critic terms"),
@@ -137,18 +128,19 @@ def latent_caption(key: str, entry: dict[str, Any]) -> str:
             f"results as {', '.join(entry['result_classes'])}")
 
 
-def render(params: Params, figures_dir: Path = paths.REPORT_FIGURES) -> tuple[str, str]:
+def render(lab: Lab, figures_dir: Path = paths.REPORT_FIGURES) -> tuple[str, str]:
     """Return (html, markdown); figures are written into `figures_dir` (inside reports/)."""
     from jinja2 import Environment, PackageLoader, select_autoescape
 
-    sections = [variant_section(name, params, figures_dir) for name in params.variants]
+    sections = [variant_section(variant, figures_dir) for variant in lab.variants.values()]
     columns = sorted({k for s in sections for k in s.metrics if not k.startswith(HIDDEN_COLUMNS)})
     real_grids, dataset_notes = {}, {}
-    for dataset in params.datasets():
+    for dataset in lab.datasets():
         prepared = load_prepared(dataset)
-        if prepared.info.get("stacked_from") == "mnist5k":
-            dataset_notes[dataset] = STACKED_FROM_MNIST5K
-        if prepared.kind == "image":
+        kind = kind_of(prepared)
+        if kind.report_note(prepared):
+            dataset_notes[dataset] = kind.report_note(prepared)
+        if kind.images:
             out = figures_dir / f"real_{dataset}.png"
             plots.save_real_grid(prepared, 8, out)
             real_grids[dataset] = _figure_href(out)
@@ -157,11 +149,10 @@ def render(params: Params, figures_dir: Path = paths.REPORT_FIGURES) -> tuple[st
     env.filters["fmt"] = _fmt
     env.filters["img"] = lambda href: embed_image(href, figures_dir)
     inception = any(k.endswith("_inception") for s in sections for k in s.metrics)
-    context = dict(title=params.report.title, sections=sections, columns=columns, best=best_values(sections, columns),
-                   inception=inception,
-                   recipe=flatten(params.recipe), real_grids=real_grids, classifier=classifier,
-                   dataset_notes=dataset_notes,
-                   features={n: params.variant(n).eval.features for n in params.variants}, direction=direction)
+    context = dict(title=lab.params.report.title, sections=sections, columns=columns,
+                   best=best_values(sections, columns), inception=inception, recipe=flatten(lab.params.recipe),
+                   real_grids=real_grids, classifier=classifier, dataset_notes=dataset_notes,
+                   features={n: v.recipe.eval.features for n, v in lab.variants.items()}, direction=direction)
     return env.get_template("index.html.j2").render(**context), env.get_template("report.md.j2").render(**context)
 
 

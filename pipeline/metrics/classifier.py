@@ -1,13 +1,14 @@
 """A small CNN trained on the real labelled data: evaluation's feature extractor and mode labeller.
 
 Its 128-d penultimate layer plays the role Inception's pool3 plays in standard FID; its argmax
-labels generated images for the mode-collapse metrics.
+labels generated images for the mode-collapse metrics. It is a measuring instrument, so it lives
+with the metrics, apart from the GAN models (editing it does not touch the training code).
+Its checkpoint format: `pipeline.checkpoint`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 import torch.nn as nn
@@ -124,25 +125,17 @@ class ChannelwiseClassifier(nn.Module):
         return self.head(self.features(x))
 
 
-def classifier_checkpoint(result: ClassifierResult, dataset: str, class_names: list[str],
-                          stacked: int = 0) -> dict[str, Any]:
-    m = result.model
-    return {"state_dict": m.state_dict(), "channels": m.channels, "num_classes": m.num_classes, "stacked": stacked,
-            "dataset": dataset, "class_names": class_names, "test_accuracy": result.test_accuracy}
+@torch.inference_mode()
+def classify(classifier: nn.Module, x: Tensor, batch_size: int = 1000) -> Tensor:
+    """Argmax labels of images in [-1, 1], batched (on the classifier's device), returned on the CPU."""
+    device = next(classifier.parameters()).device
+    return torch.cat([classifier(x[i:i + batch_size].to(device)).argmax(1).cpu()
+                      for i in range(0, len(x), batch_size)])
 
 
-def load_dataset_classifier(dataset: str) -> "Classifier | ChannelwiseClassifier | None":
-    """The classifier stage's model for `dataset`, or None where it trains none (2D, unlabelled)."""
-    from pipeline import paths
-    from pipeline.io import load_torch
-
-    path = paths.classifier_path(dataset)
-    return load_classifier(load_torch(path)) if path.exists() else None
-
-
-def load_classifier(checkpoint: dict[str, Any], device: torch.device | str = "cpu") -> Classifier | ChannelwiseClassifier:
-    model = Classifier(checkpoint["channels"], checkpoint["num_classes"])
-    model.load_state_dict(checkpoint["state_dict"])
-    if checkpoint.get("stacked"):
-        model = ChannelwiseClassifier(model, checkpoint["stacked"])
-    return model.to(device).eval().requires_grad_(False)
+@torch.inference_mode()
+def class_probabilities(classifier: nn.Module, x: Tensor, batch_size: int = 1000) -> Tensor:
+    """softmax(classifier(x)) for images in [-1, 1], batched, on the CPU."""
+    device = next(classifier.parameters()).device
+    return torch.cat([torch.softmax(classifier(x[i:i + batch_size].to(device)).float(), dim=1).cpu()
+                      for i in range(0, len(x), batch_size)])

@@ -1,0 +1,181 @@
+"""Everything the pipeline writes to disk and reads back, in one place: formats, not paths
+(`pipeline.paths` says where). Writes are atomic (complete or absent); torch files are loaded
+with `weights_only=True`.
+
+- the trained variant: models/<v>/generator.pt (what sampling needs) and checkpoint.pt (+ D)
+- the generated samples: data/generated/<v>.pt (uint8 images or float points, labels)
+- the classifier: models/classifier/<dataset>.pt
+- the tables: per-step CSVs and the long-format curves `dvc plots` draws
+- small side files: the resolved params a variant trained with, the MLflow run it logged to
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping
+
+import pandas as pd
+import torch
+import torch.nn as nn
+import yaml
+from torch import Tensor
+
+from pipeline import paths
+from pipeline.images import from_uint8, to_uint8
+from pipeline.io import atomic_dir, atomic_path, load_torch, read_json, save_torch, write_json, write_text
+
+# the model code is imported where a model is rebuilt, so a stage that only writes tables or samples
+# does not depend on (and is not rerun by edits to) the GAN or classifier networks
+if TYPE_CHECKING:
+    from pipeline.metrics.classifier import ChannelwiseClassifier, Classifier, ClassifierResult
+    from pipeline.models import ModelSpec
+
+
+# ---- the trained variant ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GeneratorCheckpoint:
+    """What a generator checkpoint says about itself, besides its weights."""
+
+    spec: "ModelSpec"
+    arch: str
+    variant: str
+    recipe: dict[str, Any]          # the resolved recipe it trained with
+    class_names: list[str]
+
+    @property
+    def dataset(self) -> str:
+        return self.recipe["dataset"]
+
+
+def save_trained(variant: str, generator: nn.Module, discriminator: nn.Module, meta: GeneratorCheckpoint) -> None:
+    """models/<variant>/generator.pt and checkpoint.pt (the same plus D), written all or nothing."""
+    header = {"spec": meta.spec.to_dict(), "arch": meta.arch, "variant": meta.variant, "recipe": meta.recipe,
+              "class_names": meta.class_names}
+    with atomic_dir(paths.model_dir(variant)) as out:
+        torch.save({"state_dict": generator.state_dict(), **header}, out / paths.GENERATOR_FILE)
+        torch.save({"state_dict": generator.state_dict(), "discriminator": discriminator.state_dict(), **header},
+                   out / paths.FULL_CHECKPOINT_FILE)
+
+
+def read_generator_checkpoint(path: str | Path) -> tuple[dict[str, Tensor], GeneratorCheckpoint]:
+    from pipeline.models import ModelSpec
+
+    ckpt = load_torch(path)
+    meta = GeneratorCheckpoint(ModelSpec.from_dict(ckpt["spec"]), ckpt["arch"], ckpt["variant"], ckpt["recipe"],
+                               ckpt["class_names"])
+    return ckpt["state_dict"], meta
+
+
+def load_generator(path: str | Path, device: torch.device | str = "cpu") -> tuple[nn.Module, GeneratorCheckpoint]:
+    """Rebuild a generator from its checkpoint; returns (G in eval mode on `device`, what it says of itself)."""
+    from pipeline.models import build_models
+
+    state, meta = read_generator_checkpoint(path)
+    generator, _ = build_models(meta.arch, meta.spec)
+    generator.load_state_dict(state)
+    return generator.to(device).eval(), meta
+
+
+# ---- generated samples ------------------------------------------------------------------------
+
+
+@dataclass
+class Generated:
+    samples: Tensor                 # float32: images in [-1, 1] (stored as uint8, like image files) or points
+    labels: Tensor | None           # the labels a conditional generator was given
+
+
+def save_generated(path: str | Path, samples: Tensor, labels: Tensor | None, images: bool) -> None:
+    save_torch({"samples": to_uint8(samples) if images else samples, "labels": labels}, path)
+
+
+def load_generated(path: str | Path) -> Generated:
+    stored = load_torch(path)
+    samples = stored["samples"]
+    return Generated(from_uint8(samples) if samples.dtype == torch.uint8 else samples, stored.get("labels"))
+
+
+# ---- the classifier ---------------------------------------------------------------------------
+
+
+def save_classifier(path: str | Path, result: "ClassifierResult", dataset: str, class_names: list[str],
+                    stacked: int = 0) -> None:
+    """The classifier of `dataset`; `stacked` > 0: a digit classifier applied to each of that many channels."""
+    m = result.model
+    save_torch({"state_dict": m.state_dict(), "channels": m.channels, "num_classes": m.num_classes,
+                "stacked": stacked, "dataset": dataset, "class_names": class_names,
+                "test_accuracy": result.test_accuracy}, path)
+
+
+def load_classifier(path: str | Path, device: torch.device | str = "cpu") -> "Classifier | ChannelwiseClassifier":
+    from pipeline.metrics.classifier import ChannelwiseClassifier, Classifier
+
+    checkpoint = load_torch(path)
+    model = Classifier(checkpoint["channels"], checkpoint["num_classes"])
+    model.load_state_dict(checkpoint["state_dict"])
+    if checkpoint.get("stacked"):
+        model = ChannelwiseClassifier(model, checkpoint["stacked"])
+    return model.to(device).eval().requires_grad_(False)
+
+
+def load_dataset_classifier(dataset: str, device: torch.device | str = "cpu"
+                            ) -> "Classifier | ChannelwiseClassifier | None":
+    """The classifier stage's model for `dataset`, or None where it trains none (2D, unlabelled)."""
+    path = paths.classifier_path(dataset)
+    return load_classifier(path, device) if path.exists() else None
+
+
+# ---- tables -----------------------------------------------------------------------------------
+
+
+def write_table(rows: list[dict[str, Any]], path: str | Path) -> None:
+    with atomic_path(path) as tmp:
+        (pd.DataFrame(rows) if rows else pd.DataFrame(columns=["step"])).to_csv(tmp, index=False)
+
+
+def read_table(path: str | Path) -> list[dict[str, Any]]:
+    path = Path(path)
+    return pd.read_csv(path).to_dict("records") if path.exists() and path.stat().st_size else []
+
+
+def write_curves(rows: list[dict[str, Any]], keys: tuple[str, ...] | None, path: str | Path) -> None:
+    """Long format, one row per (step, metric): every file in reports/curves has the same columns,
+    so one `dvc plots` definition draws them all, coloured by metric, dashed by revision."""
+    long = [{"step": r["step"], "metric": k, "value": v} for r in rows for k, v in r.items()
+            if k != "step" and (keys is None or k in keys) and v is not None]
+    with atomic_path(path) as tmp:
+        pd.DataFrame(long, columns=["step", "metric", "value"]).to_csv(tmp, index=False)
+
+
+LOSS_CURVES = ("loss_d", "loss_g", "d_real", "d_fake", "wasserstein", "gradient_penalty")
+
+
+def write_training_tables(variant: str, log_rows: list[dict[str, Any]], eval_rows: list[dict[str, Any]]) -> None:
+    """The per-step tables of a trained variant and its `dvc plots` curves."""
+    write_table(log_rows, paths.train_log_path(variant))
+    write_table(eval_rows, paths.train_eval_path(variant))
+    write_curves(log_rows, LOSS_CURVES, paths.curves_path(variant, "losses"))
+    write_curves(eval_rows, None, paths.curves_path(variant, "modes"))
+
+
+# ---- side files -------------------------------------------------------------------------------
+
+
+def write_resolved(variant: str, recipe: Mapping[str, Any], notes: tuple[str, ...] | list[str]) -> None:
+    """reports/variants/<v>/resolved.yaml: what the variant actually trained with, defaults filled in."""
+    text = yaml.safe_dump({"variant": variant, "notes": list(notes), "recipe": dict(recipe)}, sort_keys=False)
+    write_text(f"# {variant}: the recipe as trained (null and auto resolved), written by the train stage\n{text}",
+               paths.resolved_path(variant))
+
+
+def write_run_reference(variant: str, reference: Mapping[str, str]) -> None:
+    """Where the variant's MLflow run lives, for the stages after training (empty: not tracked)."""
+    write_json(dict(reference), paths.run_reference_path(variant))
+
+
+def read_run_reference(variant: str) -> dict[str, str]:
+    path = paths.run_reference_path(variant)
+    return read_json(path) if path.exists() else {}

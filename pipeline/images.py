@@ -1,0 +1,36 @@
+"""Images in [-1, 1] <-> uint8, grids and PNG files: how every part of the lab shows and stores pictures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from pipeline.io import atomic_path
+
+
+def to_uint8(x: Tensor) -> Tensor:
+    """[-1, 1] floats -> [0, 255] uint8, as image files and torch-fidelity expect."""
+    return ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+
+
+def from_uint8(x: Tensor) -> Tensor:
+    """[0, 255] uint8 -> float32 in [-1, 1]: the inverse of `to_uint8`."""
+    return x.float() / 127.5 - 1.0
+
+
+def image_grid(x: Tensor, nrow: int) -> Tensor:
+    """A grid (C x H x W, uint8) of images in [-1, 1], with a thin border between tiles."""
+    from torchvision.utils import make_grid
+
+    return make_grid(to_uint8(x), nrow=nrow, padding=2, pad_value=255)
+
+
+def save_png(image_uint8: Tensor, path: str | Path) -> None:
+    """A C x H x W uint8 image as a PNG, written atomically."""
+    from PIL import Image
+
+    array = image_uint8.permute(1, 2, 0).numpy()
+    with atomic_path(path) as tmp:
+        Image.fromarray(array.squeeze(-1) if array.shape[-1] == 1 else array).save(tmp, format="PNG")

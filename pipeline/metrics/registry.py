@@ -1,0 +1,101 @@
+"""Evaluation metrics by name, selected by `eval.metrics` (in the manner of StyleGAN2-ADA's metric
+registry): each metric says whether it applies to a run and computes a flat dict of numbers.
+
+Adding a metric is one function (here or in its own module) and one `METRICS.add` line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+from pipeline.registry import Registry
+
+if TYPE_CHECKING:
+    import torch.nn as nn
+    from torch import Tensor
+
+    from pipeline.config import Recipe
+    from pipeline.data import Prepared
+    from pipeline.kinds import DataKind
+
+
+@dataclass
+class EvalContext:
+    """Everything a metric may look at."""
+
+    samples: "Tensor"                 # float: images in [-1, 1] or 2D points
+    sample_labels: "Tensor | None"    # the labels a conditional generator was given
+    recipe: "Recipe"
+    prepared: "Prepared"
+    kind: "DataKind"
+    classifier: "nn.Module | None"
+    classifier_path: Path | None
+    cache_root: Path
+
+    @cached_property
+    def labels(self) -> "Tensor | None":
+        """The classifier's label of every generated image (computed once, shared by the metrics)."""
+        from pipeline.metrics.classifier import classify
+
+        if self.classifier is None or not self.kind.images:
+            return None
+        return classify(self.classifier, self.samples)
+
+
+@dataclass(frozen=True)
+class Metric:
+    compute: Callable[[EvalContext], dict[str, Any]]
+    applies: Callable[[EvalContext], bool] = lambda ctx: True
+    about: str = ""
+
+
+METRICS: Registry[Metric] = Registry("metric")
+
+
+def _modes(ctx: EvalContext) -> dict[str, Any]:
+    return ctx.kind.mode_metrics(ctx.samples, ctx.prepared, ctx.classifier, ctx.recipe.eval.class_share, ctx.labels)
+
+
+def _fidelity_weights(ctx: EvalContext) -> str | Path | None:
+    e = ctx.recipe.eval
+    return e.inception_weights if e.features == "inception" else ctx.classifier_path
+
+
+def _fidelity(ctx: EvalContext) -> dict[str, Any]:
+    from pipeline.images import to_uint8
+    from pipeline.metrics.fidelity import fidelity_metrics
+
+    e = ctx.recipe.eval
+    return fidelity_metrics(to_uint8(ctx.samples), to_uint8(ctx.prepared.x_train), real_name=f"{ctx.prepared.name}-train",
+                            features=e.features, weights_path=_fidelity_weights(ctx),
+                            kid_subset_size=e.kid_subset_size, cache_root=ctx.cache_root, batch_size=e.batch_size,
+                            seed=ctx.recipe.seed)
+
+
+def _intra_fid(ctx: EvalContext) -> dict[str, Any]:
+    from pipeline.images import from_uint8, to_uint8
+    from pipeline.metrics.fidelity import intra_fid
+
+    quantised = lambda x: from_uint8(to_uint8(x))  # noqa: E731  (as the images are stored and compared)
+    return intra_fid(ctx.classifier, quantised(ctx.samples), ctx.sample_labels, quantised(ctx.prepared.x_train),
+                     ctx.prepared.y_train, ctx.prepared.num_classes, seed=ctx.recipe.seed)
+
+
+def _diversity(ctx: EvalContext) -> dict[str, Any]:
+    from pipeline.metrics.diversity import mean_pairwise_ssim
+
+    pairs, seed = ctx.recipe.eval.diversity_pairs, ctx.recipe.seed
+    return {"diversity_ssim": mean_pairwise_ssim(ctx.samples, pairs, seed=seed),
+            "diversity_ssim_real": mean_pairwise_ssim(ctx.prepared.x_train, pairs, seed=seed)}
+
+
+METRICS.add("modes", Metric(_modes, about="mode collapse: classes covered, Stacked MNIST modes, 2D modes and quality"))
+METRICS.add("fidelity", Metric(_fidelity, lambda ctx: ctx.kind.images and _fidelity_weights(ctx) is not None,
+                               "FID, KID, precision and recall (torch-fidelity)"))
+METRICS.add("intra_fid", Metric(_intra_fid, lambda ctx: ctx.kind.images and ctx.classifier is not None
+                                and ctx.sample_labels is not None and ctx.prepared.y_train is not None,
+                                "per-class FID of conditional generators"))
+METRICS.add("diversity", Metric(_diversity, lambda ctx: ctx.kind.images, "mean SSIM of random pairs of samples"))

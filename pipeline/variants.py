@@ -1,0 +1,139 @@
+"""Resolved variants: what each variant actually trains, decided once, in one place.
+
+`load_lab()` reads params.yaml, merges every variant's overrides into the shared recipe and
+resolves it: what the recipe leaves to the loss is filled in from the loss's registry entry.
+The stages that train or show what trained, the CLI and the tests get their recipes from here;
+the stages that only read the sample or eval sections take the merged recipe from `config`.
+
+Names are checked by the registries that own them, where they are used (an unknown loss here,
+an unknown architecture when the models are built, an unknown metric when evaluating), and all
+of them at once by `check_names`, which the prepare stage runs before anything is computed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from pipeline.config import Params, Recipe, build, load_params, parse_params
+from pipeline.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    recipe: Recipe                  # resolved: no `auto` or null left for the loss to decide
+    notes: tuple[str, ...]          # what resolution decided beyond the defaults (a dropped shared trick)
+    overrides: dict[str, Any]       # the variant's own keys in params.yaml
+
+
+@dataclass(frozen=True)
+class Lab:
+    """params.yaml with every variant resolved."""
+
+    params: Params
+    variants: dict[str, Variant]
+
+    def variant(self, name: str) -> Variant:
+        if name not in self.variants:
+            raise ConfigError(f"unknown variant {name!r}; variants in params.yaml: {', '.join(self.variants)}")
+        return self.variants[name]
+
+    def datasets(self) -> list[str]:
+        """Every dataset some variant trains on, in first-use order."""
+        return self.params.datasets()
+
+
+def load_lab(path: str | Path = "params.yaml", names: bool = True) -> Lab:
+    """params.yaml, every variant resolved; `names`: also check every registered name (`check_names`)."""
+    return lab_from_params(load_params(path), names)
+
+
+def lab_from_raw(raw: Mapping[str, Any], names: bool = True) -> Lab:
+    return lab_from_params(parse_params(raw), names)
+
+
+def lab_from_params(params: Params, names: bool = True) -> Lab:
+    shared = build(Recipe, params.recipe, "")
+    if names:
+        check_names(shared, "")  # the shared recipe first: errors name its own keys
+    resolve(shared, {})
+    variants = {}
+    for name, overrides in params.variants.items():
+        merged = params.merged(name)
+        if names:
+            check_names(merged, f"variants.{name}")
+        recipe, notes = resolve(merged, overrides, f"variants.{name}")
+        variants[name] = Variant(name, recipe, notes, overrides)
+    return Lab(params, variants)
+
+
+def check_names(recipe: Recipe, where: str = "") -> None:
+    """Every name in `recipe` is one its registry knows; the error names the key and the valid names."""
+    from pipeline.data.sources import DATASETS
+    from pipeline.metrics.registry import METRICS
+    from pipeline.models import ARCHITECTURES
+
+    prefix = f"{where}." if where else ""
+    DATASETS.get(recipe.dataset, f"{prefix}dataset")
+    ARCHITECTURES.get(recipe.arch, f"{prefix}arch")
+    for name in recipe.eval.metrics:
+        METRICS.get(name, f"{prefix}eval.metrics")
+
+
+# Tricks that only mean something for some losses: name -> (does the loss use it?, its "off" value).
+TRICKS: dict[str, tuple[Callable[[Any], bool], Any]] = {
+    "label_smoothing": (lambda loss: loss.smoothing, 0.0),  # a critic has no probability to smooth
+    "unroll_steps": (lambda loss: not loss.gradient_penalty, 0),  # a GP through unrolled steps: third derivatives
+}
+
+
+def resolve(recipe: Recipe, own: Mapping[str, Any] | None = None, where: str = "") -> tuple[Recipe, tuple[str, ...]]:
+    """(the recipe with what it leaves to the loss filled in, notes). Idempotent.
+
+    `train.optimizer: auto` and null `lr_g`, `lr_d`,
+    `betas`, `d_steps` take the loss's published values (WGAN: RMSprop 5e-5, 5 critic steps;
+    WGAN-GP: Adam 1e-4, betas (0, 0.9), 5 critic steps; the others: Adam 2e-4, betas (0.5, 0.999),
+    1 step), so `-S loss=wgan_gp` trains WGAN-GP as published. A trick the loss has no use for
+    (label smoothing for a critic) is an error when the variant sets it itself (`own`: the
+    variant's overrides; None: everything was set explicitly) and is switched off with a note
+    when it comes from the shared recipe, so one `-S train.label_smoothing=0.1` smooths every
+    variant it means something for.
+    """
+    from pipeline.losses import LOSSES
+    from pipeline.optim import OPTIMIZERS
+
+    prefix = f"{where}." if where else ""
+    loss = LOSSES.get(recipe.loss, f"{prefix}loss")
+    t = recipe.train
+    if t.optimizer != "auto" and t.optimizer not in OPTIMIZERS:
+        raise ConfigError(f"{prefix}train.optimizer: unknown optimizer {t.optimizer!r}; "
+                          f"valid optimizers: auto, {', '.join(OPTIMIZERS.names())}")
+    changes: dict[str, Any] = dict(
+        optimizer=loss.default_optimizer if t.optimizer == "auto" else t.optimizer,
+        lr_g=loss.default_lr if t.lr_g is None else t.lr_g,
+        lr_d=loss.default_lr if t.lr_d is None else t.lr_d,
+        betas=loss.default_betas if t.betas is None else t.betas,
+        d_steps=loss.default_d_steps if t.d_steps is None else t.d_steps,
+    )
+    notes: list[str] = []
+    own_train = (own or {}).get("train") or {}
+    for key, (applies, off) in TRICKS.items():
+        value = getattr(t, key)
+        if value == off or applies(loss):
+            continue
+        users = ", ".join(n for n in LOSSES.names() if applies(LOSSES.get(n)))
+        if own is None or key in own_train:
+            raise ConfigError(f"{prefix}train.{key}: applies to losses {users}, not {recipe.loss!r}; "
+                              f"remove it or choose one of those losses")
+        changes[key] = off
+        notes.append(f"train.{key}={value} from the shared recipe does not apply to loss {recipe.loss!r} "
+                     f"(only {users}); this variant trains without it")
+    return dataclasses.replace(recipe, train=dataclasses.replace(t, **changes)), tuple(notes)
+
+
+def is_resolved(recipe: Recipe) -> bool:
+    t = recipe.train
+    return t.optimizer != "auto" and None not in (t.lr_g, t.lr_d, t.betas, t.d_steps)
