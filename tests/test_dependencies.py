@@ -1,0 +1,99 @@
+"""dvc.yaml's code deps are exactly the code each stage runs: measured by running every stage and
+listing the package modules it loaded, and checked by editing each file and asking `dvc status`
+which stages it changes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import repo_copy
+
+pytestmark = pytest.mark.slow
+
+# MLflow logging decides where results are recorded, not what they are: not a dep of any stage
+NOT_DEPS = {"pipeline/tracking.py", "pipeline/tracking_mlflow.py"}
+STAGE_ARGS = {"prepare": [], "classifier": [], "train": ["dcgan"], "sample": ["dcgan"], "evaluate": ["dcgan"],
+              "report": []}
+
+# runs a stage as `python -m stages.<name>` would, then lists the package files it loaded
+LOADED = """
+import atexit, runpy, sys
+from pathlib import Path
+root = Path.cwd().resolve()
+sys.path.insert(0, str(root))
+out, stage, args = sys.argv[1], sys.argv[2], sys.argv[3:]
+def dump():
+    files = {Path(m.__file__).resolve() for m in list(sys.modules.values()) if getattr(m, "__file__", None)}
+    Path(out).write_text("\\n".join(sorted(f.relative_to(root).as_posix() for f in files
+                                            if f.is_relative_to(root) and f.relative_to(root).parts[0] in ("pipeline", "stages"))))
+atexit.register(dump)
+sys.argv = [f"stages/{stage}.py", *args]
+runpy.run_module(f"stages.{stage}", run_name="__main__", alter_sys=True)
+"""
+
+
+def code_files(root: Path) -> list[str]:
+    return sorted(p.relative_to(root).as_posix() for d in ("pipeline", "stages") for p in (root / d).rglob("*.py")
+                  if "__pycache__" not in p.parts)
+
+
+def declared_code_deps(root: Path) -> dict[str, set[str]]:
+    """stage -> the .py files its dvc.yaml deps name (folders expanded)."""
+    stages = yaml.safe_load((root / "dvc.yaml").read_text())["stages"]
+    out = {}
+    for name, stage in stages.items():
+        files: set[str] = set()
+        for dep in stage.get("do", stage)["deps"]:
+            path = root / dep
+            if dep.startswith(("pipeline", "stages")):
+                files |= {p.relative_to(root).as_posix() for p in path.rglob("*.py")} if path.is_dir() else {dep}
+        out[name] = files
+    return out
+
+
+def test_each_stage_depends_on_exactly_the_code_it_loads(repo, tmp_path):
+    root = repo_copy(repo, tmp_path)
+    (tmp_path / "loaded.py").write_text(LOADED)
+    declared = declared_code_deps(root)
+    env = {**os.environ, "GAN_LAB_TRACKING": "off"}
+    for stage, args in STAGE_ARGS.items():
+        listing = tmp_path / f"{stage}.txt"
+        result = subprocess.run([sys.executable, str(tmp_path / "loaded.py"), str(listing), stage, *args], cwd=root,
+                                env=env, capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stderr[-2000:]
+        loaded = set(listing.read_text().split()) - NOT_DEPS
+        assert f"stages/{stage}.py" in loaded and "pipeline/config.py" in loaded
+        assert declared[stage] == loaded, (stage, "missing from dvc.yaml:", sorted(loaded - declared[stage]),
+                                           "declared but not loaded:", sorted(declared[stage] - loaded))
+
+
+def test_editing_a_file_changes_exactly_the_stages_that_depend_on_it(repo, tmp_path, monkeypatch):
+    """The issue's cases included: config.py reruns training, sampling.py and the module that sets the
+    sample count (kinds) rerun sampling, the uint8 conversion (images.py) reruns evaluation."""
+    from dvc.repo import Repo
+
+    root = repo_copy(repo, tmp_path)
+    declared = declared_code_deps(root)
+    monkeypatch.chdir(root)  # dvc names stages relative to the working directory
+    with Repo(str(root)) as dvc:
+        assert dvc.status() == {}, "the tiny pipeline must be up to date before editing"
+        for name in code_files(root):
+            path = root / name
+            original = path.read_text()
+            path.write_text(original + "\n# an edit\n")
+            try:
+                changed = {stage.rsplit(":", 1)[-1].split("@")[0] for stage in dvc.status()}
+            finally:
+                path.write_text(original)
+            expected = {stage for stage, files in declared.items() if name in files}
+            assert changed == expected, (name, sorted(changed), sorted(expected))
+            if name in ("pipeline/config.py", "pipeline/sampling.py", "pipeline/kinds/image.py"):
+                assert {"train", "sample"} & changed
+            if name == "pipeline/images.py":
+                assert "evaluate" in changed
+        assert dvc.status() == {}
