@@ -58,6 +58,8 @@ class TrainConfig:
     spectral_norm: bool = False
     device: str = "auto"                # auto | cpu | cuda | cuda:N | mps
     precision: str = "fp32"             # fp32 | bf16 (autocast on GPU)
+    g_noise: str = "reuse"              # reuse: the G step judges the D step's fakes | fresh: it draws new noise
+    compile: bool = False               # torch.compile G and D (pays off over hundreds of steps)
     log_every: int = 25                 # steps between loss rows (and host syncs)
     eval_every: int = 250               # steps between mode-collapse checks
     eval_samples: int = 1000            # samples generated for each check
@@ -248,6 +250,7 @@ def check_values(recipe: Recipe, where: str = "") -> None:
     prefix = f"{where}." if where else ""
     t = recipe.train
     _choice(t.precision, ("fp32", "bf16"), f"{prefix}train.precision")
+    _choice(t.g_noise, ("fresh", "reuse"), f"{prefix}train.g_noise")
     _choice(recipe.eval.features, ("classifier", "inception"), f"{prefix}eval.features")
     _choice(recipe.sample.interpolation, ("spherical", "linear"), f"{prefix}sample.interpolation")
     _choice(recipe.data.stacked_from, ("mnist5k", "mnist"), f"{prefix}data.stacked_from")

@@ -1,18 +1,22 @@
 """GAN training: `d_step` and `g_step` are separate; `train` only coordinates.
 
-Why it is fast: the dataset sits on the device as one tensor and batches are random index draws
-(no DataLoader workers); logged values are accumulated on the device and fetched once every
-`log_every` steps (the only host-device sync in the loop); Adam is fused on CUDA; bf16 autocast
-on request; NHWC (channels_last) convolutions.
+Why it is fast (measured by benchmarks/step_speed.py): the dataset sits on the device as one tensor
+and batches are random index draws (no DataLoader workers); with `train.g_noise: reuse` the G step
+judges the last D step's fakes instead of generating a second batch; the G step's backward skips
+D's weight gradients (`frozen`); gradient norms are computed on logged steps only; logged values
+are accumulated on the device and fetched once every `log_every` steps (the only host-device sync
+in the loop); Adam is fused on CUDA; NHWC (channels_last) convolutions; bf16 autocast and
+`torch.compile` on request.
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import torch
 import torch.nn as nn
@@ -98,24 +102,35 @@ def grad_norm(module: nn.Module) -> Tensor:
     return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
 
 
+def _eager(module: nn.Module) -> nn.Module:
+    """The module itself when `module` is a torch.compile wrapper (same parameters)."""
+    return getattr(module, "_orig_mod", module)
+
+
 def d_step(generator: nn.Module, discriminator: nn.Module, opt_d: torch.optim.Optimizer, loss: GanLoss,
-           batch: Batch, recipe: Recipe, autocast: Callable[[], Any], gen: torch.Generator) -> dict[str, Tensor]:
-    """One discriminator (critic) update; returns detached values to log."""
+           batch: Batch, recipe: Recipe, autocast: Callable[[], Any], gen: torch.Generator,
+           fake: Tensor | None = None, measure: bool = True) -> dict[str, Tensor]:
+    """One discriminator (critic) update; returns detached values to log (D's gradient norm only
+    when `measure`). `fake`: G's output for `batch.z` when the caller already has it."""
     t = recipe.train
-    with torch.no_grad(), autocast():
-        fake = generator(batch.z, batch.y_fake)
+    if fake is None:
+        with torch.no_grad(), autocast():
+            fake = generator(batch.z, batch.y_fake)
+    fake = fake.detach()
     with autocast():
         real_out = discriminator(batch.real, batch.y_real).float()
         fake_out = discriminator(fake, batch.y_fake).float()
         loss_d = loss.discriminator(real_out, fake_out, 1.0 - t.label_smoothing)
         logs = {"loss_d": loss_d.detach(), **{k: v.detach() for k, v in _output_stats(loss, real_out, fake_out).items()}}
         if loss.gradient_penalty:
-            gp = gradient_penalty(lambda xh: discriminator(xh, batch.y_real), batch.real, fake, t.pac, gen)
+            # eager D: a compiled graph does not support the penalty's double backward
+            gp = gradient_penalty(lambda xh: _eager(discriminator)(xh, batch.y_real), batch.real, fake, t.pac, gen)
             loss_d = loss_d + t.gp_weight * gp
             logs["gradient_penalty"] = gp.detach()
     opt_d.zero_grad(set_to_none=True)
     loss_d.backward()
-    logs["grad_norm_d"] = grad_norm(discriminator).detach()
+    if measure:
+        logs["grad_norm_d"] = grad_norm(discriminator).detach()
     opt_d.step()
     if loss.weight_clipping:
         with torch.no_grad():
@@ -124,21 +139,42 @@ def d_step(generator: nn.Module, discriminator: nn.Module, opt_d: torch.optim.Op
     return logs
 
 
+@contextmanager
+def frozen(module: nn.Module) -> Iterator[None]:
+    """No gradients for `module`'s parameters while the graph is built: the G step's backward then
+    computes only what reaches G, not D's weight gradients (which the next D step would discard)."""
+    params = [p for p in module.parameters() if p.requires_grad]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
+
+
 def g_step(generator: nn.Module, discriminator: nn.Module, opt_g: torch.optim.Optimizer, loss: GanLoss,
            batch: Batch, autocast: Callable[[], Any], recipe: Recipe | None = None,
-           opt_d: torch.optim.Optimizer | None = None) -> dict[str, Tensor]:
+           opt_d: torch.optim.Optimizer | None = None, fake: Tensor | None = None,
+           measure: bool = True) -> dict[str, Tensor]:
     """One generator update against the current discriminator, or, with `train.unroll_steps` k > 0,
-    against D after k differentiable look-ahead steps on this batch (D itself is not changed)."""
+    against D after k differentiable look-ahead steps on this batch (D itself is not changed).
+    `fake`: G's output for `batch.z`, still attached to G's graph, when the caller reuses the D
+    step's fakes (`train.g_noise: reuse`)."""
     k = recipe.train.unroll_steps if recipe is not None else 0
     with autocast():
-        fake = generator(batch.z, batch.y_fake)
+        if fake is None:
+            fake = generator(batch.z, batch.y_fake)
         if k:
-            loss_g = _unrolled_generator_loss(discriminator, opt_d, loss, batch, fake, recipe, k)
+            loss_g = _unrolled_generator_loss(_eager(discriminator), opt_d, loss, batch, fake, recipe, k)
         else:
-            loss_g = loss.generator(discriminator(fake, batch.y_fake).float())
+            with frozen(discriminator):
+                loss_g = loss.generator(discriminator(fake, batch.y_fake).float())
     opt_g.zero_grad(set_to_none=True)
     loss_g.backward()
-    logs = {"loss_g": loss_g.detach(), "grad_norm_g": grad_norm(generator).detach()}
+    logs = {"loss_g": loss_g.detach()}
+    if measure:
+        logs["grad_norm_g"] = grad_norm(generator).detach()
     opt_g.step()
     return logs
 
@@ -180,6 +216,8 @@ class _Run:
     step: int = 0
     log_rows: list[dict[str, float]] = field(default_factory=list)
     eval_rows: list[dict[str, float]] = field(default_factory=list)
+    g_fast: nn.Module | None = None   # the torch.compile'd G and D that the steps call (train.compile)
+    d_fast: nn.Module | None = None
 
     @property
     def sampler(self) -> nn.Module:
@@ -199,7 +237,10 @@ def _setup(recipe: Recipe, prepared: Prepared, loss: GanLoss, device: torch.devi
         ema = AveragedModel(generator, multi_avg_fn=get_ema_multi_avg_fn(recipe.train.ema), use_buffers=True)
     opt_g, opt_d = make_optimizers(recipe, generator, discriminator, device)
     gen = torch.Generator(device=device).manual_seed(recipe.seed)
-    return _Run(generator, discriminator, ema, opt_g, opt_d, gen), spec
+    g_fast, d_fast = generator, discriminator
+    if recipe.train.compile:  # fixed shapes: one graph per mode (training/no-grad) and input, compiled once
+        g_fast, d_fast = torch.compile(generator, dynamic=False), torch.compile(discriminator, dynamic=False)
+    return _Run(generator, discriminator, ema, opt_g, opt_d, gen, g_fast=g_fast, d_fast=d_fast), spec
 
 
 def _state(run: _Run, recipe: Recipe) -> dict[str, Any]:
@@ -271,26 +312,27 @@ def train(recipe: Recipe, prepared: Prepared, *, variant: str = "variant", track
     y = prepared.y_train.to(device) if prepared.y_train is not None else None
     autocast = autocast_factory(t.precision, device)
     sums: dict[str, Tensor] = {}
+    last: dict[str, Tensor] = {}
     last_time, last_step = time.perf_counter(), start
     bar = tqdm(total=t.steps, initial=start, desc=f"train {variant}", disable=None if progress else True, unit="step")
     for step in range(start + 1, t.steps + 1):
-        n = samples_per_step(recipe)
-        for _ in range(t.d_steps):
-            batch = draw_batch(x, y, n, t.z_dim, recipe.conditional, run.gen)
-            d_logs = d_step(run.generator, run.discriminator, run.opt_d, loss, batch, recipe, autocast, run.gen)
-        g_logs = g_step(run.generator, run.discriminator, run.opt_g, loss,
-                        draw_batch(x, y, n, t.z_dim, recipe.conditional, run.gen), autocast, recipe, run.opt_d)
+        logged = step % t.log_every == 0 or step == t.steps
+        d_logs, g_logs = _step(run, loss, recipe, x, y, autocast, logged)
         if run.ema is not None:
             run.ema.update_parameters(run.generator)
         for key, value in {**d_logs, **g_logs}.items():
-            sums[key] = sums[key] + value if key in sums else value.clone()
+            if key.startswith("grad_norm"):  # measured on logged steps only: the last step's value
+                last[key] = value
+            else:
+                sums[key] = sums[key] + value if key in sums else value.clone()
         run.step = step
         bar.update()
-        if step % t.log_every == 0 or step == t.steps:
+        if logged:
             now = time.perf_counter()
-            row = _flush(sums, step, step - last_step, now - last_time, n * t.d_steps, variant)
+            row = _flush(sums, last, step, step - last_step, now - last_time, samples_per_step(recipe) * t.d_steps,
+                         variant)
             row.update(lr_g=run.opt_g.param_groups[0]["lr"], lr_d=run.opt_d.param_groups[0]["lr"])
-            last_time, last_step, sums = now, step, {}
+            last_time, last_step, sums, last = now, step, {}, {}
             run.log_rows.append(row)
             tracker.log_metrics({k: v for k, v in row.items() if k != "step"}, step)
             bar.set_postfix(loss_d=f"{row['loss_d']:.3f}", loss_g=f"{row['loss_g']:.3f}")
@@ -302,12 +344,35 @@ def train(recipe: Recipe, prepared: Prepared, *, variant: str = "variant", track
     return TrainResult(run.sampler, run.discriminator, spec, run.log_rows, run.eval_rows, start)
 
 
-def _flush(sums: dict[str, Tensor], step: int, num_steps: int, seconds: float, images_per_step: int,
-           variant: str) -> dict[str, float]:
-    """Fetch the accumulated means in one transfer (the loop's only sync point) and check them."""
-    keys = sorted(sums)
-    means = (torch.stack([sums[k].float() for k in keys]) / num_steps).cpu().tolist()
-    row = {"step": step, **dict(zip(keys, means))}
+def _step(run: _Run, loss: GanLoss, recipe: Recipe, x: Tensor, y: Tensor | None, autocast: Callable[[], Any],
+          measure: bool) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    """`d_steps` critic updates, then one generator update. With `train.g_noise: fresh` (Goodfellow
+    et al., Algorithm 1) the G step draws its own noise; with `reuse` (pytorch/examples' DCGAN) it
+    reuses the last D step's fakes, computed once with G's graph kept: one G forward fewer."""
+    t = recipe.train
+    n = samples_per_step(recipe)
+    reuse = t.g_noise == "reuse"
+    fake = None
+    for i in range(t.d_steps):
+        batch = draw_batch(x, y, n, t.z_dim, recipe.conditional, run.gen)
+        if reuse and i == t.d_steps - 1:
+            with autocast():
+                fake = run.g_fast(batch.z, batch.y_fake)
+        d_logs = d_step(run.g_fast, run.d_fast, run.opt_d, loss, batch, recipe, autocast, run.gen, fake, measure)
+    if not reuse:
+        batch = draw_batch(x, y, n, t.z_dim, recipe.conditional, run.gen)
+    g_logs = g_step(run.g_fast, run.d_fast, run.opt_g, loss, batch, autocast, recipe, run.opt_d, fake, measure)
+    return d_logs, g_logs
+
+
+def _flush(sums: dict[str, Tensor], last: dict[str, Tensor], step: int, num_steps: int, seconds: float,
+           images_per_step: int, variant: str) -> dict[str, float]:
+    """Fetch the accumulated means (and the last measured values) in one transfer, the loop's only
+    sync point, and check them."""
+    keys, last_keys = sorted(sums), sorted(last)
+    values = torch.stack([sums[k].float() / num_steps for k in keys] + [last[k].float() for k in last_keys])
+    values = values.cpu().tolist()
+    row = {"step": step, **dict(zip(keys + last_keys, values))}
     bad = [k for k in keys if not torch.isfinite(torch.tensor(row[k]))]
     if bad:
         raise TrainingDiverged(

@@ -291,3 +291,85 @@ def test_tracker_receives_logged_rows(images):
     steps = [step for step, _ in tracker.metrics]
     assert steps == [2, 4]
     assert {"loss_d", "loss_g", "d_real", "d_fake", "grad_norm_d", "grad_norm_g", "images_per_s"} <= set(tracker.metrics[0][1])
+
+
+def _count_forwards(module: torch.nn.Module, calls: list) -> None:
+    module.register_forward_hook(lambda m, args, out: calls.append((torch.is_grad_enabled(), out.detach().clone())))
+
+
+@pytest.mark.parametrize("loss", ["ns", "wgan_gp"])
+def test_g_noise_reuse_feeds_the_d_steps_fakes_to_the_g_step_with_one_g_forward(images, loss, monkeypatch):
+    """fresh: G runs twice a step (no-grad for D, with grad on new noise for G); reuse: once, and
+    the G step's D input is exactly the last D step's fakes."""
+    import pipeline.training as training
+
+    counts, g_inputs = {}, []
+    plain_g_step = training.g_step
+
+    def recording_g_step(generator, discriminator, *args, **kwargs):
+        calls = []
+        hook = discriminator.register_forward_hook(lambda m, a, out: calls.append(a[0].detach().clone()))
+        logs = plain_g_step(generator, discriminator, *args, **kwargs)
+        hook.remove()
+        g_inputs.append(calls[0])
+        return logs
+
+    monkeypatch.setattr(training, "g_step", recording_g_step)
+    plain_setup = training._setup
+    g_calls: list = []
+
+    def setup(*args):
+        run, spec = plain_setup(*args)
+        _count_forwards(run.generator, g_calls)
+        return run, spec
+
+    monkeypatch.setattr(training, "_setup", setup)
+    d_steps = 2 if loss == "wgan_gp" else 1
+    for mode in ("fresh", "reuse"):
+        g_calls.clear()
+        g_inputs.clear()
+        result = train(tiny_recipe(loss=loss, train={"steps": 2, "g_noise": mode, "d_steps": d_steps}), images,
+                       progress=False)
+        counts[mode] = len(g_calls) // 2
+        assert all(torch.isfinite(torch.tensor(v)) for v in result.log_rows[-1].values())
+        if mode == "reuse":  # the G step judged the last D step's fakes (made with grad, on its noise)
+            per_step = d_steps
+            assert [grad for grad, _ in g_calls] == [False] * (d_steps - 1) + [True] * 1 + \
+                [False] * (d_steps - 1) + [True]
+            assert torch.equal(g_inputs[-1], g_calls[2 * per_step - 1][1])
+    assert counts == {"fresh": d_steps + 1, "reuse": d_steps}
+
+
+def test_gradient_norms_are_measured_on_logged_steps_only(images, monkeypatch):
+    import pipeline.training as training
+
+    measured = []
+    plain = training.grad_norm
+    monkeypatch.setattr(training, "grad_norm", lambda m: measured.append(1) or plain(m))
+    result = train(tiny_recipe(train={"steps": 6, "log_every": 3}), images, progress=False)
+    assert len(measured) == 2 * 2  # D and G, on steps 3 and 6
+    assert all(row["grad_norm_d"] > 0 and row["grad_norm_g"] > 0 for row in result.log_rows)
+
+
+def test_grad_norms_do_not_change_the_weights_and_reuse_is_the_default(images):
+    """Measuring less often is free of side effects: weights equal whatever the log interval."""
+    every = train(tiny_recipe(train={"steps": 4, "log_every": 1}), images, progress=False)
+    rarely = train(tiny_recipe(train={"steps": 4, "log_every": 4}), images, progress=False)
+    assert torch.equal(weights(every.generator), weights(rarely.generator))
+    assert tiny_recipe().train.g_noise == "reuse"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("loss", ["wgan", "wgan_gp"])
+def test_compiled_training_matches_eager_training(images, loss):
+    """train.compile: the same steps through torch.compile'd G and D (the gradient penalty through
+    eager D) end at the eager weights up to float reordering. (Critics without dropout: compiled
+    code draws dropout masks from its own random stream.)"""
+    options = {"steps": 2, "log_every": 1, "d_steps": 1}
+    eager = train(tiny_recipe(arch="mlp", loss=loss, train=options), images, progress=False)
+    compiled = train(tiny_recipe(arch="mlp", loss=loss, train={**options, "compile": True}), images, progress=False)
+    assert type(compiled.generator).__name__ == type(eager.generator).__name__  # the module, not the wrapper
+    assert torch.allclose(weights(compiled.generator), weights(eager.generator), atol=1e-6)
+    assert torch.allclose(weights(compiled.discriminator), weights(eager.discriminator), atol=1e-6)
+    for key in ("loss_d", "loss_g"):
+        assert compiled.log_rows[-1][key] == pytest.approx(eager.log_rows[-1][key], rel=1e-4, abs=1e-5)
