@@ -22,6 +22,7 @@ import yaml
 from torch import Tensor
 
 from pipeline import paths
+from pipeline.errors import CheckpointError
 from pipeline.images import from_uint8, to_uint8
 from pipeline.io import atomic_dir, atomic_path, load_torch, read_json, save_torch, write_json, write_text
 
@@ -61,12 +62,19 @@ def save_trained(variant: str, generator: nn.Module, discriminator: nn.Module, m
 
 
 def read_generator_checkpoint(path: str | Path) -> tuple[dict[str, Tensor], GeneratorCheckpoint]:
+    """(weights, header) of a generator checkpoint; CheckpointError when the file is not one."""
     from pipeline.models import ModelSpec
 
-    ckpt = load_torch(path)
-    meta = GeneratorCheckpoint(ModelSpec.from_dict(ckpt["spec"]), ckpt["arch"], ckpt["variant"], ckpt["recipe"],
-                               ckpt["class_names"])
-    return ckpt["state_dict"], meta
+    try:
+        ckpt = load_torch(path)
+        meta = GeneratorCheckpoint(ModelSpec.from_dict(ckpt["spec"]), ckpt["arch"], ckpt["variant"], ckpt["recipe"],
+                                   ckpt["class_names"])
+        return ckpt["state_dict"], meta
+    except FileNotFoundError:
+        raise CheckpointError(f"{path} does not exist") from None
+    except Exception as exc:  # truncated, corrupt, another program's file, or written by an old version
+        raise CheckpointError(f"{path} is not a readable generator checkpoint ({type(exc).__name__}: {exc}); "
+                              f"restore it with `dvc checkout` or retrain with `dvc repro -f train@<variant>`") from None
 
 
 def load_generator(path: str | Path, device: torch.device | str = "cpu") -> tuple[nn.Module, GeneratorCheckpoint]:
@@ -75,7 +83,11 @@ def load_generator(path: str | Path, device: torch.device | str = "cpu") -> tupl
 
     state, meta = read_generator_checkpoint(path)
     generator, _ = build_models(meta.arch, meta.spec)
-    generator.load_state_dict(state)
+    try:
+        generator.load_state_dict(state)
+    except RuntimeError as exc:
+        raise CheckpointError(f"{path}: its weights do not fit the {meta.arch!r} generator it names "
+                              f"({str(exc).splitlines()[0]})") from None
     return generator.to(device).eval(), meta
 
 
@@ -179,3 +191,26 @@ def write_run_reference(variant: str, reference: Mapping[str, str]) -> None:
 def read_run_reference(variant: str) -> dict[str, str]:
     path = paths.run_reference_path(variant)
     return read_json(path) if path.exists() else {}
+
+
+# ---- an unfinished training (outside DVC's outputs) ---------------------------------------------
+
+
+def read_unfinished_run(variant: str) -> dict[str, str]:
+    """The MLflow run of this variant's unfinished training, if one was interrupted."""
+    path = paths.run_state_reference_path(variant)
+    try:
+        return read_json(path) if path.exists() else {}
+    except ValueError:  # half a file from a crash in an old version: no run to continue
+        return {}
+
+
+def write_unfinished_run(variant: str, reference: Mapping[str, str]) -> None:
+    if reference:
+        write_json(dict(reference), paths.run_state_reference_path(variant))
+
+
+def forget_unfinished_run(variant: str) -> None:
+    """Training finished: its resumable state and run pointer are no longer needed."""
+    paths.run_state_path(variant).unlink(missing_ok=True)
+    paths.run_state_reference_path(variant).unlink(missing_ok=True)

@@ -15,3 +15,7 @@ class DataError(GanLabError):
 
 class TrainingDiverged(GanLabError):
     """A loss became NaN or infinite."""
+
+
+class CheckpointError(GanLabError):
+    """A checkpoint or generated-samples file is missing, truncated or not what it should be."""

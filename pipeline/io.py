@@ -30,6 +30,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     try:
         yield tmp_path
         os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual mode
+        with open(tmp_path, "rb") as f:  # on disk before it takes the name: a crash leaves old or new, whole
+            os.fsync(f.fileno())
         os.replace(tmp_path, path)
     finally:
         tmp_path.unlink(missing_ok=True)

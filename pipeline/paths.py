@@ -17,6 +17,7 @@ REPORT_MD = REPORTS / "report.md"
 REPORT_FIGURES = REPORTS / "figures"
 CURVES = REPORTS / "curves"  # long-format (step, metric, value) tables for `dvc plots`
 RUN_STATE = Path(".gan-lab/runs")  # resumable checkpoints: outside DVC outputs, survive a crash
+RUN_REFERENCES = Path(".gan-lab/mlflow")  # which MLflow run a variant logged to: this workspace's, not a result
 
 
 def prepared_dir(dataset: str) -> Path:
@@ -92,9 +93,16 @@ def resolved_path(variant: str) -> Path:
 
 
 def run_reference_path(variant: str) -> Path:
-    """The MLflow run the variant logged to (JSON), read by the evaluate and report stages."""
-    return report_dir(variant) / "mlflow_run.json"
+    """The MLflow run the variant logged to (JSON), read by the evaluate and report stages. Not a
+    DVC output: a clone that pulls the results from a DVC remote has no such run, and must not
+    retrain for want of the pointer."""
+    return RUN_REFERENCES / f"{variant}.json"
 
 
 def run_state_path(variant: str) -> Path:
     return RUN_STATE / variant / "last.pt"
+
+
+def run_state_reference_path(variant: str) -> Path:
+    """The MLflow run an unfinished training logs to: a resumed training continues that run."""
+    return RUN_STATE / variant / "mlflow_run.json"

@@ -6,8 +6,9 @@ store `mlflow.db` at the repository root. A DVC experiment run in a temporary wo
 (`dvc exp run --temp`, queued runs) lives in `<root>/.dvc/tmp/exps/...` and is deleted afterwards,
 so the default store and artifact folder are resolved to the *main* repository root.
 
-Logging never blocks the training loop: metrics go out in batches (one call per `log_every`
-steps) through MLflow's asynchronous logging, flushed when the run ends.
+Logging never blocks the training loop: the train stage's tracker is a `BackgroundTracker`, so
+opening the run, each metric batch (one call per `log_every` steps), the sample grids and the
+model are written by a worker thread while training goes on; the run ends once all of it is in.
 """
 
 from __future__ import annotations
@@ -18,14 +19,16 @@ import os
 import subprocess
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 
 import torch.nn as nn
 from torch import Tensor
 
 from pipeline.config import MlflowConfig, flatten
 from pipeline.errors import GanLabError
+from pipeline.tracking import BackgroundTracker
 
 if TYPE_CHECKING:
     from pipeline.models import ModelSpec
@@ -138,8 +141,8 @@ class MlflowTracker:
 
         now = int(time.time() * 1000)
         batch = [Metric(k, float(v), now, step) for k, v in metrics.items() if v is not None]
-        if batch:  # asynchronous: returns at once, flushed in finish()
-            self.client.log_batch(self.run_id, metrics=batch, synchronous=False)
+        if batch:
+            self.client.log_batch(self.run_id, metrics=batch)
 
     def log_image(self, image: Tensor, name: str, step: int) -> None:
         array = image.permute(1, 2, 0).numpy()
@@ -152,22 +155,15 @@ class MlflowTracker:
         for k, v in tags.items():
             self.client.set_tag(self.run_id, k, str(v))
 
-    def flush(self) -> None:
-        import mlflow
-
-        store = mlflow.tracking._tracking_service.utils._get_store(self.client.tracking_uri)
-        store.flush_async_logging()
-
     def finish(self, status: str = "FINISHED") -> None:
-        """End the run (FINISHED, FAILED or KILLED) after every queued metric is written."""
-        self.flush()
+        """End the run: FINISHED, FAILED or KILLED (a failure also ends the parent run)."""
         self.client.set_terminated(self.run_id, status=status)
         if status != "FINISHED" and self.parent_id:
             self.client.set_terminated(self.parent_id, status=status)
 
 
 @contextmanager
-def run_status(tracker: "MlflowTracker | None") -> Iterator[None]:
+def run_status(tracker: "MlflowTracker | BackgroundTracker | None") -> Iterator[None]:
     """Mark the run FINISHED on success, KILLED on Ctrl-C / SIGTERM, FAILED on any other error."""
     if tracker is None:
         yield
@@ -183,35 +179,92 @@ def run_status(tracker: "MlflowTracker | None") -> Iterator[None]:
     tracker.finish("FINISHED")
 
 
-def start_variant_run(cfg: MlflowConfig, variant: str, recipe_dict: dict[str, Any], device: str,
-                      params_text: str, notes: tuple[str, ...] = ()) -> MlflowTracker | None:
-    """Open the variant's run under this pipeline run's parent, tagged and with every param logged.
-    Returns None (and says so) when tracking is switched off with GAN_LAB_TRACKING=off."""
+@dataclass(frozen=True)
+class VariantRun:
+    """What the train stage's MLflow run records about a variant."""
+
+    variant: str
+    recipe: dict[str, Any]          # the resolved recipe, logged as params
+    device: str
+    params_text: str                # params.yaml as read: with the commit, it names the parent run
+    notes: tuple[str, ...] = ()     # what resolving the recipe changed (tag gan_lab.notes)
+
+
+def start_variant_run(cfg: MlflowConfig, request: VariantRun, previous: Mapping[str, str] | None = None,
+                      resume: bool = False,
+                      remember: Callable[[dict[str, str]], None] | None = None) -> BackgroundTracker | None:
+    """The variant's run under this pipeline run's parent, tagged and with every param logged,
+    opened on a worker thread (`BackgroundTracker`) once a server URI has answered.
+
+    `previous`: the run of an unfinished training of this variant (killed, crashed). With `resume`
+    (training continues from its checkpoint) that run is continued, not a second one started;
+    otherwise it is marked KILLED. `remember(reference)` is called as soon as the run is open, so a
+    later resume can find it. Returns None (and says so) when tracking is switched off with
+    GAN_LAB_TRACKING=off."""
     if not tracking_enabled():
         print(f"note: {DISABLE_ENV}=off: training without MLflow tracking")
         return None
     root = repo_root()
     uri = resolve_tracking_uri(cfg, root)
-    check_reachable(uri)
-    client = _client(uri)
+    check_reachable(uri)  # here, not on the worker: an unreachable server stops the stage before training
+
+    def open_run() -> MlflowTracker:
+        client = _client(uri)
+        tracker = _continue_run(client, previous, uri) if resume else None
+        if tracker is None:
+            _end_stale_run(client, previous, uri)
+            tracker = open_variant_run(client, root, cfg, request)
+        if remember is not None:
+            remember(run_reference(tracker))
+        return tracker
+
+    return BackgroundTracker(open_run)
+
+
+def _continue_run(client, previous: Mapping[str, str] | None, uri: str) -> MlflowTracker | None:
+    if not previous or previous.get("tracking_uri") != uri:
+        return None
+    try:
+        client.update_run(previous["run_id"], status="RUNNING")
+    except Exception:  # deleted meanwhile, or another store: start a new run
+        return None
+    print(f"continuing MLflow run {previous['run_id']}")
+    return MlflowTracker(client, previous["run_id"], previous.get("parent_id") or None)
+
+
+def _end_stale_run(client, previous: Mapping[str, str] | None, uri: str) -> None:
+    """A run left RUNNING by a killed training that will not be resumed is marked KILLED."""
+    if not previous or previous.get("tracking_uri") != uri:
+        return
+    try:
+        if client.get_run(previous["run_id"]).info.status == "RUNNING":
+            client.set_terminated(previous["run_id"], status="KILLED")
+    except Exception:
+        pass  # gone already: nothing to end
+
+
+def open_variant_run(client, root: Path, cfg: MlflowConfig, request: VariantRun) -> MlflowTracker:
     exp_id = experiment_id(client, cfg.experiment, root)
     commit = git_commit(root)
-    key, name = pipeline_key(params_text, commit)
+    key, name = pipeline_key(request.params_text, commit)
     dvc_exp = os.environ.get("DVC_EXP_NAME", "")
     parent_id = parent_run(client, exp_id, key, name, {"git_commit": commit, "dvc_experiment": dvc_exp})
-    tags = {"mlflow.parentRunId": parent_id, VARIANT_TAG: variant, "dataset": recipe_dict["dataset"],
-            "loss": recipe_dict["loss"], "arch": recipe_dict["arch"], "conditional": str(recipe_dict["conditional"]),
-            "git_commit": commit, "dvc_experiment": dvc_exp, "device": device}
-    if notes:
-        tags["gan_lab.notes"] = "; ".join(notes)
-    run = client.create_run(exp_id, run_name=variant, tags=tags)
+    recipe = request.recipe
+    tags = {"mlflow.parentRunId": parent_id, VARIANT_TAG: request.variant, "dataset": recipe["dataset"],
+            "loss": recipe["loss"], "arch": recipe["arch"], "conditional": str(recipe["conditional"]),
+            "git_commit": commit, "dvc_experiment": dvc_exp, "device": request.device}
+    if request.notes:
+        tags["gan_lab.notes"] = "; ".join(request.notes)
+    run = client.create_run(exp_id, run_name=request.variant, tags=tags)
     tracker = MlflowTracker(client, run.info.run_id, parent_id)
-    tracker.log_params(recipe_dict)
+    tracker.log_params(recipe)
     return tracker
 
 
-def run_reference(tracker: MlflowTracker | None) -> dict[str, str]:
+def run_reference(tracker: "MlflowTracker | BackgroundTracker | None") -> dict[str, str]:
     """What later stages need to find the run again (a side file beside the variant's results)."""
+    if isinstance(tracker, BackgroundTracker):
+        tracker = tracker.tracker()
     if tracker is None:
         return {}
     return {"tracking_uri": tracker.client.tracking_uri, "run_id": tracker.run_id, "parent_id": tracker.parent_id or ""}

@@ -280,13 +280,29 @@ def code_digest() -> str:
     return hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()[:16]
 
 
+def read_state(recipe: Recipe, state_path: Path | None, device: torch.device | str = "cpu",
+               quiet: bool = False) -> dict[str, Any] | None:
+    """The resumable state at `state_path` when it was written by the same recipe and code, else
+    None (and, unless `quiet`, a note why when there is a file)."""
+    if state_path is None or not state_path.exists():
+        return None
+    try:
+        state = load_torch(state_path, map_location=device)
+    except Exception as exc:  # a truncated or foreign file: start over rather than stop
+        if not quiet:
+            print(f"note: {state_path} is not a readable training state ({type(exc).__name__}); starting from step 0")
+        return None
+    if state.get("training_hash") != recipe.training_hash() or state.get("code_digest") != code_digest():
+        if not quiet:
+            print(f"note: {state_path} was written with other training settings or code; starting from step 0")
+        return None
+    return state
+
+
 def try_resume(run: _Run, recipe: Recipe, state_path: Path | None) -> int:
     """Resume from `state_path` when it was written by the same recipe and code; returns the step."""
-    if state_path is None or not state_path.exists():
-        return 0
-    state = load_torch(state_path, map_location=run.gen.device)
-    if state.get("training_hash") != recipe.training_hash() or state.get("code_digest") != code_digest():
-        print(f"note: {state_path} was written with other training settings or code; starting from step 0")
+    state = read_state(recipe, state_path, run.gen.device)
+    if state is None:
         return 0
     _restore(run, state)
     return run.step

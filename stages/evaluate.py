@@ -10,6 +10,7 @@ from pipeline.config import load_params
 from pipeline.data import load_prepared
 from pipeline.io import write_json
 from pipeline.metrics.evaluate import evaluate_samples
+from pipeline.tracking import BackgroundTracker
 from pipeline.tracking_mlflow import reopen
 from stages._common import run
 
@@ -17,6 +18,8 @@ from stages._common import run
 def main(variant: str, params_file: str = "params.yaml") -> None:
     # the sample and eval sections need no resolving; the prepare stage checked every name
     recipe = load_params(params_file).merged(variant)
+    reference = read_run_reference(variant)  # the variant's MLflow run, reopened while we compute
+    tracker = BackgroundTracker(lambda: reopen(reference)) if reference else None
     prepared = load_prepared(recipe.dataset)
     generated = load_generated(paths.generated_path(variant))
     classifier = load_dataset_classifier(recipe.dataset)
@@ -25,13 +28,12 @@ def main(variant: str, params_file: str = "params.yaml") -> None:
                                           sample_labels=generated.labels)
     write_json(metrics, paths.metrics_path(variant))
     write_json(histogram, paths.class_hist_path(variant))
-    tracker = reopen(read_run_reference(variant))
     if tracker is not None:
         tracker.log_metrics({f"eval.{k}": v for k, v in metrics.items() if isinstance(v, (int, float))},
                             step=recipe.train.steps)
         tracker.log_artifact(paths.metrics_path(variant), "evaluation")
         tracker.log_artifact(paths.class_hist_path(variant), "evaluation")
-        tracker.flush()
+        tracker.close()
     print(f"evaluated {variant}: " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                                                for k, v in metrics.items()))
 

@@ -1,6 +1,7 @@
 """Stage `train@<variant>`: the variant's resolved recipe -> models/<variant>/ (generator.pt,
-checkpoint.pt), reports/variants/<variant>/ (train_log.csv, train_eval.csv, resolved.yaml,
-mlflow_run.json), reports/curves/<variant>_*.csv (drawn by `dvc plots`) and an MLflow run."""
+checkpoint.pt), reports/variants/<variant>/ (train_log.csv, train_eval.csv, resolved.yaml),
+reports/curves/<variant>_*.csv (drawn by `dvc plots`) and an MLflow run, whose id the
+evaluate and report stages find in .gan-lab/mlflow/<variant>.json."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ from pipeline.data import load_prepared
 from pipeline.device import resolve_device
 from pipeline.metrics.checks import make_training_evaluator
 from pipeline.tracking import NullTracker
-from pipeline.tracking_mlflow import log_generator_model, run_reference, run_status, start_variant_run
-from pipeline.training import train
+from pipeline.tracking_mlflow import VariantRun, log_generator_model, run_reference, run_status, start_variant_run
+from pipeline.training import read_state, train
 from pipeline.variants import load_lab
 from stages._common import run
 
@@ -26,9 +27,12 @@ def main(variant: str, params_file: str = "params.yaml") -> None:
     prepared = load_prepared(recipe.dataset)
     classifier = load_dataset_classifier(recipe.dataset)
     device = str(resolve_device(recipe.train.device))
-    tracker = start_variant_run(recipe.mlflow, variant, recipe.to_dict(), device, Path(params_file).read_text(),
-                                v.notes)
     state_path = paths.run_state_path(variant)
+    request = VariantRun(variant, recipe.to_dict(), device, Path(params_file).read_text(), v.notes)
+    # a killed training resumes from its checkpoint and continues its MLflow run
+    tracker = start_variant_run(recipe.mlflow, request, previous=checkpoint.read_unfinished_run(variant),
+                                resume=read_state(recipe, state_path, quiet=True) is not None,
+                                remember=lambda ref: checkpoint.write_unfinished_run(variant, ref))
     with run_status(tracker):
         result = train(recipe, prepared, variant=variant, tracker=tracker or NullTracker(), state_path=state_path,
                        evaluator=make_training_evaluator(recipe, prepared, classifier))
@@ -44,8 +48,8 @@ def main(variant: str, params_file: str = "params.yaml") -> None:
                                  (paths.full_checkpoint_path(variant), "checkpoint"),
                                  (paths.train_log_path(variant), "tables"), (paths.resolved_path(variant), "tables")):
                 tracker.log_artifact(path, folder)
-            log_generator_model(tracker, result.generator, result.spec)
-    state_path.unlink(missing_ok=True)  # finished: nothing left to resume
+            tracker.submit(log_generator_model, result.generator, result.spec)
+    checkpoint.forget_unfinished_run(variant)  # finished: nothing left to resume
     last = result.log_rows[-1]
     print(f"trained {variant}: {recipe.train.steps} steps, loss_d {last['loss_d']:.4f}, loss_g {last['loss_g']:.4f}")
 

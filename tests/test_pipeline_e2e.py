@@ -67,7 +67,7 @@ def test_mlflow_store_at_repo_root_has_every_variant(repo):
     assert (repo / ".gitignore").read_text().count("mlflow.db") == 1  # never committed
     for child in children:  # the pointer the later stages follow, beside the results (not inside the weights)
         variant = child.data.tags["variant"]
-        pointer = json.loads((repo / f"reports/variants/{variant}/mlflow_run.json").read_text())
+        pointer = json.loads((repo / f".gan-lab/mlflow/{variant}.json").read_text())
         assert pointer["run_id"] == child.info.run_id and pointer["tracking_uri"] == f"sqlite:///{repo / 'mlflow.db'}"
         assert "eval.fid_classifier" in child.data.metrics  # evaluate found the run
     import torch

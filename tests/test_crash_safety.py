@@ -1,0 +1,109 @@
+"""Nothing lost: a training killed with SIGKILL resumes from its last checkpoint, ends bit-identical
+to an uninterrupted run and continues the same MLflow run; a crash while a checkpoint is written
+leaves the previous one whole."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from conftest import repo_copy, run
+
+from pipeline.io import load_torch, save_torch
+
+STEPS, EVERY = 3000, 100  # long enough to be killed once the run is open (tiny nets: ms a step)
+
+
+def long_training(root: Path) -> None:
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["train"].update(steps=STEPS, checkpoint_every=EVERY, log_every=50, eval_every=1000)
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def dcgan_runs(root: Path) -> list:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{root / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("gan-lab")
+    return [r for r in client.search_runs([exp.experiment_id]) if r.data.tags.get("variant") == "dcgan"], client
+
+
+@pytest.mark.slow
+def test_sigkill_mid_training_then_dvc_repro_resumes_bit_identical_in_the_same_mlflow_run(repo, tmp_path):
+    killed, straight = repo_copy(repo, tmp_path / "a"), repo_copy(repo, tmp_path / "b")
+    for root in (killed, straight):
+        long_training(root)
+    runs_before = {r.info.run_id for r in dcgan_runs(killed)[0]}
+    old_model = (killed / "models/dcgan/generator.pt").stat().st_mtime_ns  # from the tiny params' run
+
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "stages.train", "dcgan"], cwd=killed, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    state = killed / ".gan-lab/runs/dcgan/last.pt"
+    deadline = time.time() + 300
+    while not (state.exists() and (killed / ".gan-lab/runs/dcgan/mlflow_run.json").exists()):
+        assert proc.poll() is None, f"training ended before it could be killed:\n{proc.stderr.read()[-2000:]}"
+        assert time.time() < deadline, "no checkpoint within 300 s"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    killed_at = load_torch(state)["step"]
+    assert 0 < killed_at < STEPS
+    assert (killed / "models/dcgan/generator.pt").stat().st_mtime_ns == old_model  # no half-trained result
+
+    resumed = run(["dvc", "repro", "train@dcgan"], killed)
+    assert f"resumed dcgan from step {killed_at}" in resumed.stdout
+    assert "continuing MLflow run" in resumed.stdout
+    run(["dvc", "repro", "train@dcgan"], straight)
+
+    a = load_torch(killed / "models/dcgan/checkpoint.pt")
+    b = load_torch(straight / "models/dcgan/checkpoint.pt")
+    for part in ("state_dict", "discriminator"):
+        assert a[part].keys() == b[part].keys()
+        for name in a[part]:
+            assert torch.equal(a[part][name], b[part][name]), f"{part}.{name} differs after the resume"
+    assert not state.exists()  # finished: nothing left to resume
+
+    runs, client = dcgan_runs(killed)
+    new = [r for r in runs if r.info.run_id not in runs_before]
+    assert len(new) == 1, "the resumed training must continue the killed run, not start a second one"
+    assert new[0].info.status == "FINISHED"
+    steps = sorted({m.step for m in client.get_metric_history(new[0].info.run_id, "loss_d")})
+    assert steps[0] == 50 and steps[-1] == STEPS  # before and after the kill, in one run
+
+
+def test_a_crash_while_writing_a_checkpoint_leaves_the_previous_one_whole(tmp_path, monkeypatch):
+    path = tmp_path / "last.pt"
+    save_torch({"step": 40, "w": torch.arange(4.0)}, path)
+
+    def dies_halfway(obj, f):
+        Path(f).write_bytes(b"PK\x03\x04 half a zip")
+        raise KeyboardInterrupt  # as a kill would stop it, mid-write
+
+    monkeypatch.setattr(torch, "save", dies_halfway)
+    with pytest.raises(KeyboardInterrupt):
+        save_torch({"step": 80, "w": torch.zeros(4)}, path)
+    monkeypatch.undo()
+    state = load_torch(path)
+    assert state["step"] == 40 and torch.equal(state["w"], torch.arange(4.0))
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]  # no temporary file left behind
+
+
+def test_an_unreadable_training_state_starts_over_with_a_note(tmp_path, capsys):
+    from conftest import image_data, tiny_recipe
+
+    from pipeline.training import train
+
+    state = tmp_path / "last.pt"
+    state.write_bytes(b"not a checkpoint")
+    result = train(tiny_recipe(train={"steps": 2}), image_data(), state_path=state, progress=False)
+    assert result.resumed_from == 0 and len(result.log_rows) == 1
+    assert "is not a readable training state" in capsys.readouterr().out
