@@ -120,8 +120,9 @@ def fidelity_metrics(generated: Tensor, real: Tensor, *, real_name: str, feature
                      kid_subset_size: int, cache_root: Path, batch_size: int = 256, seed: int = 0) -> dict[str, float]:
     """FID, KID (mean, std), precision and recall between two uint8 image sets, cut to equal size.
 
-    Real-data features are cached under `cache_root` (see `real_cache_name`), so re-evaluating a
-    variant does not recompute them.
+    Features are cached under `cache_root`, keyed by the exact contents of each set and the
+    extractor's weights (`real_cache_name`): the real set's are computed once for every variant, and
+    re-evaluating the same samples (another KID subset size, another metric) computes none.
     """
     import torch_fidelity
 
@@ -135,6 +136,7 @@ def fidelity_metrics(generated: Tensor, real: Tensor, *, real_name: str, feature
         fid=True, kid=True, prc=True, feature_extractor=extractor,
         feature_extractor_weights_path=str(weights_path), kid_subset_size=subset,
         cache=True, cache_root=str(cache_root),
+        input1_cache_name=real_cache_name(generated, "generated", features, weights_path),
         input2_cache_name=real_cache_name(real, real_name, features, weights_path),
         batch_size=batch_size, cuda=torch.cuda.is_available(), save_cpu_ram=True, verbose=False,
     )

@@ -37,12 +37,22 @@ class EvalContext:
 
     @cached_property
     def labels(self) -> "Tensor | None":
-        """The classifier's label of every generated image (computed once, shared by the metrics)."""
+        """The classifier's label of every generated image (computed once, shared by the metrics, and
+        kept in the cache keyed by the samples' and the classifier's contents)."""
+        from pipeline.io import load_torch, save_torch
         from pipeline.metrics.classifier import classify
+        from pipeline.metrics.fidelity import file_digest, tensor_digest
 
         if self.classifier is None or not self.kind.images:
             return None
-        return classify(self.classifier, self.samples)
+        if self.classifier_path is None:
+            return classify(self.classifier, self.samples)
+        path = self.cache_root / f"labels-{tensor_digest(self.samples)}-{file_digest(self.classifier_path)}.pt"
+        if path.exists():
+            return load_torch(path)
+        labels = classify(self.classifier, self.samples)
+        save_torch(labels, path)
+        return labels
 
 
 @dataclass(frozen=True)
