@@ -267,7 +267,13 @@ def study(
 
 
 def main() -> None:  # pragma: no cover - console entry point
-    app(prog_name="gan")
+    from pipeline.errors import GanLabError
+
+    try:
+        app(prog_name="gan")
+    except GanLabError as exc:  # bad input anywhere below a command: one line, exit 2, no traceback
+        typer.echo(f"error: {exc}", err=True)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":  # pragma: no cover

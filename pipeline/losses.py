@@ -37,7 +37,7 @@ class GanLoss:
     default_d_steps: int = 1        # critic steps per generator step
 
 
-LOSSES: Registry[GanLoss] = Registry("loss")
+LOSSES: Registry[GanLoss] = Registry("loss", "losses")
 
 
 def bce_discriminator(real: Tensor, fake: Tensor, real_target: float = 1.0) -> Tensor:

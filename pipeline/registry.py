@@ -12,8 +12,8 @@ T = TypeVar("T")
 class Registry(Generic[T]):
     """A mapping from a name used in params.yaml to an implementation."""
 
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
+    def __init__(self, kind: str, plural: str | None = None) -> None:
+        self.kind, self.plural = kind, plural or f"{kind}s"
         self._items: dict[str, T] = {}
 
     def register(self, name: str) -> Callable[[T], T]:
@@ -37,7 +37,7 @@ class Registry(Generic[T]):
         except KeyError:
             where = f"{key}: " if key else ""
             raise ConfigError(
-                f"{where}unknown {self.kind} {name!r}; valid {self.kind}s: {', '.join(self.names())}"
+                f"{where}unknown {self.kind} {name!r}; valid {self.plural}: {', '.join(self.names())}"
             ) from None
 
     def names(self) -> list[str]:

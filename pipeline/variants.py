@@ -81,6 +81,11 @@ def check_names(recipe: Recipe, where: str = "") -> None:
     ARCHITECTURES.get(recipe.arch, f"{prefix}arch")
     for name in recipe.eval.metrics:
         METRICS.get(name, f"{prefix}eval.metrics")
+    weights = recipe.eval.inception_weights
+    if recipe.eval.features == "inception" and weights and not Path(weights).is_file():
+        # checked before any training, not hours later at evaluation
+        raise ConfigError(f"{prefix}eval.inception_weights: {weights} is not a file; put the Inception weights "
+                          f"there or use eval.features: classifier")
 
 
 # Tricks that only mean something for some losses: name -> (does the loss use it?, its "off" value).

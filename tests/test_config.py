@@ -84,7 +84,7 @@ def test_deep_merge_keeps_siblings():
         (lambda r: r["train"].update(steps="many"), "train.steps must be an integer, got 'many'"),
         (lambda r: r["train"].update(betas=[0.5]), "train.betas must be a list of 2 numbers"),
         (lambda r: r.update(conditional="yes"), "conditional must be true or false"),
-        (lambda r: r.update(loss="wgangp"), "unknown loss 'wgangp'; valid losss: minimax, ns, lsgan, hinge, wgan, wgan_gp"),
+        (lambda r: r.update(loss="wgangp"), "unknown loss 'wgangp'; valid losses: minimax, ns, lsgan, hinge, wgan, wgan_gp"),
         (lambda r: r.update(dataset="mnist6k"), "unknown dataset 'mnist6k'; valid datasets: mnist5k"),
         (lambda r: r.update(arch="resnet"), "unknown architecture 'resnet'; valid architectures: "),
         (lambda r: r["variants"].update(bad={"arch": "vgg"}), "variants.bad.arch: unknown architecture 'vgg'"),

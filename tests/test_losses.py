@@ -72,7 +72,7 @@ def test_losses_are_stable_on_extreme_logits():
 def test_flags():
     assert LOSSES.get("wgan").weight_clipping and not LOSSES.get("wgan").gradient_penalty
     assert LOSSES.get("wgan_gp").gradient_penalty and not LOSSES.get("wgan_gp").probabilistic
-    with pytest.raises(ConfigError, match="valid losss: minimax, ns, lsgan, hinge, wgan, wgan_gp"):
+    with pytest.raises(ConfigError, match="valid losses: minimax, ns, lsgan, hinge, wgan, wgan_gp"):
         LOSSES.get("bce")
 
 
