@@ -57,9 +57,10 @@ class TrainConfig:
     ema: float = 0.0                    # decay of the EMA of G's weights (0: off)
     spectral_norm: bool = False
     device: str = "auto"                # auto | cpu | cuda | cuda:N | mps
-    precision: str = "fp32"             # fp32 | bf16 (autocast on GPU)
+    precision: str = "fp32"             # auto (bf16 where the hardware has it) | fp32 | bf16 (autocast)
     g_noise: str = "reuse"              # reuse: the G step judges the D step's fakes | fresh: it draws new noise
     compile: bool = False               # torch.compile G and D (pays off over hundreds of steps)
+    nproc: int = 1                      # data-parallel processes (torchrun, DDP); batch_size is the global batch
     log_every: int = 25                 # steps between loss rows (and host syncs)
     eval_every: int = 250               # steps between mode-collapse checks
     eval_samples: int = 1000            # samples generated for each check
@@ -249,15 +250,18 @@ def check_values(recipe: Recipe, where: str = "") -> None:
     """Values that must be in range or one of a fixed set (registered names are checked elsewhere)."""
     prefix = f"{where}." if where else ""
     t = recipe.train
-    _choice(t.precision, ("fp32", "bf16"), f"{prefix}train.precision")
+    _choice(t.precision, ("auto", "fp32", "bf16"), f"{prefix}train.precision")
     _choice(t.g_noise, ("fresh", "reuse"), f"{prefix}train.g_noise")
     _choice(recipe.eval.features, ("classifier", "inception"), f"{prefix}eval.features")
     _choice(recipe.sample.interpolation, ("spherical", "linear"), f"{prefix}sample.interpolation")
     _choice(recipe.data.stacked_from, ("mnist5k", "mnist"), f"{prefix}data.stacked_from")
     for key in ("steps", "batch_size", "z_dim", "width", "pac", "log_every", "eval_every", "eval_samples",
-                "checkpoint_every"):
+                "checkpoint_every", "nproc"):
         if getattr(t, key) < 1:
             raise ConfigError(f"{prefix}train.{key} must be >= 1, got {getattr(t, key)}")
+    if t.batch_size % t.nproc:
+        raise ConfigError(f"{prefix}train.batch_size {t.batch_size} must be divisible by train.nproc {t.nproc} "
+                          f"(each process trains on batch_size / nproc samples a step)")
     if t.d_steps is not None and t.d_steps < 1:
         raise ConfigError(f"{prefix}train.d_steps must be >= 1, got {t.d_steps}")
     for key in ("lr_g", "lr_d", "gp_weight", "clip_value"):

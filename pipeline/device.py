@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
 from typing import Any, Callable
 
 import torch
@@ -25,6 +26,28 @@ def resolve_device(name: str) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"train.device: {name} requested but CUDA is not available; use auto or cpu")
     return device
+
+
+def cpu_has_native_bf16() -> bool:
+    """The CPU computes bf16 in hardware (AVX-512 BF16 or AMX; Linux). Elsewhere bf16 is emulated,
+    slower than fp32."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """`auto`: bf16 where the hardware computes it natively (CUDA GPUs with bf16, CPUs with AVX-512
+    BF16 or AMX), since it is then faster at the same sample quality (measured); fp32 elsewhere."""
+    if precision != "auto":
+        return precision
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    if device.type == "cpu":
+        return "bf16" if cpu_has_native_bf16() else "fp32"
+    return "fp32"
 
 
 def autocast_factory(precision: str, device: torch.device) -> Callable[[], Any]:

@@ -25,9 +25,11 @@ from torch.func import functional_call
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
+from pipeline import distributed
 from pipeline.config import Recipe
 from pipeline.data import Prepared
-from pipeline.device import autocast_factory, resolve_device
+from pipeline.device import autocast_factory, resolve_device, resolve_precision
+from pipeline.distributed import World, local, mean_over_ranks, rank_device, world_from_env
 from pipeline.errors import ConfigError, TrainingDiverged
 from pipeline.images import image_grid
 from pipeline.io import load_torch, save_torch
@@ -103,8 +105,8 @@ def grad_norm(module: nn.Module) -> Tensor:
 
 
 def _eager(module: nn.Module) -> nn.Module:
-    """The module itself when `module` is a torch.compile wrapper (same parameters)."""
-    return getattr(module, "_orig_mod", module)
+    """The module itself inside a DDP and/or torch.compile wrapper (same parameters)."""
+    return getattr(local(module), "_orig_mod", local(module))
 
 
 def d_step(generator: nn.Module, discriminator: nn.Module, opt_d: torch.optim.Optimizer, loss: GanLoss,
@@ -168,8 +170,8 @@ def g_step(generator: nn.Module, discriminator: nn.Module, opt_g: torch.optim.Op
         if k:
             loss_g = _unrolled_generator_loss(_eager(discriminator), opt_d, loss, batch, fake, recipe, k)
         else:
-            with frozen(discriminator):
-                loss_g = loss.generator(discriminator(fake, batch.y_fake).float())
+            with frozen(discriminator):  # D's local module: DDP must not wait for D's gradients here
+                loss_g = loss.generator(local(discriminator)(fake, batch.y_fake).float())
     opt_g.zero_grad(set_to_none=True)
     loss_g.backward()
     logs = {"loss_g": loss_g.detach()}
@@ -216,16 +218,18 @@ class _Run:
     step: int = 0
     log_rows: list[dict[str, float]] = field(default_factory=list)
     eval_rows: list[dict[str, float]] = field(default_factory=list)
-    g_fast: nn.Module | None = None   # the torch.compile'd G and D that the steps call (train.compile)
+    g_fast: nn.Module | None = None   # the G and D the steps call: compiled (train.compile), in DDP (nproc > 1)
     d_fast: nn.Module | None = None
+    world: World = World()
 
     @property
     def sampler(self) -> nn.Module:
         return self.ema.module if self.ema is not None else self.generator
 
 
-def _setup(recipe: Recipe, prepared: Prepared, loss: GanLoss, device: torch.device) -> tuple[_Run, ModelSpec]:
-    torch.manual_seed(recipe.seed)
+def _setup(recipe: Recipe, prepared: Prepared, loss: GanLoss, device: torch.device,
+           world: World = World()) -> tuple[_Run, ModelSpec]:
+    torch.manual_seed(recipe.seed)  # the same initial weights on every rank
     spec = model_spec(recipe, prepared, loss)
     generator, discriminator = build_models(recipe.arch, spec)
     generator, discriminator = generator.to(device), discriminator.to(device)
@@ -236,11 +240,11 @@ def _setup(recipe: Recipe, prepared: Prepared, loss: GanLoss, device: torch.devi
     if recipe.train.ema > 0:
         ema = AveragedModel(generator, multi_avg_fn=get_ema_multi_avg_fn(recipe.train.ema), use_buffers=True)
     opt_g, opt_d = make_optimizers(recipe, generator, discriminator, device)
-    gen = torch.Generator(device=device).manual_seed(recipe.seed)
-    g_fast, d_fast = generator, discriminator
+    gen = torch.Generator(device=device).manual_seed(recipe.seed + world.rank)  # each rank its own batches
+    g_fast, d_fast = distributed.wrap(generator, world, device), distributed.wrap(discriminator, world, device)
     if recipe.train.compile:  # fixed shapes: one graph per mode (training/no-grad) and input, compiled once
-        g_fast, d_fast = torch.compile(generator, dynamic=False), torch.compile(discriminator, dynamic=False)
-    return _Run(generator, discriminator, ema, opt_g, opt_d, gen, g_fast=g_fast, d_fast=d_fast), spec
+        g_fast, d_fast = torch.compile(g_fast, dynamic=False), torch.compile(d_fast, dynamic=False)
+    return _Run(generator, discriminator, ema, opt_g, opt_d, gen, g_fast=g_fast, d_fast=d_fast, world=world), spec
 
 
 def _state(run: _Run, recipe: Recipe) -> dict[str, Any]:
@@ -269,7 +273,7 @@ def _restore(run: _Run, state: dict[str, Any]) -> None:
     run.step, run.log_rows, run.eval_rows = state["step"], state["log_rows"], state["eval_rows"]
 
 
-WEIGHT_CODE = ("training", "losses", "optim", "unrolled", "device", "models")  # modules and packages of pipeline/
+WEIGHT_CODE = ("training", "losses", "optim", "unrolled", "device", "distributed", "models")  # modules and packages of pipeline/
 
 
 def code_digest() -> str:
@@ -305,6 +309,8 @@ def try_resume(run: _Run, recipe: Recipe, state_path: Path | None) -> int:
     if state is None:
         return 0
     _restore(run, state)
+    if run.world.rank:  # the state holds rank 0's random streams; the others draw their own batches
+        run.gen.manual_seed(recipe.seed + run.world.rank + 7919 * run.step)
     return run.step
 
 
@@ -317,16 +323,18 @@ def train(recipe: Recipe, prepared: Prepared, *, variant: str = "variant", track
         raise ValueError("train() needs a resolved recipe: pipeline.variants.resolve() fills in the loss's defaults")
     tracker = tracker or NullTracker()
     t, loss = recipe.train, LOSSES.get(recipe.loss, "loss")
-    device = resolve_device(t.device)
+    world = world_from_env()
+    device = rank_device(resolve_device(t.device), world)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
-    run, spec = _setup(recipe, prepared, loss, device)
+    distributed.start(world, device, samples_per_step(recipe))
+    run, spec = _setup(recipe, prepared, loss, device, world)
     start = try_resume(run, recipe, state_path)
-    x = prepared.x_train.to(device)
-    if x.dim() == 4:
-        x = x.contiguous(memory_format=torch.channels_last)
-    y = prepared.y_train.to(device) if prepared.y_train is not None else None
-    autocast = autocast_factory(t.precision, device)
+    x, y = _device_data(prepared, device, world)
+    if not world.main:  # rank 0 alone logs, checks and writes
+        tracker, evaluator, state_path = NullTracker(), None, None
+        progress = False
+    autocast = autocast_factory(resolve_precision(t.precision, device), device)
     sums: dict[str, Tensor] = {}
     last: dict[str, Tensor] = {}
     last_time, last_step = time.perf_counter(), start
@@ -346,7 +354,7 @@ def train(recipe: Recipe, prepared: Prepared, *, variant: str = "variant", track
         if logged:
             now = time.perf_counter()
             row = _flush(sums, last, step, step - last_step, now - last_time, samples_per_step(recipe) * t.d_steps,
-                         variant)
+                         variant, world)
             row.update(lr_g=run.opt_g.param_groups[0]["lr"], lr_d=run.opt_d.param_groups[0]["lr"])
             last_time, last_step, sums, last = now, step, {}, {}
             run.log_rows.append(row)
@@ -357,7 +365,19 @@ def train(recipe: Recipe, prepared: Prepared, *, variant: str = "variant", track
         if state_path is not None and step % t.checkpoint_every == 0 and step < t.steps:
             save_torch(_state(run, recipe), state_path)
     bar.close()
+    distributed.stop(world)
     return TrainResult(run.sampler, run.discriminator, spec, run.log_rows, run.eval_rows, start)
+
+
+def _device_data(prepared: Prepared, device: torch.device, world: World) -> tuple[Tensor, Tensor | None]:
+    """The training set on the device (NHWC for images); with several ranks, this rank's shard."""
+    x, y = prepared.x_train, prepared.y_train
+    if world.size > 1:
+        x, y = x[world.rank::world.size], (y[world.rank::world.size] if y is not None else None)
+    x = x.to(device)
+    if x.dim() == 4:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return x, (y.to(device) if y is not None else None)
 
 
 def _step(run: _Run, loss: GanLoss, recipe: Recipe, x: Tensor, y: Tensor | None, autocast: Callable[[], Any],
@@ -366,7 +386,7 @@ def _step(run: _Run, loss: GanLoss, recipe: Recipe, x: Tensor, y: Tensor | None,
     et al., Algorithm 1) the G step draws its own noise; with `reuse` (pytorch/examples' DCGAN) it
     reuses the last D step's fakes, computed once with G's graph kept: one G forward fewer."""
     t = recipe.train
-    n = samples_per_step(recipe)
+    n = samples_per_step(recipe) // run.world.size  # each rank's share of the global batch
     reuse = t.g_noise == "reuse"
     fake = None
     for i in range(t.d_steps):
@@ -382,12 +402,12 @@ def _step(run: _Run, loss: GanLoss, recipe: Recipe, x: Tensor, y: Tensor | None,
 
 
 def _flush(sums: dict[str, Tensor], last: dict[str, Tensor], step: int, num_steps: int, seconds: float,
-           images_per_step: int, variant: str) -> dict[str, float]:
+           images_per_step: int, variant: str, world: World = World()) -> dict[str, float]:
     """Fetch the accumulated means (and the last measured values) in one transfer, the loop's only
     sync point, and check them."""
     keys, last_keys = sorted(sums), sorted(last)
     values = torch.stack([sums[k].float() / num_steps for k in keys] + [last[k].float() for k in last_keys])
-    values = values.cpu().tolist()
+    values = mean_over_ranks(values, world).cpu().tolist()  # every rank's batch counts
     row = {"step": step, **dict(zip(keys + last_keys, values))}
     bad = [k for k in keys if not torch.isfinite(torch.tensor(row[k]))]
     if bad:

@@ -5,12 +5,15 @@ evaluate and report stages find in .gan-lab/mlflow/<variant>.json."""
 
 from __future__ import annotations
 
+import dataclasses
+import subprocess
 from pathlib import Path
 
 from pipeline import checkpoint, paths
 from pipeline.checkpoint import GeneratorCheckpoint, load_dataset_classifier
 from pipeline.data import load_prepared
-from pipeline.device import resolve_device
+from pipeline.device import resolve_device, resolve_precision
+from pipeline.distributed import launch_command, under_launcher, world_from_env
 from pipeline.metrics.checks import make_training_evaluator
 from pipeline.tracking import NullTracker
 from pipeline.tracking_mlflow import VariantRun, log_generator_model, run_reference, run_status, start_variant_run
@@ -22,12 +25,22 @@ from stages._common import run
 def main(variant: str, params_file: str = "params.yaml") -> None:
     v = load_lab(params_file, names=False).variant(variant)  # the prepare stage checked every name
     recipe = v.recipe
+    if recipe.train.nproc > 1 and not under_launcher():  # data-parallel: this same stage in N processes
+        print(f"training {variant} in {recipe.train.nproc} processes (torchrun)")
+        raise SystemExit(subprocess.call(launch_command(recipe.train.nproc, "stages.train", variant,
+                                                        "--params-file", params_file)))
+    # what `auto` means on this machine is part of what trained: logged, saved and in resolved.yaml
+    precision = resolve_precision(recipe.train.precision, resolve_device(recipe.train.device))
+    recipe = dataclasses.replace(recipe, train=dataclasses.replace(recipe.train, precision=precision))
+    prepared = load_prepared(recipe.dataset)
+    state_path = paths.run_state_path(variant)
+    if not world_from_env().main:  # another rank: trains its shard; rank 0 logs and writes everything
+        train(recipe, prepared, variant=variant, state_path=state_path, progress=False)
+        return
     for note in v.notes:
         print(f"note: {variant}: {note}")
-    prepared = load_prepared(recipe.dataset)
     classifier = load_dataset_classifier(recipe.dataset)
     device = str(resolve_device(recipe.train.device))
-    state_path = paths.run_state_path(variant)
     request = VariantRun(variant, recipe.to_dict(), device, Path(params_file).read_text(), v.notes)
     # a killed training resumes from its checkpoint and continues its MLflow run
     tracker = start_variant_run(recipe.mlflow, request, previous=checkpoint.read_unfinished_run(variant),

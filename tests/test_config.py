@@ -89,7 +89,7 @@ def test_deep_merge_keeps_siblings():
         (lambda r: r.update(arch="resnet"), "unknown architecture 'resnet'; valid architectures: "),
         (lambda r: r["variants"].update(bad={"arch": "vgg"}), "variants.bad.arch: unknown architecture 'vgg'"),
         (lambda r: r["variants"].update(bad={"train": {"lr": 1}}), "unknown key 'variants.bad.train.lr'"),
-        (lambda r: r["train"].update(precision="fp8"), "train.precision: unknown value 'fp8'; valid values: fp32, bf16"),
+        (lambda r: r["train"].update(precision="fp8"), "train.precision: unknown value 'fp8'; valid values: auto, fp32, bf16"),
         (lambda r: r["train"].update(label_smoothing=0.7), "train.label_smoothing must be in [0, 0.5)"),
         (lambda r: r["train"].update(optimizer="sgd"), "train.optimizer: unknown optimizer 'sgd'; valid optimizers: auto, adam, rmsprop"),
         (lambda r: r["eval"].update(metrics=["fid"]), "eval.metrics: unknown metric 'fid'; valid metrics: modes, fidelity, intra_fid, diversity"),

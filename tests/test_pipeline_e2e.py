@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 from conftest import REPO, run
 
@@ -84,6 +85,10 @@ def test_each_variant_writes_the_recipe_it_trained_with(repo):
     assert train["d_steps"] == 2 and train["steps"] == 6  # the tiny repo's own settings win
     dcgan = yaml.safe_load((repo / "reports/variants/dcgan/resolved.yaml").read_text())["recipe"]["train"]
     assert (dcgan["lr_g"], dcgan["betas"], dcgan["d_steps"]) == (2e-4, [0.5, 0.999], 1)
+    from pipeline.device import resolve_precision
+
+    # precision: auto is written as what it meant on this machine
+    assert train["precision"] == dcgan["precision"] == resolve_precision("auto", torch.device("cpu"))
 
 
 def test_dvc_plots_draw_every_curve(repo):

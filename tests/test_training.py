@@ -373,3 +373,14 @@ def test_compiled_training_matches_eager_training(images, loss):
     assert torch.allclose(weights(compiled.discriminator), weights(eager.discriminator), atol=1e-6)
     for key in ("loss_d", "loss_g"):
         assert compiled.log_rows[-1][key] == pytest.approx(eager.log_rows[-1][key], rel=1e-4, abs=1e-5)
+
+
+@pytest.mark.parametrize("native, expected", [(True, "bf16"), (False, "fp32")])
+def test_precision_auto_is_bf16_only_where_the_cpu_computes_it(monkeypatch, native, expected):
+    import pipeline.device as device
+
+    monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: native)
+    assert device.resolve_precision("auto", torch.device("cpu")) == expected
+    assert device.resolve_precision("fp32", torch.device("cpu")) == "fp32"  # an explicit choice stands
+    assert device.resolve_precision("bf16", torch.device("cpu")) == "bf16"
+    assert device.resolve_precision("auto", torch.device("mps")) == "fp32"
