@@ -102,7 +102,11 @@ def run(cmd: list[str], cwd: Path, extra_env: dict[str, str] | None = None) -> s
 def repo(tmp_path_factory) -> Path:
     """The real pipeline run once with tiny params (`dvc repro` in a temporary git repo), shared by the
     end-to-end tests; tests that change it work on a copy (`repo_copy`)."""
-    root = tmp_path_factory.mktemp("gan-lab")
+    return build_tiny_repo(tmp_path_factory.mktemp("gan-lab"))
+
+
+def build_tiny_repo(root: Path) -> Path:
+    """The project's pipeline files with tiny params in a new git repo at `root`, built by `dvc repro`."""
     for name in COPY:
         src = REPO / name
         dst = root / name

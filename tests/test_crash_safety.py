@@ -107,3 +107,17 @@ def test_an_unreadable_training_state_starts_over_with_a_note(tmp_path, capsys):
     result = train(tiny_recipe(train={"steps": 2}), image_data(), state_path=state, progress=False)
     assert result.resumed_from == 0 and len(result.log_rows) == 1
     assert "is not a readable training state" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_two_fresh_builds_give_identical_metrics(repo, tmp_path_factory):
+    """The tiny pipeline built again from scratch in another directory, on CPU: every metrics file
+    is byte-identical to the first build's."""
+    from conftest import build_tiny_repo
+
+    again = build_tiny_repo(tmp_path_factory.mktemp("again"))
+    files = sorted(p.relative_to(repo) for p in (repo / "reports").rglob("metrics.json"))
+    files.append(Path("reports/classifier.json"))
+    assert len(files) == 3
+    for rel in files:
+        assert (again / rel).read_bytes() == (repo / rel).read_bytes(), f"{rel} differs between two fresh builds"
