@@ -83,9 +83,11 @@ def test_fid_real_halves_small_noise_large_collapse_obvious(mnist, classifier, t
 
     cache_dir = tmp_path / "data/fidelity_cache"
     cache = sorted(cache_dir.iterdir())
-    assert cache and all(p.name.startswith("mnist5k-train-classifier-") for p in cache)
+    kinds = {prefix: [p for p in cache if p.name.startswith(prefix)]
+             for prefix in ("mnist5k-train-classifier-", "generated-classifier-", "labels-")}
+    assert all(kinds.values()) and sum(map(len, kinds.values())) == len(cache), cache  # real, generated, labels
     stamps = {p.name: p.stat().st_mtime_ns for p in cache}
-    again, _ = evaluate(half, mnist, classifier)  # real features come from the cache, not recomputed
+    again, _ = evaluate(half, mnist, classifier)  # features and labels come from the cache, not recomputed
     assert {p.name: p.stat().st_mtime_ns for p in cache_dir.iterdir()} == stamps
     assert again["fid_classifier"] == real["fid_classifier"]
     evaluate(half[:1000], mnist, classifier)  # another real subset (1,000 images): its own cache entry
