@@ -32,8 +32,9 @@ def test_two_processes_with_gloo_train_one_run_one_checkpoint(repo, tmp_path):
     exp = client.get_experiment_by_name("gan-lab")
     before = {r.info.run_id for r in client.search_runs([exp.experiment_id])}
 
-    out = run(["dvc", "repro", "train@dcgan"], root)
+    out = run(["dvc", "repro", "train@dcgan", "train@wgan_gp"], root)
     assert "training dcgan in 2 processes (torchrun)" in out.stdout
+    assert "training wgan_gp in 2 processes (torchrun)" in out.stdout
 
     new = [r for r in client.search_runs([exp.experiment_id]) if r.info.run_id not in before]
     children = [r for r in new if r.data.tags.get("variant") == "dcgan"]
@@ -49,3 +50,11 @@ def test_two_processes_with_gloo_train_one_run_one_checkpoint(repo, tmp_path):
         assert abs(float(a["loss_g"]) - float(b["loss_g"])) < 0.5, (a, b)
     history = client.get_metric_history(children[0].info.run_id, "loss_d")
     assert sorted(m.step for m in history) == [int(r["step"]) for r in two]
+
+    # the gradient penalty through DDP: the penalised critic trains, its penalty is averaged over ranks
+    two = rows(root / "reports/variants/wgan_gp/train_log.csv")
+    one = rows(repo / "reports/variants/wgan_gp/train_log.csv")
+    assert [r["step"] for r in two] == [r["step"] for r in one]
+    for a, b in zip(two, one):
+        gp_a, gp_b = float(a["gradient_penalty"]), float(b["gradient_penalty"])
+        assert 0 <= gp_a < 10 and abs(gp_a - gp_b) < max(0.5, 0.5 * gp_b), (a, b)
