@@ -344,11 +344,7 @@ def train(recipe: Recipe, prepared: Prepared, *, variant: str = "variant", track
         d_logs, g_logs = _step(run, loss, recipe, x, y, autocast, logged)
         if run.ema is not None:
             run.ema.update_parameters(run.generator)
-        for key, value in {**d_logs, **g_logs}.items():
-            if key.startswith("grad_norm"):  # measured on logged steps only: the last step's value
-                last[key] = value
-            else:
-                sums[key] = sums[key] + value if key in sums else value.clone()
+        _accumulate(sums, last, {**d_logs, **g_logs})
         run.step = step
         bar.update()
         if logged:
@@ -367,6 +363,16 @@ def train(recipe: Recipe, prepared: Prepared, *, variant: str = "variant", track
     bar.close()
     distributed.stop(world)
     return TrainResult(run.sampler, run.discriminator, spec, run.log_rows, run.eval_rows, start)
+
+
+def _accumulate(sums: dict[str, Tensor], last: dict[str, Tensor], logs: dict[str, Tensor]) -> None:
+    """Add a step's values to the interval's sums, on the device (no sync); gradient norms are
+    measured on logged steps only and kept as that step's value."""
+    for key, value in logs.items():
+        if key.startswith("grad_norm"):
+            last[key] = value
+        else:
+            sums[key] = sums[key] + value if key in sums else value.clone()
 
 
 def _device_data(prepared: Prepared, device: torch.device, world: World) -> tuple[Tensor, Tensor | None]:
