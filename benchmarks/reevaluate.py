@@ -40,8 +40,8 @@ def main() -> None:
 
     def evaluate(cache: Path) -> tuple[float, dict]:
         start = time.perf_counter()
-        metrics, _ = evaluate_samples(generated.samples, recipe, prepared, classifier_path, classifier,
-                                      sample_labels=generated.labels, cache_root=cache)
+        metrics = evaluate_samples(generated.samples, recipe, prepared, classifier_path, classifier,
+                                   sample_labels=generated.labels, cache_root=cache).metrics
         return time.perf_counter() - start, metrics
 
     evaluate(Path(tempfile.mkdtemp()))  # warm-up: lazy imports, allocator

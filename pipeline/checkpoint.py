@@ -183,6 +183,14 @@ def write_resolved(variant: str, recipe: Mapping[str, Any], notes: tuple[str, ..
                paths.resolved_path(variant))
 
 
+def write_training_summary(variant: str, recipe: Mapping[str, Any], device: str, d_updates: int) -> None:
+    """reports/variants/<v>/training.json: the precision and device the variant actually trained with
+    and how many G and D updates it made (a DVC metrics file: `dvc exp show` lists it)."""
+    t = recipe["train"]
+    write_json({"precision": t["precision"], "device": device, "g_updates": t["steps"] * t["g_steps"],
+                "d_updates": d_updates}, paths.training_summary_path(variant))
+
+
 def write_run_reference(variant: str, reference: Mapping[str, str]) -> None:
     """Where the variant's MLflow run lives, for the stages after training (empty: not tracked)."""
     write_json(dict(reference), paths.run_reference_path(variant))

@@ -249,9 +249,10 @@ def study(
     from pipeline.errors import GanLabError
 
     if name is None:
-        for item in studies.available():
+        names = studies.available()
+        for item in names:
             first = (studies.STUDIES / f"{item}.yaml").read_text().splitlines()[0].lstrip("# ")
-            typer.echo(f"{item:<16} {first}")
+            typer.echo(f"{item:<{max(map(len, names))}}  {first}")
         return
     try:
         spec = studies.load_study(name)

@@ -49,6 +49,11 @@ class TrainConfig:
     lr_d: float | None = None           # null: the loss's published learning rate
     betas: tuple[float, float] | None = None  # Adam betas (null: the loss's default)
     d_steps: int | None = None          # discriminator steps per generator step, k (null: the loss's default)
+    d_steps_warmup: int | None = None   # critic steps for the first 25 G steps and every 500th (WGAN's reference: 100;
+                                        #   0: off; null: the loss's default)
+    g_steps: int = 1                    # generator updates per iteration, on the same noise (PacGAN's Stacked MNIST: 2)
+    updates: str = "alternating"        # alternating: D then G | simultaneous: both gradients at the same (G, D)
+    z_dist: str = "normal"              # the generator's prior: normal N(0, I) | uniform U(-1, 1)
     label_smoothing: float = 0.0        # one-sided: real label = 1 - label_smoothing
     gp_weight: float = 10.0
     clip_value: float = 0.01
@@ -57,8 +62,8 @@ class TrainConfig:
     ema: float = 0.0                    # decay of the EMA of G's weights (0: off)
     spectral_norm: bool = False
     device: str = "auto"                # auto | cpu | cuda | cuda:N | mps
-    precision: str = "fp32"             # auto (bf16 where the hardware has it) | fp32 | bf16 (autocast)
-    g_noise: str = "reuse"              # reuse: the G step judges the D step's fakes | fresh: it draws new noise
+    precision: str = "fp32"             # auto (bf16 on CUDA GPUs that have it, fp32 elsewhere) | fp32 | bf16 (autocast)
+    g_noise: str | None = None          # reuse: the G step judges the D step's fakes | fresh: new noise (null: the loss's)
     compile: bool = False               # torch.compile G and D (pays off over hundreds of steps)
     nproc: int = 1                      # data-parallel processes (torchrun, DDP); batch_size is the global batch
     log_every: int = 25                 # steps between loss rows (and host syncs)
@@ -78,8 +83,10 @@ class SampleConfig:
 
 @dataclass(frozen=True)
 class EvalConfig:
-    features: str = "classifier"        # classifier | inception
-    inception_weights: str | None = None  # local inception-v3-compat weights (features: inception)
+    features: tuple[str, ...] = ("classifier",)  # FID/KID/PR features, any of: classifier | inception
+    inception_weights: str | None = None  # null: the standard FID Inception (fetched once); or a local
+                                          # torch-fidelity inception-v3-compat weights file
+    reference: str = "train"            # the real images FID compares with: train | test (held-out split)
     kid_subset_size: int = 1000
     class_share: float = 0.2            # a class is covered at >= this share of its expected count
     diversity_pairs: int = 1000         # random pairs for the within-set SSIM diversity
@@ -131,6 +138,8 @@ class ClassifierConfig:
 @dataclass(frozen=True)
 class ReportConfig:
     title: str = "GAN Lab report"
+    compare_with: tuple[str, ...] = ()  # published tables to print beside the variants (pipeline/report/published.py)
+    reduced: str | None = None          # how these settings differ from the published ones (null: they do not)
 
 
 RECIPE_KEYS = tuple(f.name for f in dataclasses.fields(Recipe))
@@ -251,11 +260,16 @@ def check_values(recipe: Recipe, where: str = "") -> None:
     prefix = f"{where}." if where else ""
     t = recipe.train
     _choice(t.precision, ("auto", "fp32", "bf16"), f"{prefix}train.precision")
-    _choice(t.g_noise, ("fresh", "reuse"), f"{prefix}train.g_noise")
-    _choice(recipe.eval.features, ("classifier", "inception"), f"{prefix}eval.features")
+    if t.g_noise is not None:
+        _choice(t.g_noise, ("fresh", "reuse"), f"{prefix}train.g_noise")
+    _choice(t.updates, ("alternating", "simultaneous"), f"{prefix}train.updates")
+    _choice(t.z_dist, ("normal", "uniform"), f"{prefix}train.z_dist")
+    for i, name in enumerate(recipe.eval.features):
+        _choice(name, ("classifier", "inception"), f"{prefix}eval.features[{i}]")
+    _choice(recipe.eval.reference, ("train", "test"), f"{prefix}eval.reference")
     _choice(recipe.sample.interpolation, ("spherical", "linear"), f"{prefix}sample.interpolation")
     _choice(recipe.data.stacked_from, ("mnist5k", "mnist"), f"{prefix}data.stacked_from")
-    for key in ("steps", "batch_size", "z_dim", "width", "pac", "log_every", "eval_every", "eval_samples",
+    for key in ("steps", "batch_size", "z_dim", "width", "pac", "g_steps", "log_every", "eval_every", "eval_samples",
                 "checkpoint_every", "nproc"):
         if getattr(t, key) < 1:
             raise ConfigError(f"{prefix}train.{key} must be >= 1, got {getattr(t, key)}")
@@ -264,6 +278,8 @@ def check_values(recipe: Recipe, where: str = "") -> None:
                           f"(each process trains on batch_size / nproc samples a step)")
     if t.d_steps is not None and t.d_steps < 1:
         raise ConfigError(f"{prefix}train.d_steps must be >= 1, got {t.d_steps}")
+    if t.d_steps_warmup is not None and t.d_steps_warmup < 0:
+        raise ConfigError(f"{prefix}train.d_steps_warmup must be >= 0 (0: off), got {t.d_steps_warmup}")
     for key in ("lr_g", "lr_d", "gp_weight", "clip_value"):
         value = getattr(t, key)
         if value is not None and not value > 0:
@@ -276,8 +292,6 @@ def check_values(recipe: Recipe, where: str = "") -> None:
         raise ConfigError(f"{prefix}train.ema must be in [0, 1), got {t.ema}")
     if not 0.0 < recipe.data.test_fraction < 1.0:
         raise ConfigError(f"{prefix}data.test_fraction must be in (0, 1), got {recipe.data.test_fraction}")
-    if recipe.eval.features == "inception" and not recipe.eval.inception_weights:
-        raise ConfigError(f"{prefix}eval.features: inception needs eval.inception_weights (a local file)")
 
 
 def _choice(value: str, valid: tuple[str, ...], key: str) -> None:

@@ -35,6 +35,8 @@ class GanLoss:
     default_lr: float = 2.0e-4      # DCGAN paper (Radford et al. 2016)
     default_betas: tuple[float, float] = (0.5, 0.999)  # DCGAN paper
     default_d_steps: int = 1        # critic steps per generator step
+    default_d_steps_warmup: int = 0  # critic steps for the first 25 and every 500th G step (0: d_steps throughout)
+    default_g_noise: str = "reuse"  # reuse: G judges the last D step's fakes (pytorch/examples' DCGAN) | fresh
 
 
 LOSSES: Registry[GanLoss] = Registry("loss", "losses")
@@ -83,14 +85,17 @@ LOSSES.add("minimax", GanLoss("minimax", bce_discriminator, minimax_generator, z
 LOSSES.add("ns", GanLoss("ns", bce_discriminator, ns_generator))
 LOSSES.add("lsgan", GanLoss("lsgan", lsgan_discriminator, lsgan_generator, probabilistic=False))
 LOSSES.add("hinge", GanLoss("hinge", hinge_discriminator, wasserstein_generator, probabilistic=False, smoothing=False))
-# WGAN (Arjovsky et al. 2017, Algorithm 1): RMSprop at 5e-5 -- momentum destabilises the clipped critic -- n_critic 5
+# WGAN (Arjovsky et al. 2017, Algorithm 1): RMSprop at 5e-5 -- momentum destabilises the clipped critic -- n_critic 5;
+# the reference code (main.py) trains the critic 100 steps per G step for the first 25 G steps and every 500th, so
+# it starts near optimal, and draws fresh noise for the G step
 LOSSES.add("wgan", GanLoss("wgan", wasserstein_discriminator, wasserstein_generator, probabilistic=False,
                            wasserstein=True, weight_clipping=True, smoothing=False, zero_sum=True,
-                           default_optimizer="rmsprop", default_lr=5.0e-5, default_d_steps=5))
-# WGAN-GP (Gulrajani et al. 2017, Algorithm 1): Adam, alpha 1e-4, beta1 0, beta2 0.9, n_critic 5
+                           default_optimizer="rmsprop", default_lr=5.0e-5, default_d_steps=5,
+                           default_d_steps_warmup=100, default_g_noise="fresh"))
+# WGAN-GP (Gulrajani et al. 2017, Algorithm 1): Adam, alpha 1e-4, beta1 0, beta2 0.9, n_critic 5, fresh noise for G
 LOSSES.add("wgan_gp", GanLoss("wgan_gp", wasserstein_discriminator, wasserstein_generator, probabilistic=False,
                               wasserstein=True, gradient_penalty=True, smoothing=False, zero_sum=True,
-                              default_lr=1.0e-4, default_betas=(0.0, 0.9), default_d_steps=5))
+                              default_lr=1.0e-4, default_betas=(0.0, 0.9), default_d_steps=5, default_g_noise="fresh"))
 
 def gradient_penalty(
     critic: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor, pac: int = 1,

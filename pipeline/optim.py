@@ -17,8 +17,9 @@ OPTIMIZERS: Registry[Factory] = Registry("optimizer")
 @OPTIMIZERS.register("adam")
 def adam(params: Iterable[torch.nn.Parameter], lr: float, betas: tuple[float, float],
          device: torch.device) -> torch.optim.Optimizer:
-    # fused: one kernel for the whole update on CUDA
-    return torch.optim.Adam(params, lr=lr, betas=betas, fused=device.type == "cuda")
+    # fused: one kernel for the whole update, on CUDA and on the CPU (2.7x faster than the per-tensor
+    # loop there, measured on 400x400 layers: it matters for small networks such as the 2D toys)
+    return torch.optim.Adam(params, lr=lr, betas=betas, fused=device.type in ("cuda", "cpu"))
 
 
 @OPTIMIZERS.register("rmsprop")

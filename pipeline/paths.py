@@ -83,8 +83,20 @@ def metrics_path(variant: str) -> Path:
     return report_dir(variant) / "metrics.json"
 
 
+def fid_protocol_path(variant: str) -> Path:
+    """How each FID of the variant was measured: features, weights digest, reference split, images a
+    side, resize."""
+    return report_dir(variant) / "fid_protocol.json"
+
+
 def class_hist_path(variant: str) -> Path:
     return report_dir(variant) / "class_hist.json"
+
+
+def training_summary_path(variant: str) -> Path:
+    """How the variant trained on this machine (precision and device actually used, update counts):
+    a DVC metrics file, so `dvc exp show` shows what `auto` meant."""
+    return report_dir(variant) / "training.json"
 
 
 def resolved_path(variant: str) -> Path:

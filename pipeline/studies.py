@@ -38,7 +38,11 @@ def apply_study(params_raw: Mapping[str, Any], study: Mapping[str, Any]) -> dict
     recipe = {k: v for k, v in study.items() if k != "variants"}
     merged = deep_merge({k: v for k, v in params_raw.items() if k != "variants"}, recipe)
     merged["variants"] = dict(study["variants"])
-    lab_from_raw(merged)  # any bad key or name fails here, before DVC starts anything
+    lab = lab_from_raw(merged)  # any bad key or name fails here, before DVC starts anything
+    from pipeline.report.published import PUBLISHED
+
+    for name in lab.params.report.compare_with:
+        PUBLISHED.get(name, "report.compare_with")
     return merged
 
 

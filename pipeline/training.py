@@ -11,6 +11,7 @@ in the loop); Adam is fused on CUDA; NHWC (channels_last) convolutions; bf16 aut
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import time
 from contextlib import contextmanager
@@ -22,7 +23,6 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 from torch.func import functional_call
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
 from pipeline import distributed
@@ -38,7 +38,7 @@ from pipeline.models import ModelSpec, build_models
 from pipeline.optim import OPTIMIZERS
 from pipeline.sampling import generate
 from pipeline.tracking import NullTracker, Tracker
-from pipeline.unrolled import lookahead
+from pipeline.unrolled import DSnapshot, lookahead, snapshot
 from pipeline.variants import is_resolved
 
 Evaluator = Callable[[nn.Module], dict[str, float]]  # generator -> cheap mode-collapse metrics
@@ -55,7 +55,7 @@ def model_spec(recipe: Recipe, prepared: Prepared, loss: GanLoss) -> ModelSpec:
     kind = "image" if len(prepared.data_shape) == 3 else "points"
     return ModelSpec(data_shape=prepared.data_shape, kind=kind, z_dim=t.z_dim, width=t.width,
                      num_classes=prepared.num_classes if recipe.conditional else 0, d_norm=d_norm,
-                     spectral_norm=t.spectral_norm, pac=t.pac, d_dropout=not loss.wasserstein)
+                     spectral_norm=t.spectral_norm, pac=t.pac, d_dropout=not loss.wasserstein, z_dist=t.z_dist)
 
 
 def make_optimizers(recipe: Recipe, generator: nn.Module, discriminator: nn.Module,
@@ -88,6 +88,47 @@ def samples_per_step(recipe: Recipe) -> int:
     """Samples of each kind (real, fake) one step draws: PacGAN's D judges `batch_size` packs of
     `pac` samples each, as in the PacGAN reference, so packing does not shrink D's batch."""
     return recipe.train.batch_size * recipe.train.pac
+
+
+WARMUP_G_STEPS, WARMUP_EVERY = 25, 500  # WGAN's reference: 100 critic steps while gen_iterations < 25 or % 500 == 0
+
+
+def critic_steps(recipe: Recipe, step: int) -> int:
+    """D updates before generator step `step` (1-based): `d_steps`, or `d_steps_warmup` for the first
+    25 generator steps and every 500th after (the WGAN reference's schedule, so the critic is near
+    optimal when G learns from it)."""
+    t = recipe.train
+    g_iterations = step - 1  # the reference counts from 0
+    if t.d_steps_warmup and (g_iterations < WARMUP_G_STEPS or g_iterations % WARMUP_EVERY == 0):
+        return t.d_steps_warmup
+    return t.d_steps
+
+
+class Ema:
+    """Exponential moving average of G's weights (`train.ema`), as StyleGAN2-ADA keeps it: the decay
+    warms up, decay_t = min(decay, (1 + t) / (10 + t)) at the t-th update, so the first steps' weights
+    do not linger (at a constant 0.999 a third of the average would still be them after 1,200
+    steps), and buffers (batch-norm statistics) are copied from G, not averaged."""
+
+    def __init__(self, generator: nn.Module, decay: float) -> None:
+        self.module = copy.deepcopy(generator).requires_grad_(False)
+        self.decay, self.updates = decay, 0
+
+    @torch.no_grad()
+    def update(self, generator: nn.Module) -> None:
+        decay = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        for average, current in zip(self.module.parameters(), generator.parameters()):
+            average.lerp_(current.detach(), 1.0 - decay)
+        for average, current in zip(self.module.buffers(), generator.buffers()):
+            average.copy_(current)
+        self.updates += 1
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"module": self.module.state_dict(), "updates": self.updates}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.module.load_state_dict(state["module"])
+        self.updates = state["updates"]
 
 
 def _output_stats(loss: GanLoss, real_out: Tensor, fake_out: Tensor) -> dict[str, Tensor]:
@@ -157,18 +198,21 @@ def frozen(module: nn.Module) -> Iterator[None]:
 
 def g_step(generator: nn.Module, discriminator: nn.Module, opt_g: torch.optim.Optimizer, loss: GanLoss,
            batch: Batch, autocast: Callable[[], Any], recipe: Recipe | None = None,
-           opt_d: torch.optim.Optimizer | None = None, fake: Tensor | None = None,
+           before: DSnapshot | None = None, fake: Tensor | None = None,
            measure: bool = True) -> dict[str, Tensor]:
     """One generator update against the current discriminator, or, with `train.unroll_steps` k > 0,
-    against D after k differentiable look-ahead steps on this batch (D itself is not changed).
-    `fake`: G's output for `batch.z`, still attached to G's graph, when the caller reuses the D
-    step's fakes (`train.g_noise: reuse`)."""
+    against D after k differentiable look-ahead steps on this batch taken from `before`, D as it was
+    before this iteration's D update (Metz et al.; D itself is not changed). `fake`: G's output for
+    `batch.z`, still attached to G's graph, when the caller reuses the D step's fakes
+    (`train.g_noise: reuse`)."""
     k = recipe.train.unroll_steps if recipe is not None else 0
     with autocast():
         if fake is None:
             fake = generator(batch.z, batch.y_fake)
         if k:
-            loss_g = _unrolled_generator_loss(_eager(discriminator), opt_d, loss, batch, fake, recipe, k)
+            if before is None:
+                raise ValueError("an unrolled G step needs the snapshot of D taken before its D update")
+            loss_g = _unrolled_generator_loss(_eager(discriminator), before, loss, batch, fake, recipe, k)
         else:
             with frozen(discriminator):  # D's local module: DDP must not wait for D's gradients here
                 loss_g = loss.generator(local(discriminator)(fake, batch.y_fake).float())
@@ -181,16 +225,17 @@ def g_step(generator: nn.Module, discriminator: nn.Module, opt_g: torch.optim.Op
     return logs
 
 
-def _unrolled_generator_loss(discriminator: nn.Module, opt_d: torch.optim.Optimizer, loss: GanLoss, batch: Batch,
+def _unrolled_generator_loss(discriminator: nn.Module, before: DSnapshot, loss: GanLoss, batch: Batch,
                              fake: Tensor, recipe: Recipe, k: int) -> Tensor:
-    """Metz et al. 2016: G's loss against D_k, D after k look-ahead steps. For a zero-sum loss G
-    minimises the game's value at D_k, f(G, D_k) = -loss_D(D_k): the real-data term now depends on
-    G too, through D_k (the surrogate objective of the paper); otherwise G's own loss at D_k."""
+    """Metz et al. 2016: G's loss against D_k, D after k look-ahead steps from `before` (D before this
+    iteration's update, so the first look-ahead step is that update, differentiated). For a zero-sum
+    loss G minimises the game's value at D_k, f(G, D_k) = -loss_D(D_k): the real-data term now
+    depends on G too, through D_k (the surrogate objective of the paper); otherwise G's own loss at D_k."""
     t = recipe.train
     smoothing = 1.0 - t.label_smoothing
     d_loss = lambda D: loss.discriminator(D(batch.real, batch.y_real).float(),  # noqa: E731
                                           D(fake, batch.y_fake).float(), smoothing)
-    params, buffers = lookahead(discriminator, opt_d, k, d_loss, t.clip_value if loss.weight_clipping else None)
+    params, buffers = lookahead(discriminator, before, k, d_loss, t.clip_value if loss.weight_clipping else None)
     critic = lambda x, y: functional_call(discriminator, (params, buffers), (x, y))  # noqa: E731
     return -d_loss(critic) if loss.zero_sum else loss.generator(critic(fake, batch.y_fake).float())
 
@@ -203,6 +248,7 @@ class TrainResult:
     log_rows: list[dict[str, float]] = field(default_factory=list)
     eval_rows: list[dict[str, float]] = field(default_factory=list)
     resumed_from: int = 0
+    d_updates: int = 0              # critic updates in all (d_steps per G step, more during WGAN's warm-up)
 
 
 @dataclass
@@ -211,11 +257,12 @@ class _Run:
 
     generator: nn.Module
     discriminator: nn.Module
-    ema: AveragedModel | None
+    ema: Ema | None
     opt_g: torch.optim.Optimizer
     opt_d: torch.optim.Optimizer
     gen: torch.Generator
     step: int = 0
+    d_updates: int = 0                # critic updates so far
     log_rows: list[dict[str, float]] = field(default_factory=list)
     eval_rows: list[dict[str, float]] = field(default_factory=list)
     g_fast: nn.Module | None = None   # the G and D the steps call: compiled (train.compile), in DDP (nproc > 1)
@@ -236,9 +283,7 @@ def _setup(recipe: Recipe, prepared: Prepared, loss: GanLoss, device: torch.devi
     if spec.kind == "image":  # NHWC convolutions: faster on CUDA and on CPU (oneDNN), measured
         generator = generator.to(memory_format=torch.channels_last)
         discriminator = discriminator.to(memory_format=torch.channels_last)
-    ema = None
-    if recipe.train.ema > 0:
-        ema = AveragedModel(generator, multi_avg_fn=get_ema_multi_avg_fn(recipe.train.ema), use_buffers=True)
+    ema = Ema(generator, recipe.train.ema) if recipe.train.ema > 0 else None
     opt_g, opt_d = make_optimizers(recipe, generator, discriminator, device)
     gen = torch.Generator(device=device).manual_seed(recipe.seed + world.rank)  # each rank its own batches
     g_fast, d_fast = distributed.wrap(generator, world, device), distributed.wrap(discriminator, world, device)
@@ -250,6 +295,7 @@ def _setup(recipe: Recipe, prepared: Prepared, loss: GanLoss, device: torch.devi
 def _state(run: _Run, recipe: Recipe) -> dict[str, Any]:
     return {
         "training_hash": recipe.training_hash(), "code_digest": code_digest(), "step": run.step,
+        "d_updates": run.d_updates,
         "generator": run.generator.state_dict(), "discriminator": run.discriminator.state_dict(),
         "ema": run.ema.state_dict() if run.ema is not None else None,
         "opt_g": run.opt_g.state_dict(), "opt_d": run.opt_d.state_dict(),
@@ -270,7 +316,8 @@ def _restore(run: _Run, state: dict[str, Any]) -> None:
     torch.set_rng_state(state["cpu_rng"])
     if state["cuda_rng"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda_rng"])
-    run.step, run.log_rows, run.eval_rows = state["step"], state["log_rows"], state["eval_rows"]
+    run.step, run.d_updates = state["step"], state["d_updates"]
+    run.log_rows, run.eval_rows = state["log_rows"], state["eval_rows"]
 
 
 WEIGHT_CODE = ("training", "losses", "optim", "unrolled", "device", "distributed", "models")  # modules and packages of pipeline/
@@ -339,18 +386,20 @@ def train(recipe: Recipe, prepared: Prepared, *, variant: str = "variant", track
     last: dict[str, Tensor] = {}
     last_time, last_step = time.perf_counter(), start
     bar = tqdm(total=t.steps, initial=start, desc=f"train {variant}", disable=None if progress else True, unit="step")
+    last_d_updates = run.d_updates
     for step in range(start + 1, t.steps + 1):
         logged = step % t.log_every == 0 or step == t.steps
-        d_logs, g_logs = _step(run, loss, recipe, x, y, autocast, logged)
+        d_logs, g_logs = _step(run, loss, recipe, x, y, autocast, logged, critic_steps(recipe, step))
         if run.ema is not None:
-            run.ema.update_parameters(run.generator)
+            run.ema.update(run.generator)
         _accumulate(sums, last, {**d_logs, **g_logs})
         run.step = step
         bar.update()
         if logged:
             now = time.perf_counter()
-            row = _flush(sums, last, step, step - last_step, now - last_time, samples_per_step(recipe) * t.d_steps,
-                         variant, world)
+            row = _flush(sums, last, step, step - last_step, now - last_time,
+                         samples_per_step(recipe) * (run.d_updates - last_d_updates) / (step - last_step), variant, world)
+            last_d_updates = run.d_updates
             row.update(lr_g=run.opt_g.param_groups[0]["lr"], lr_d=run.opt_d.param_groups[0]["lr"])
             last_time, last_step, sums, last = now, step, {}, {}
             run.log_rows.append(row)
@@ -362,7 +411,7 @@ def train(recipe: Recipe, prepared: Prepared, *, variant: str = "variant", track
             save_torch(_state(run, recipe), state_path)
     bar.close()
     distributed.stop(world)
-    return TrainResult(run.sampler, run.discriminator, spec, run.log_rows, run.eval_rows, start)
+    return TrainResult(run.sampler, run.discriminator, spec, run.log_rows, run.eval_rows, start, run.d_updates)
 
 
 def _accumulate(sums: dict[str, Tensor], last: dict[str, Tensor], logs: dict[str, Tensor]) -> None:
@@ -387,23 +436,49 @@ def _device_data(prepared: Prepared, device: torch.device, world: World) -> tupl
 
 
 def _step(run: _Run, loss: GanLoss, recipe: Recipe, x: Tensor, y: Tensor | None, autocast: Callable[[], Any],
-          measure: bool) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
-    """`d_steps` critic updates, then one generator update. With `train.g_noise: fresh` (Goodfellow
-    et al., Algorithm 1) the G step draws its own noise; with `reuse` (pytorch/examples' DCGAN) it
-    reuses the last D step's fakes, computed once with G's graph kept: one G forward fewer."""
+          measure: bool, d_steps: int) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    """One iteration: `d_steps` critic updates, then `g_steps` generator updates on one noise draw.
+
+    With `train.g_noise: fresh` (Goodfellow et al., Algorithm 1; the WGAN references) the G updates
+    draw their own noise; with `reuse` (pytorch/examples' DCGAN) the first reuses the last D step's
+    fakes, computed once with G's graph kept: one G forward fewer. An unrolled G step looks ahead
+    from D as it was before the last D update, on that update's batch. `train.updates:
+    simultaneous` (the PacGAN 2D reference) takes G's and D's gradients at the same weights."""
     t = recipe.train
     n = samples_per_step(recipe) // run.world.size  # each rank's share of the global batch
+    if t.updates == "simultaneous":
+        return _simultaneous_step(run, loss, recipe, x, y, autocast, measure, n)
     reuse = t.g_noise == "reuse"
-    fake = None
-    for i in range(t.d_steps):
+    fake, before = None, None
+    for i in range(d_steps):
         batch = draw_batch(x, y, n, t.z_dim, recipe.conditional, run.gen)
-        if reuse and i == t.d_steps - 1:
+        last = i == d_steps - 1
+        if reuse and last:
             with autocast():
                 fake = run.g_fast(batch.z, batch.y_fake)
+        if t.unroll_steps and last:
+            before = snapshot(_eager(run.d_fast), run.opt_d)
         d_logs = d_step(run.g_fast, run.d_fast, run.opt_d, loss, batch, recipe, autocast, run.gen, fake, measure)
+        run.d_updates += 1
     if not reuse:
         batch = draw_batch(x, y, n, t.z_dim, recipe.conditional, run.gen)
-    g_logs = g_step(run.g_fast, run.d_fast, run.opt_g, loss, batch, autocast, recipe, run.opt_d, fake, measure)
+    for j in range(t.g_steps):  # the later updates redraw G(z) for the same z, as PacGAN's Stacked MNIST code
+        g_logs = g_step(run.g_fast, run.d_fast, run.opt_g, loss, batch, autocast, recipe, before,
+                        fake if j == 0 else None, measure and j == t.g_steps - 1)
+    return d_logs, g_logs
+
+
+def _simultaneous_step(run: _Run, loss: GanLoss, recipe: Recipe, x: Tensor, y: Tensor | None,
+                       autocast: Callable[[], Any], measure: bool, n: int) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    """G's and D's gradients at the same (G, D) on one batch, then both updates (ALI's training
+    algorithm, which PacGAN's 2D experiments use): G steps first against the current D, then D
+    steps on the fakes G made before its update."""
+    batch = draw_batch(x, y, n, recipe.train.z_dim, recipe.conditional, run.gen)
+    with autocast():
+        fake = run.g_fast(batch.z, batch.y_fake)
+    g_logs = g_step(run.g_fast, run.d_fast, run.opt_g, loss, batch, autocast, recipe, None, fake, measure)
+    d_logs = d_step(run.g_fast, run.d_fast, run.opt_d, loss, batch, recipe, autocast, run.gen, fake, measure)
+    run.d_updates += 1
     return d_logs, g_logs
 
 

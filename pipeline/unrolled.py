@@ -10,6 +10,7 @@ this is exactly the ordinary generator step.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
@@ -39,31 +40,52 @@ def _rmsprop(p: Tensor, g: Tensor, state: dict, group: dict) -> tuple[Tensor, di
 UPDATES = {torch.optim.Adam: _adam, torch.optim.RMSprop: _rmsprop}
 
 
-def lookahead(discriminator: nn.Module, optimizer: torch.optim.Optimizer, steps: int,
+@dataclass
+class DSnapshot:
+    """D and its optimizer as they were before an iteration's D update: the look-ahead starts here,
+    so its first step is the update D actually took (Metz et al.'s reference runs the D update and
+    G's unrolled step from the same D weights, on the same batch)."""
+
+    params: Params                      # detached copies of the trainable parameters
+    buffers: Params                     # copies of the buffers (batch-norm statistics must not move)
+    states: dict[str, dict]             # the optimizer's per-parameter state (Adam moments, RMSprop averages)
+    group: dict                         # the optimizer's hyperparameters (lr, betas, ...)
+    update: Callable[[Tensor, Tensor, dict, dict], tuple[Tensor, dict]]
+
+
+def snapshot(discriminator: nn.Module, optimizer: torch.optim.Optimizer) -> DSnapshot:
+    update = UPDATES.get(type(optimizer))
+    if update is None:
+        raise ValueError(f"unrolling supports Adam and RMSprop, not {type(optimizer).__name__}")
+    named = {n: p for n, p in discriminator.named_parameters() if p.requires_grad}
+    copy = lambda v: v.detach().clone() if torch.is_tensor(v) else v  # noqa: E731
+    return DSnapshot(params={n: p.detach().clone() for n, p in named.items()},
+                     buffers={n: b.clone() for n, b in discriminator.named_buffers()},
+                     states={n: {k: copy(v) for k, v in optimizer.state.get(p, {}).items()} for n, p in named.items()},
+                     group=dict(optimizer.param_groups[0]), update=update)
+
+
+def lookahead(discriminator: nn.Module, before: DSnapshot, steps: int,
               d_loss: Callable[[Callable[[Tensor, Tensor | None], Tensor]], Tensor],
               clip_value: float | None = None) -> tuple[Params, Params]:
-    """(parameters, buffers) of `discriminator` after `steps` differentiable updates of `optimizer`.
+    """(parameters, buffers) of `discriminator` after `steps` differentiable updates of its optimizer,
+    starting from `before`.
 
     `d_loss(D)` computes the discriminator's loss with `D(x, y)` standing for the network; it is
     called once per look-ahead step with the current functional parameters. `clip_value`: WGAN's
     weight clipping after each step.
     """
-    update = UPDATES.get(type(optimizer))
-    if update is None:
-        raise ValueError(f"unrolling supports Adam and RMSprop, not {type(optimizer).__name__}")
-    group = optimizer.param_groups[0]
-    names = [n for n, p in discriminator.named_parameters() if p.requires_grad]
-    params: Params = dict(discriminator.named_parameters())
-    buffers: Params = {n: b.clone() for n, b in discriminator.named_buffers()}
-    states = {n: {k: (v.detach().clone() if torch.is_tensor(v) else v)
-                  for k, v in optimizer.state.get(params[n], {}).items()} for n in names}
+    names = list(before.params)
+    params: Params = {n: p.clone().requires_grad_(True) for n, p in before.params.items()}
+    buffers: Params = {n: b.clone() for n, b in before.buffers.items()}
+    states = {n: dict(state) for n, state in before.states.items()}
     for _ in range(steps):
         loss = d_loss(lambda x, y: functional_call(discriminator, (params, buffers), (x, y)))
         grads = torch.autograd.grad(loss, [params[n] for n in names], create_graph=True, allow_unused=True)
         new = dict(params)
         for n, g in zip(names, grads):
             g = torch.zeros_like(params[n]) if g is None else g
-            new[n], states[n] = update(params[n], g, states[n], group)
+            new[n], states[n] = before.update(params[n], g, states[n], before.group)
             if clip_value is not None:
                 new[n] = new[n].clamp(-clip_value, clip_value)
         params = new

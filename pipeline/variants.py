@@ -82,10 +82,10 @@ def check_names(recipe: Recipe, where: str = "") -> None:
     for name in recipe.eval.metrics:
         METRICS.get(name, f"{prefix}eval.metrics")
     weights = recipe.eval.inception_weights
-    if recipe.eval.features == "inception" and weights and not Path(weights).is_file():
+    if "inception" in recipe.eval.features and weights and not Path(weights).is_file():
         # checked before any training, not hours later at evaluation
-        raise ConfigError(f"{prefix}eval.inception_weights: {weights} is not a file; put the Inception weights "
-                          f"there or use eval.features: classifier")
+        raise ConfigError(f"{prefix}eval.inception_weights: {weights} is not a file; put torch-fidelity's "
+                          f"inception-v3-compat weights there, or leave it null for the standard FID Inception")
 
 
 # Tricks that only mean something for some losses: name -> (does the loss use it?, its "off" value).
@@ -98,10 +98,11 @@ TRICKS: dict[str, tuple[Callable[[Any], bool], Any]] = {
 def resolve(recipe: Recipe, own: Mapping[str, Any] | None = None, where: str = "") -> tuple[Recipe, tuple[str, ...]]:
     """(the recipe with what it leaves to the loss filled in, notes). Idempotent.
 
-    `train.optimizer: auto` and null `lr_g`, `lr_d`,
-    `betas`, `d_steps` take the loss's published values (WGAN: RMSprop 5e-5, 5 critic steps;
-    WGAN-GP: Adam 1e-4, betas (0, 0.9), 5 critic steps; the others: Adam 2e-4, betas (0.5, 0.999),
-    1 step), so `-S loss=wgan_gp` trains WGAN-GP as published. A trick the loss has no use for
+    `train.optimizer: auto` and null `lr_g`, `lr_d`, `betas`, `d_steps`, `d_steps_warmup` and
+    `g_noise` take the loss's published values (WGAN: RMSprop 5e-5, 5 critic steps, 100 for the
+    first 25 and every 500th G step, fresh noise for G; WGAN-GP: Adam 1e-4, betas (0, 0.9), 5 critic
+    steps, fresh noise; the others: Adam 2e-4, betas (0.5, 0.999), 1 step, G reusing the D step's
+    fakes), so `-S loss=wgan_gp` trains WGAN-GP as published. A trick the loss has no use for
     (label smoothing for a critic) is an error when the variant sets it itself (`own`: the
     variant's overrides; None: everything was set explicitly) and is switched off with a note
     when it comes from the shared recipe, so one `-S train.label_smoothing=0.1` smooths every
@@ -122,9 +123,24 @@ def resolve(recipe: Recipe, own: Mapping[str, Any] | None = None, where: str = "
         lr_d=loss.default_lr if t.lr_d is None else t.lr_d,
         betas=loss.default_betas if t.betas is None else t.betas,
         d_steps=loss.default_d_steps if t.d_steps is None else t.d_steps,
+        d_steps_warmup=loss.default_d_steps_warmup if t.d_steps_warmup is None else t.d_steps_warmup,
+        g_noise=loss.default_g_noise if t.g_noise is None else t.g_noise,
     )
     notes: list[str] = []
     own_train = (own or {}).get("train") or {}
+    if t.unroll_steps and changes["g_noise"] != "reuse":
+        # Metz et al.'s reference takes G's look-ahead on the batch D just trained on
+        if t.g_noise is not None:
+            notes.append("train.g_noise=fresh does not apply to an unrolled GAN: G's look-ahead uses the D step's "
+                         "batch, as in the reference")
+        changes["g_noise"] = "reuse"
+    if t.updates == "simultaneous":
+        plain = dict(d_steps=changes["d_steps"], d_steps_warmup=changes["d_steps_warmup"], g_steps=t.g_steps,
+                     unroll_steps=t.unroll_steps)
+        if plain != dict(d_steps=1, d_steps_warmup=0, g_steps=1, unroll_steps=0):
+            raise ConfigError(f"{prefix}train.updates: simultaneous computes one D and one G gradient at the same "
+                              f"weights; it needs d_steps 1, d_steps_warmup 0, g_steps 1 and unroll_steps 0, got "
+                              + ", ".join(f"{k} {v}" for k, v in plain.items()))
     for key, (applies, off) in TRICKS.items():
         value = getattr(t, key)
         if value == off or applies(loss):
@@ -141,4 +157,4 @@ def resolve(recipe: Recipe, own: Mapping[str, Any] | None = None, where: str = "
 
 def is_resolved(recipe: Recipe) -> bool:
     t = recipe.train
-    return t.optimizer != "auto" and None not in (t.lr_g, t.lr_d, t.betas, t.d_steps)
+    return t.optimizer != "auto" and None not in (t.lr_g, t.lr_d, t.betas, t.d_steps, t.d_steps_warmup, t.g_noise)

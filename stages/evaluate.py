@@ -1,6 +1,6 @@
 """Stage `evaluate@<variant>`: generated samples -> reports/variants/<variant>/metrics.json (flat, for
-`dvc metrics show`) and class_hist.json (the picture of mode collapse); the same numbers go to the
-variant's MLflow run as `eval.<metric>`."""
+`dvc metrics show`), class_hist.json (the picture of mode collapse) and fid_protocol.json (how each
+FID was measured); the same numbers go to the variant's MLflow run as `eval.<metric>`."""
 
 from __future__ import annotations
 
@@ -24,15 +24,17 @@ def main(variant: str, params_file: str = "params.yaml") -> None:
     generated = load_generated(paths.generated_path(variant))
     classifier = load_dataset_classifier(recipe.dataset)
     classifier_path = paths.classifier_path(recipe.dataset) if classifier is not None else None
-    metrics, histogram = evaluate_samples(generated.samples, recipe, prepared, classifier_path, classifier,
-                                          sample_labels=generated.labels)
+    evaluation = evaluate_samples(generated.samples, recipe, prepared, classifier_path, classifier,
+                                  sample_labels=generated.labels)
+    metrics = evaluation.metrics
     write_json(metrics, paths.metrics_path(variant))
-    write_json(histogram, paths.class_hist_path(variant))
+    write_json(evaluation.histogram, paths.class_hist_path(variant))
+    write_json(evaluation.protocol, paths.fid_protocol_path(variant))
     if tracker is not None:
         tracker.log_metrics({f"eval.{k}": v for k, v in metrics.items() if isinstance(v, (int, float))},
                             step=recipe.train.steps)
-        tracker.log_artifact(paths.metrics_path(variant), "evaluation")
-        tracker.log_artifact(paths.class_hist_path(variant), "evaluation")
+        for path in (paths.metrics_path(variant), paths.class_hist_path(variant), paths.fid_protocol_path(variant)):
+            tracker.log_artifact(path, "evaluation")
         tracker.close()
     print(f"evaluated {variant}: " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                                                for k, v in metrics.items()))

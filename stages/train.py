@@ -1,5 +1,5 @@
 """Stage `train@<variant>`: the variant's resolved recipe -> models/<variant>/ (generator.pt,
-checkpoint.pt), reports/variants/<variant>/ (train_log.csv, train_eval.csv, resolved.yaml),
+checkpoint.pt), reports/variants/<variant>/ (train_log.csv, train_eval.csv, resolved.yaml, training.json),
 reports/curves/<variant>_*.csv (drawn by `dvc plots`) and an MLflow run, whose id the
 evaluate and report stages find in .gan-lab/mlflow/<variant>.json."""
 
@@ -55,6 +55,7 @@ def main(variant: str, params_file: str = "params.yaml") -> None:
         checkpoint.save_trained(variant, result.generator, result.discriminator, meta)
         checkpoint.write_training_tables(variant, result.log_rows, result.eval_rows)
         checkpoint.write_resolved(variant, recipe.to_dict(), v.notes)
+        checkpoint.write_training_summary(variant, recipe.to_dict(), device, result.d_updates)
         checkpoint.write_run_reference(variant, run_reference(tracker))
         if tracker is not None:
             for path, folder in ((paths.generator_path(variant), "checkpoint"),

@@ -66,7 +66,7 @@ CASES = {
         unreadable_images, ["python", "-m", "stages.prepare"],
         "data.folder: none of the 2 image files in photos could be read"),
     "missing Inception weights file": (
-        lambda r: set_params(r, lambda p: p["eval"].update(features="inception", inception_weights="pt_inception.pth")),
+        lambda r: set_params(r, lambda p: p["eval"].update(features=["classifier", "inception"], inception_weights="pt_inception.pth")),
         ["python", "-m", "stages.prepare"], "eval.inception_weights: pt_inception.pth is not a file"),
     "tracking server that does not answer": (
         None, ["python", "-m", "stages.train", "dcgan"], "is unreachable"),

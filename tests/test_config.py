@@ -101,7 +101,18 @@ def test_deep_merge_keeps_siblings():
         (lambda r: r["variants"].update(unrolled={"loss": "wgan_gp", "train": {"unroll_steps": 3}}),
          "variants.unrolled.train.unroll_steps: applies to losses minimax, ns, lsgan, hinge, wgan, not 'wgan_gp'"),
         (lambda r: r.update(variants={}), "variants: must map at least one variant name"),
-        (lambda r: r["eval"].update(features="inception"), "inception needs eval.inception_weights"),
+        (lambda r: r["eval"].update(features="inception"), "eval.features must be a list, got 'inception'"),
+        (lambda r: r["eval"].update(features=["clip"]),
+         "eval.features[0]: unknown value 'clip'; valid values: classifier, inception"),
+        (lambda r: r["eval"].update(reference="valid"), "eval.reference: unknown value 'valid'; valid values: train, test"),
+        (lambda r: r["train"].update(z_dist="cauchy"), "train.z_dist: unknown value 'cauchy'; valid values: normal, uniform"),
+        (lambda r: r["train"].update(updates="together"),
+         "train.updates: unknown value 'together'; valid values: alternating, simultaneous"),
+        (lambda r: r["train"].update(g_steps=0), "train.g_steps must be >= 1, got 0"),
+        (lambda r: r["train"].update(d_steps_warmup=-1), "train.d_steps_warmup must be >= 0 (0: off), got -1"),
+        (lambda r: r["train"].update(updates="simultaneous", g_steps=2),
+         "train.updates: simultaneous computes one D and one G gradient at the same weights; it needs d_steps 1, "
+         "d_steps_warmup 0, g_steps 1 and unroll_steps 0, got d_steps 1, d_steps_warmup 0, g_steps 2"),
     ],
 )
 def test_bad_params_are_clear_errors(params_raw, mutate, message):

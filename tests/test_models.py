@@ -122,7 +122,52 @@ def test_unsupported_image_size_is_a_clear_error():
 def test_spec_round_trip():
     spec = ModelSpec(data_shape=(3, 32, 32), kind="image", num_classes=10, pac=2)
     assert ModelSpec.from_dict(spec.to_dict()) == spec
-    assert ARCHITECTURES.names() == ["dcgan", "dcgan4", "mlp", "toy"]
+    assert ARCHITECTURES.names() == ["dcgan", "dcgan4", "infogan", "mlp", "toy", "toy_pacgan"]
+
+
+def test_uniform_prior_turns_standard_normal_noise_into_u_minus_1_1():
+    """train.z_dist: uniform: G sees z = 2 Phi(noise) - 1, so everything that draws N(0, I) noise
+    (sampling, latent tools, the MLflow model) feeds it the prior it trained on."""
+    from pipeline.models.common import UniformPrior
+
+    seen = []
+    prior = UniformPrior(lambda z, y: seen.append(z) or z)
+    prior(torch.randn(200_000, 2, generator=torch.Generator().manual_seed(0)))
+    z = seen[0]
+    assert z.min() > -1 and z.max() < 1
+    assert torch.allclose(torch.histc(z, bins=10, min=-1, max=1) / z.numel(), torch.full((10,), 0.1), atol=0.003)
+    spec = ModelSpec(data_shape=(1, 28, 28), kind="image", z_dim=8, z_dist="uniform")
+    generator, _ = build_models("dcgan", spec)
+    assert isinstance(generator, UniformPrior) and generator(torch.randn(4, 8)).shape == (4, 1, 28, 28)
+
+
+def test_reference_networks_have_the_published_shapes():
+    """toy_pacgan: PacGAN's 2D G (4 x 400, batch norm) and D (3 x 200 maxout, 5 pieces, on packs);
+    infogan: Lucic et al.'s MNIST networks (FC 1024, 128 x 7 x 7, two 4x4 transposed convolutions)."""
+    from pipeline.models.toy_pacgan import Maxout
+
+    points = ModelSpec(data_shape=(2,), kind="points", z_dim=2, pac=4)
+    G, D = build_models("toy_pacgan", points)
+    assert [m.out_features for m in G.modules() if isinstance(m, torch.nn.Linear)] == [400, 400, 400, 400, 2]
+    assert sum(isinstance(m, torch.nn.BatchNorm1d) for m in G.modules()) == 4
+    maxouts = [m for m in D.modules() if isinstance(m, Maxout)]
+    assert [(m.linear.in_features, m.features, m.pieces) for m in maxouts] == [(8, 200, 5), (200, 200, 5), (200, 200, 5)]
+    x = G(torch.randn(16, 2))
+    assert x.shape == (16, 2) and D(x).shape == (4,)
+    m = Maxout(3, 2, 5)
+    h = torch.randn(7, 3)
+    assert torch.equal(m(h), m.linear(h).view(7, 2, 5).max(dim=2).values)
+
+    images = ModelSpec(data_shape=(1, 28, 28), kind="image", z_dim=64, d_norm="layer")
+    G, D = build_models("infogan", images)
+    x = G(torch.randn(5, 64))
+    assert x.shape == (5, 1, 28, 28) and D(x).shape == (5,) and x.abs().max() <= 1
+    assert [m.out_features for m in G.modules() if isinstance(m, torch.nn.Linear)] == [1024, 128 * 7 * 7]
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in D.modules())  # a GP critic: layer norm
+    with pytest.raises(ConfigError, match="arch: infogan needs square images with a side divisible by 4"):
+        build_models("infogan", ModelSpec(data_shape=(1, 30, 30), kind="image"))
+    with pytest.raises(ConfigError, match="arch: toy_pacgan is for 2D point datasets"):
+        build_models("toy_pacgan", images)
 
 
 def test_dcgan4_is_the_stacked_mnist_reference_network():

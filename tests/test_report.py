@@ -69,6 +69,12 @@ def write_variant(name: str, kind: str, evaluated: bool = True) -> None:
         hist = {"class_names": [str(i) for i in range(10)], "generated": [50] * 10, "real": [8] * 10}
     write_json(metrics, paths.metrics_path(name))
     write_json(hist, paths.class_hist_path(name))
+    if kind != "points":
+        write_json({"classifier": {"features": "classifier", "network": "the lab's classifier (models/classifier)",
+                                   "layer": "128-d penultimate layer", "weights_sha256": "0123456789ab",
+                                   "n_generated": 500, "n_reference": 500, "resize": "none (1x28x28, as generated)",
+                                   "kid_subset_size": 500, "reference": "mnist5k train split"}},
+                   paths.fid_protocol_path(name))
 
 
 @pytest.fixture
@@ -208,3 +214,64 @@ def test_scatter_and_many_mode_histogram(tmp_path):
     assert Image.open(tmp_path / "hist.png").size[0] > 300
     assert not plots.histogram_plot({"generated": []}, "none", tmp_path / "none.png")
     assert not (tmp_path / "none.png").exists()
+
+
+def test_every_fid_is_printed_with_its_protocol(report_project):
+    html = (report_project / "reports/index.html").read_text()
+    table = html.split('<table id="protocol">', 1)[1].split("</table>", 1)[0]
+    assert "<td>cgan</td><td>classifier</td>" in table and "<code>0123456789ab</code>" in table
+    assert "500 generated / 500 real" in table and "mnist5k train split" in table and "none (1x28x28" in table
+    markdown = (report_project / "reports/report.md").read_text()
+    assert "| cgan | classifier | the lab's classifier (models/classifier), 128-d penultimate layer |" in markdown
+
+
+def published_project(tmp_path, params_raw, reduced, tables=("pacgan_ring8",)):
+    save_prepared(prepare_dataset("ring8", DataConfig()), paths.prepared_dir("ring8"))
+    write_json({"ring8": {"available": False, "reason": "2D points"}}, paths.CLASSIFIER_METRICS)
+    for name, modes in (("gan", 5), ("pacgan4", 8)):
+        paths.report_dir(name).mkdir(parents=True)
+        write_variant(name, "points")
+        write_json({"n_samples": 2500, "modes_captured": modes, "high_quality_frac": 0.9, "reverse_kl": 0.5},
+                   paths.metrics_path(name))
+    params_raw.update(dataset="ring8", arch="toy")
+    params_raw["report"].update(compare_with=list(tables), reduced=reduced)
+    params_raw["variants"] = {"gan": {}, "pacgan4": {"train": {"pac": 4}}}
+    (tmp_path / "params.yaml").write_text(__import__("yaml").safe_dump(params_raw, sort_keys=False))
+    from stages.report import main
+
+    main()
+    return (tmp_path / "reports/index.html").read_text(), (tmp_path / "reports/report.md").read_text()
+
+
+@pytest.mark.parametrize("reduced", [None, "3,000 steps instead of 400,000"])
+def test_published_numbers_stand_beside_the_lab_and_say_when_settings_differ(tmp_path, monkeypatch, params_raw,
+                                                                              reduced):
+    """`report.compare_with`: the paper's table beside the variants it names, high quality in percent
+    as published; a reduced study's published numbers are labelled as coming from other settings."""
+    monkeypatch.chdir(tmp_path)
+    html, markdown = published_project(tmp_path, params_raw, reduced)
+    table = html.split('<table class="published">', 1)[1].split("</table>", 1)[0]
+    assert "<td>gan</td><td>5</td><td>6.3" in table and "<td>pacgan4</td><td>8</td><td>7.8" in table
+    assert "<td>90</td><td>98.2" in table  # 0.9 of the samples high quality: 90%, beside PacGAN's 98.2%
+    assert "PacGAN (Lin et al. 2018), Table 1" in html
+    if reduced:
+        assert "Reduced settings, not the published protocol:</strong> 3,000 steps instead of 400,000" in html
+        assert table.count("(published settings)") == 6  # every published number, 2 variants x 3 metrics
+        assert "**Reduced settings, not the published protocol:** 3,000 steps" in markdown
+    else:
+        assert "Reduced settings" not in html and "These variants train at the paper's settings" in html
+    assert "| gan | 5 | 6.3 | 90 | 98.2 | 0.5 | 0.45 |" in markdown
+
+
+def test_unknown_published_table_is_a_clear_error(tmp_path, monkeypatch, params_raw):
+    from pipeline.errors import ConfigError
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match="report.compare_with: unknown published table 'pacgan_table9'; "
+                                          "valid published tables: pacgan_ring8, pacgan_grid25"):
+        published_project(tmp_path, params_raw, None, tables=["pacgan_table9"])
+    assert not (tmp_path / "reports/index.html").exists()  # nothing half-written
+    from pipeline import studies
+
+    with pytest.raises(ConfigError, match="report.compare_with: unknown published table 'pacgan_table9'"):
+        studies.apply_study(params_raw, {"report": {"compare_with": ["pacgan_table9"]}, "variants": {"a": {}}})

@@ -67,28 +67,57 @@ def test_training_options(images, options):
 
 
 def test_ema_weights_are_the_hand_computed_average_after_3_steps(images, monkeypatch):
-    """EMA(decay d): the first update copies G, then ema = d * ema + (1 - d) * G after each G step."""
+    """EMA(decay d) starts as G's initial weights; the t-th update (t = 0, 1, ...) makes
+    ema = d_t * ema + (1 - d_t) * G with d_t = min(d, (1 + t) / (10 + t)); buffers are G's own."""
     import pipeline.training as training
 
-    decay, seen = 0.5, []
-    plain_g_step = training.g_step
+    decay, seen, initial = 0.5, [], {}
+    plain_g_step, plain_setup = training.g_step, training._setup
+
+    def recording_setup(*args, **kwargs):
+        run, spec = plain_setup(*args, **kwargs)
+        initial.update({k: v.detach().clone() for k, v in run.generator.state_dict().items()})
+        return run, spec
 
     def recording_g_step(generator, *args, **kwargs):
         logs = plain_g_step(generator, *args, **kwargs)
         seen.append({k: v.detach().clone() for k, v in generator.state_dict().items()})
         return logs
 
+    monkeypatch.setattr(training, "_setup", recording_setup)
     monkeypatch.setattr(training, "g_step", recording_g_step)
     result = train(tiny_recipe(train={"ema": decay, "steps": 3}), images, progress=False)
     assert type(result.generator).__name__ == "DCGANGenerator"  # the averaged copy, ready to sample
+    d0, d1, d2 = (min(decay, (1 + t) / (10 + t)) for t in range(3))  # 0.1, 0.18, 0.25: still warming up
     p1, p2, p3 = seen
-    ema = result.generator.state_dict()
-    for name, value in ema.items():
-        if value.is_floating_point():  # parameters and BN statistics (use_buffers); not the BN step counter
-            expected = decay * (decay * p1[name] + (1 - decay) * p2[name]) + (1 - decay) * p3[name]
+    parameters = dict(result.generator.named_parameters())
+    for name, value in result.generator.state_dict().items():
+        if name in parameters:
+            expected = d2 * (d1 * (d0 * initial[name] + (1 - d0) * p1[name]) + (1 - d1) * p2[name]) + (1 - d2) * p3[name]
             assert torch.allclose(value, expected, atol=1e-6), name
-    assert not torch.allclose(weights(result.generator), torch.cat([p3[n].flatten() for n, _ in
-                                                                    result.generator.named_parameters()]))
+        else:  # batch-norm statistics are copied from G, not averaged
+            assert torch.equal(value, p3[name]), name
+    assert not torch.allclose(weights(result.generator), torch.cat([p3[n].flatten() for n in parameters]))
+
+
+def test_ema_warm_up_forgets_the_first_weights_and_copies_buffers():
+    """At decay 0.999 without a warm-up, 1,200 updates leave 30% of the average on the first
+    weights; with it, a weight that is 0 at the first update and 1 for the next 1,199 averages above
+    0.95. Batch-norm running statistics are G's own."""
+    from pipeline.training import Ema
+
+    net = torch.nn.Sequential(torch.nn.Linear(1, 1, bias=False), torch.nn.BatchNorm1d(1))
+    torch.nn.init.zeros_(net[0].weight)
+    ema = Ema(net, 0.999)
+    ema.update(net)
+    torch.nn.init.ones_(net[0].weight)
+    net(torch.randn(64, 1) * 3)  # moves BN's running statistics
+    for _ in range(1199):
+        ema.update(net)
+    assert ema.module[0].weight.item() > 0.95
+    assert torch.equal(ema.module[1].running_var, net[1].running_var)
+    assert torch.equal(ema.module[1].running_mean, net[1].running_mean)
+    assert not ema.module[0].weight.requires_grad
 
 
 def _one_step_setup(recipe, data):
@@ -177,7 +206,7 @@ def test_one_look_ahead_step_is_the_optimizers_own_step(images, optimizer):
     import contextlib
 
     from pipeline.training import d_step
-    from pipeline.unrolled import lookahead
+    from pipeline.unrolled import lookahead, snapshot
 
     recipe = tiny_recipe(loss="ns", train={"optimizer": optimizer, "spectral_norm": True})
     run, batch = _one_step_setup(recipe, images)
@@ -186,7 +215,7 @@ def test_one_look_ahead_step_is_the_optimizers_own_step(images, optimizer):
     with torch.no_grad():
         fake = run.generator(batch.z, batch.y_fake)
     d_loss = lambda D: loss.discriminator(D(batch.real, None), D(fake, None), 1.0)  # noqa: E731
-    params, _ = lookahead(run.discriminator, run.opt_d, 1, d_loss)
+    params, _ = lookahead(run.discriminator, snapshot(run.discriminator, run.opt_d), 1, d_loss)
     run.opt_d.zero_grad()  # the real optimizer step on the same batch and fakes
     d_loss(run.discriminator).backward()
     run.opt_d.step()
@@ -199,6 +228,7 @@ def test_unrolled_gan_second_order_term_reaches_the_generator(images):
     import contextlib
 
     from pipeline.training import g_step
+    from pipeline.unrolled import snapshot
 
     grads = {}
     for k in (0, 1):
@@ -206,9 +236,124 @@ def test_unrolled_gan_second_order_term_reaches_the_generator(images):
         run, batch = _one_step_setup(recipe, images)
         run.opt_d.param_groups[0]["lr"] = 0.5  # a large look-ahead step makes the difference obvious
         g_step(run.generator, run.discriminator, run.opt_g, LOSSES.get("ns"), batch, contextlib.nullcontext,
-               recipe, run.opt_d)
+               recipe, snapshot(run.discriminator, run.opt_d))
         grads[k] = torch.cat([p.grad.flatten() for p in run.generator.parameters()])
     assert torch.isfinite(grads[1]).all() and not torch.allclose(grads[0], grads[1])
+
+
+def test_unrolled_look_ahead_starts_from_d_before_this_iterations_update():
+    """Metz et al.: with unroll_steps = 1 G's gradient is that of -L_D at D_1, one differentiable Adam
+    step from D as it was *before* this iteration's D update, on that update's batch (the first
+    look-ahead step is the D update itself); not two steps from the updated D. Computed by hand."""
+    import contextlib
+    import copy
+
+    from torch.func import functional_call
+
+    from pipeline.training import _setup, _step, draw_batch, samples_per_step
+
+    data = point_data()
+    recipe = tiny_recipe(dataset="ring8", arch="toy", loss="minimax", train={"unroll_steps": 1, "z_dim": 2})
+    loss = LOSSES.get("minimax")
+    run, _ = _setup(recipe, data, loss, torch.device("cpu"))
+    x = data.x_train
+    _step(run, loss, recipe, x, None, contextlib.nullcontext, False, 1)  # Adam's state is no longer empty
+    G0, D0 = copy.deepcopy(run.generator), copy.deepcopy(run.discriminator)
+    state0 = {n: {k: v.clone() if torch.is_tensor(v) else v for k, v in run.opt_d.state[p].items()}
+              for n, p in run.discriminator.named_parameters()}
+    gen0 = torch.Generator().set_state(run.gen.get_state())
+    _step(run, loss, recipe, x, None, contextlib.nullcontext, False, 1)
+    got = torch.cat([p.grad.flatten() for p in run.generator.parameters()])
+
+    batch = draw_batch(x, None, samples_per_step(recipe), recipe.train.z_dim, False, gen0)  # the D step's batch
+    fake = G0(batch.z)
+    params = {n: p.detach().clone().requires_grad_(True) for n, p in D0.named_parameters()}
+    D = lambda ps, v: functional_call(D0, ps, (v,))  # noqa: E731
+    l_d = loss.discriminator(D(params, batch.real), D(params, fake), 1.0)
+    grads = torch.autograd.grad(l_d, list(params.values()), create_graph=True)
+    (beta1, beta2), lr, eps = recipe.train.betas, recipe.train.lr_d, 1e-8
+    stepped = {}
+    for (n, p), g in zip(params.items(), grads):  # Adam, written out
+        st = state0[n]
+        t = float(st["step"]) + 1
+        m = beta1 * st["exp_avg"] + (1 - beta1) * g
+        v = beta2 * st["exp_avg_sq"] + (1 - beta2) * g * g
+        stepped[n] = p - lr * (m / (1 - beta1 ** t)) / ((v / (1 - beta2 ** t)).sqrt() + eps)
+    value = -loss.discriminator(D(stepped, batch.real), D(stepped, fake), 1.0)  # G minimises the game's value
+    expected = torch.cat([g.flatten() for g in torch.autograd.grad(value, list(G0.parameters()))])
+    assert torch.allclose(got, expected, rtol=1e-3, atol=1e-7)
+
+
+def test_wgan_critic_warm_up_as_in_the_reference():
+    """WGAN's reference trains the critic 100 steps per G step for the first 25 G steps and every
+    500th, 5 otherwise: 30 G steps make 25 x 100 + 5 x 5 = 2,525 critic steps. Other losses: d_steps."""
+    import pipeline.training as training
+
+    recipe = tiny_recipe(dataset="ring8", arch="toy", loss="wgan", train={"steps": 30, "batch_size": 4, "z_dim": 2,
+                                                                         "log_every": 10, "eval_every": 30})
+    assert recipe.train.d_steps_warmup == 100 and recipe.train.d_steps == 5
+    calls = []
+    plain = training.d_step
+    result = None
+    try:
+        training.d_step = lambda *a, **k: calls.append(1) or plain(*a, **k)
+        result = train(recipe, point_data(n=200), progress=False)
+    finally:
+        training.d_step = plain
+    assert len(calls) == 2525 and result.d_updates == 2525
+    assert [training.critic_steps(recipe, s) for s in (1, 25, 26, 500, 501, 502, 1001)] == [100, 100, 5, 5, 100, 5, 100]
+    assert tiny_recipe(loss="wgan_gp").train.d_steps_warmup == 0 and tiny_recipe().train.d_steps_warmup == 0
+    off = tiny_recipe(loss="wgan", train={"d_steps_warmup": 0})
+    assert [training.critic_steps(off, s) for s in (1, 501)] == [5, 5]
+
+
+def test_each_loss_carries_its_published_generator_noise():
+    """The WGAN and WGAN-GP references draw fresh noise for the G step; the DCGAN family reuses the
+    D step's fakes; an explicit choice stands; an unrolled G looks ahead on the D step's batch."""
+    for loss in LOSSES.names():
+        expected = "fresh" if loss in ("wgan", "wgan_gp") else "reuse"
+        assert tiny_recipe(loss=loss).train.g_noise == expected, loss
+    assert tiny_recipe(loss="wgan_gp", train={"g_noise": "reuse"}).train.g_noise == "reuse"
+    assert tiny_recipe(loss="ns", train={"g_noise": "fresh"}).train.g_noise == "fresh"
+    from pipeline.variants import resolve
+
+    recipe, notes = resolve(raw_recipe(loss="minimax", train={"unroll_steps": 2, "g_noise": "fresh"}), {})
+    assert recipe.train.g_noise == "reuse" and "does not apply to an unrolled GAN" in notes[0]
+
+
+def test_more_generator_steps_share_the_noise_and_simultaneous_updates_share_the_weights(images, monkeypatch):
+    """g_steps: 2 (PacGAN's Stacked MNIST code) runs G twice per iteration on the same z;
+    updates: simultaneous (its 2D code) computes D's gradient at the weights G's was computed at."""
+    import pipeline.training as training
+
+    seen = []
+    plain = training.g_step
+    monkeypatch.setattr(training, "g_step", lambda g, d, o, l, batch, *a, **k: seen.append(batch.z.clone())
+                        or plain(g, d, o, l, batch, *a, **k))
+    train(tiny_recipe(train={"steps": 2, "g_steps": 2}), images, progress=False)
+    assert len(seen) == 4 and torch.equal(seen[0], seen[1]) and not torch.equal(seen[1], seen[2])
+    monkeypatch.setattr(training, "g_step", plain)
+
+    recipe = tiny_recipe(arch="mlp", loss="ns", train={"updates": "simultaneous", "steps": 1})
+    run, batch = _one_step_setup(recipe, images)
+    import contextlib
+    import copy
+
+    D0 = copy.deepcopy(run.discriminator)
+    state = run.gen.get_state()
+    run.gen.set_state(state)
+    training._simultaneous_step(run, LOSSES.get("ns"), recipe, images.x_train, None, contextlib.nullcontext, False,
+                                recipe.train.batch_size)
+    g_grad = [p.grad.clone() for p in run.generator.parameters()]
+    # G's gradient was taken against D0 (before D's update): recompute it there
+    run2, _ = _one_step_setup(recipe, images)
+    run2.discriminator.load_state_dict(D0.state_dict())
+    run2.gen.set_state(state)
+    b = training.draw_batch(images.x_train, None, recipe.train.batch_size, recipe.train.z_dim, False, run2.gen)
+    LOSSES.get("ns").generator(D0(run2.generator(b.z), None)).backward()
+    assert all(torch.allclose(a, p.grad) for a, p in zip(g_grad, run2.generator.parameters()))
+    with pytest.raises(ConfigError, match="simultaneous computes one D and one G gradient"):
+        tiny_recipe(train={"updates": "simultaneous", "d_steps": 2})
 
 
 def test_toy_training_and_evaluator_rows():
@@ -375,12 +520,16 @@ def test_compiled_training_matches_eager_training(images, loss):
         assert compiled.log_rows[-1][key] == pytest.approx(eager.log_rows[-1][key], rel=1e-4, abs=1e-5)
 
 
-@pytest.mark.parametrize("native, expected", [(True, "bf16"), (False, "fp32")])
-def test_precision_auto_is_bf16_only_where_the_cpu_computes_it(monkeypatch, native, expected):
+@pytest.mark.parametrize("native", [True, False])
+def test_precision_auto_is_fp32_on_every_cpu(monkeypatch, native):
+    """The same params.yaml must not train in bf16 on one CPU and fp32 on another: `auto` is bf16 on
+    CUDA GPUs only, whatever the CPU computes natively."""
     import pipeline.device as device
 
     monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: native)
-    assert device.resolve_precision("auto", torch.device("cpu")) == expected
+    assert device.resolve_precision("auto", torch.device("cpu")) == "fp32"
     assert device.resolve_precision("fp32", torch.device("cpu")) == "fp32"  # an explicit choice stands
     assert device.resolve_precision("bf16", torch.device("cpu")) == "bf16"
     assert device.resolve_precision("auto", torch.device("mps")) == "fp32"
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert device.resolve_precision("auto", torch.device("cuda")) == "bf16"

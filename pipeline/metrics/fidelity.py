@@ -1,15 +1,18 @@
-"""FID / KID / precision-recall through torch-fidelity.
+"""FID / KID / precision-recall through torch-fidelity, on the lab's classifier features or on the
+standard FID Inception network.
 
-Without Inception weights (these machines cannot download them) the features come from the
-project's classifier, registered with torch-fidelity as a feature extractor. Metric keys carry
-the feature name (`fid_classifier`, `fid_inception`) so the two are never confused: classifier-
-feature FID is *not* comparable with published Inception FID.
+Classifier features (the default) are fast on a CPU and rank models; their FID is not comparable
+with published numbers. Inception features (`pipeline.metrics.inception`: torch-fidelity's
+`inception-v3-compat`, TensorFlow's 2015-12-05 FID graph) give FIDs that are. Metric keys carry
+the feature name (`fid_classifier`, `fid_inception`) so the two are never confused, and every
+computation returns its protocol: features, weights digest, images on each side, resize.
 """
 
 from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -19,7 +22,7 @@ from torch.utils.data import Dataset
 from pipeline.images import from_uint8
 
 CLASSIFIER_EXTRACTOR = "gan-lab-classifier"
-INCEPTION_EXTRACTOR = "inception-v3-compat"
+INCEPTION_EXTRACTOR = "gan-lab-inception-v3-compat"  # torch-fidelity's inception-v3-compat, NHWC
 
 _RENAME = {
     "frechet_inception_distance": "fid",
@@ -90,6 +93,24 @@ def _register_classifier_extractor() -> None:
     torch_fidelity.register_feature_extractor(CLASSIFIER_EXTRACTOR, ClassifierFeatureExtractor)
 
 
+def _register_inception_extractor() -> None:
+    """torch-fidelity's inception-v3-compat with its weights in NHWC (channels_last) memory layout: the
+    same arithmetic in another order (features agree within 1e-5), 1.8x faster on a CPU (oneDNN)."""
+    import torch_fidelity
+    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+    from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
+
+    if INCEPTION_EXTRACTOR in FEATURE_EXTRACTORS_REGISTRY:
+        return
+
+    class NHWCInception(FeatureExtractorInceptionV3):
+        def __init__(self, name, features_list, **kwargs):
+            super().__init__(name, features_list, **kwargs)
+            self.to(memory_format=torch.channels_last)
+
+    torch_fidelity.register_feature_extractor(INCEPTION_EXTRACTOR, NHWCInception)
+
+
 def file_digest(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
 
@@ -117,30 +138,57 @@ def real_cache_name(real: Tensor, name: str, features: str, weights_path: str | 
 
 
 def fidelity_metrics(generated: Tensor, real: Tensor, *, real_name: str, features: str, weights_path: str | Path,
-                     kid_subset_size: int, cache_root: Path, batch_size: int = 256, seed: int = 0) -> dict[str, float]:
-    """FID, KID (mean, std), precision and recall between two uint8 image sets, cut to equal size.
+                     kid_subset_size: int, cache_root: Path, batch_size: int = 256, seed: int = 0
+                     ) -> tuple[dict[str, float], dict[str, Any]]:
+    """(FID, KID (mean, std), precision and recall between two uint8 image sets cut to equal size,
+    the protocol they were measured with).
 
     Features are cached under `cache_root`, keyed by the exact contents of each set and the
     extractor's weights (`real_cache_name`): the real set's are computed once for every variant, and
-    re-evaluating the same samples (another KID subset size, another metric) computes none.
+    re-evaluating the same samples (another KID subset size, another metric) computes none. Always
+    float32, whatever precision the models trained in.
     """
     import torch_fidelity
 
     _register_classifier_extractor()
+    _register_inception_extractor()
     generated, real = equal_size(generated, real, seed)
     extractor = CLASSIFIER_EXTRACTOR if features == "classifier" else INCEPTION_EXTRACTOR
     channels = 3 if features == "inception" else None
     subset = min(kid_subset_size, len(generated))
-    raw = torch_fidelity.calculate_metrics(
-        input1=TensorImages(generated, channels), input2=TensorImages(real, channels),
-        fid=True, kid=True, prc=True, feature_extractor=extractor,
-        feature_extractor_weights_path=str(weights_path), kid_subset_size=subset,
-        cache=True, cache_root=str(cache_root),
-        input1_cache_name=real_cache_name(generated, "generated", features, weights_path),
-        input2_cache_name=real_cache_name(real, real_name, features, weights_path),
-        batch_size=batch_size, cuda=torch.cuda.is_available(), save_cpu_ram=True, verbose=False,
-    )
-    return {f"{_RENAME[k]}_{features}": float(v) for k, v in raw.items() if k in _RENAME}
+    with torch.autocast("cpu", enabled=False), torch.autocast("cuda", enabled=False):
+        raw = torch_fidelity.calculate_metrics(
+            input1=TensorImages(generated, channels), input2=TensorImages(real, channels),
+            fid=True, kid=True, prc=True, feature_extractor=extractor,
+            feature_extractor_weights_path=str(weights_path), kid_subset_size=subset,
+            cache=True, cache_root=str(cache_root),
+            input1_cache_name=real_cache_name(generated, "generated", features, weights_path),
+            input2_cache_name=real_cache_name(real, real_name, features, weights_path),
+            batch_size=batch_size, cuda=torch.cuda.is_available(), save_cpu_ram=True, verbose=False,
+        )
+    metrics = {f"{_RENAME[k]}_{features}": float(v) for k, v in raw.items() if k in _RENAME}
+    return metrics, fidelity_protocol(features, weights_path, generated, real, subset)
+
+
+def fidelity_protocol(features: str, weights_path: str | Path, generated: Tensor, real: Tensor,
+                      kid_subset_size: int) -> dict[str, Any]:
+    """What a reader needs to set an FID beside another: features and weights, images on each side,
+    how images reach the network."""
+    from pipeline.metrics.inception import CONVERTED_NAME, DESCRIPTION
+
+    c, h, w = generated.shape[1:]
+    if features == "inception":
+        standard = Path(weights_path).name == CONVERTED_NAME
+        network = DESCRIPTION if standard else f"Inception-v3 (torch-fidelity inception-v3-compat), weights {weights_path}"
+        resize = f"{h}x{w} to 299x299, TensorFlow-1 bilinear (torch-fidelity)" + (
+            ", grey repeated to RGB" if c == 1 else "")
+        layer = "2048-d pool features"
+    else:
+        network, layer = "the lab's classifier (models/classifier)", "128-d penultimate layer"
+        resize = f"none ({c}x{h}x{w}, as generated)"
+    return {"features": features, "network": network, "layer": layer,
+            "weights_sha256": file_digest(weights_path), "n_generated": len(generated), "n_reference": len(real),
+            "resize": resize, "kid_subset_size": kid_subset_size}
 
 
 @torch.inference_mode()

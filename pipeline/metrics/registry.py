@@ -6,7 +6,7 @@ Adding a metric is one function (here or in its own module) and one `METRICS.add
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -34,6 +34,8 @@ class EvalContext:
     classifier: "nn.Module | None"
     classifier_path: Path | None
     cache_root: Path
+    inception_weights: Path | None = None  # when eval.features asks for Inception: its weights file
+    protocol: dict[str, dict[str, Any]] = field(default_factory=dict)  # how each FID was measured, by features
 
     @cached_property
     def labels(self) -> "Tensor | None":
@@ -69,20 +71,33 @@ def _modes(ctx: EvalContext) -> dict[str, Any]:
     return ctx.kind.mode_metrics(ctx.samples, ctx.prepared, ctx.classifier, ctx.recipe.eval.class_share, ctx.labels)
 
 
-def _fidelity_weights(ctx: EvalContext) -> str | Path | None:
-    e = ctx.recipe.eval
-    return e.inception_weights if e.features == "inception" else ctx.classifier_path
+def _fidelity_weights(ctx: EvalContext, features: str) -> Path | None:
+    """The weights file of a feature extractor: the classifier's checkpoint, or the Inception weights."""
+    return ctx.classifier_path if features == "classifier" else ctx.inception_weights
+
+
+def _fidelity_applies(ctx: EvalContext) -> bool:
+    return ctx.kind.images and any(_fidelity_weights(ctx, f) is not None for f in ctx.recipe.eval.features)
 
 
 def _fidelity(ctx: EvalContext) -> dict[str, Any]:
     from pipeline.images import to_uint8
     from pipeline.metrics.fidelity import fidelity_metrics
 
-    e = ctx.recipe.eval
-    return fidelity_metrics(to_uint8(ctx.samples), to_uint8(ctx.prepared.x_train), real_name=f"{ctx.prepared.name}-train",
-                            features=e.features, weights_path=_fidelity_weights(ctx),
-                            kid_subset_size=e.kid_subset_size, cache_root=ctx.cache_root, batch_size=e.batch_size,
-                            seed=ctx.recipe.seed)
+    e, prepared = ctx.recipe.eval, ctx.prepared
+    real = prepared.x_test if e.reference == "test" else prepared.x_train
+    out: dict[str, Any] = {}
+    for features in e.features:
+        weights = _fidelity_weights(ctx, features)
+        if weights is None:  # no classifier for this dataset (unlabelled images)
+            continue
+        metrics, protocol = fidelity_metrics(
+            to_uint8(ctx.samples), to_uint8(real), real_name=f"{prepared.name}-{e.reference}", features=features,
+            weights_path=weights, kid_subset_size=e.kid_subset_size, cache_root=ctx.cache_root,
+            batch_size=e.batch_size, seed=ctx.recipe.seed)
+        out.update(metrics)
+        ctx.protocol[features] = {**protocol, "reference": f"{prepared.name} {e.reference} split"}
+    return out
 
 
 def _intra_fid(ctx: EvalContext) -> dict[str, Any]:
@@ -103,8 +118,8 @@ def _diversity(ctx: EvalContext) -> dict[str, Any]:
 
 
 METRICS.add("modes", Metric(_modes, about="mode collapse: classes covered, Stacked MNIST modes, 2D modes and quality"))
-METRICS.add("fidelity", Metric(_fidelity, lambda ctx: ctx.kind.images and _fidelity_weights(ctx) is not None,
-                               "FID, KID, precision and recall (torch-fidelity)"))
+METRICS.add("fidelity", Metric(_fidelity, _fidelity_applies, "FID, KID, precision and recall (torch-fidelity), "
+                                                                "on each of eval.features"))
 METRICS.add("intra_fid", Metric(_intra_fid, lambda ctx: ctx.kind.images and ctx.classifier is not None
                                 and ctx.sample_labels is not None and ctx.prepared.y_train is not None,
                                 "per-class FID of conditional generators"))

@@ -5,7 +5,7 @@ function plus one `@ARCHITECTURES.register` line. Generators map (z, y) to a bat
 data; discriminators map (x, y) to one output per (packed) sample.
 """
 
-from pipeline.models import dcgan, dcgan4, mlp, toy  # noqa: F401  (registration)
+from pipeline.models import dcgan, dcgan4, infogan, mlp, toy, toy_pacgan  # noqa: F401  (registration)
 from pipeline.models.common import ARCHITECTURES, ModelSpec, build_models
 
 __all__ = ["ARCHITECTURES", "ModelSpec", "build_models"]

@@ -6,6 +6,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
+import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
@@ -26,6 +27,7 @@ class ModelSpec:
     spectral_norm: bool = False
     pac: int = 1
     d_dropout: bool = True          # False: no dropout in D (a Wasserstein critic must be a fixed function)
+    z_dist: str = "normal"          # the prior G was trained on: normal | uniform (see UniformPrior)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -49,7 +51,23 @@ def build_models(arch: str, spec: ModelSpec) -> tuple[nn.Module, nn.Module]:
     generator, discriminator = ARCHITECTURES.get(arch, "arch")(spec)
     if spec.spectral_norm:
         apply_spectral_norm(discriminator)
+    if spec.z_dist == "uniform":
+        generator = UniformPrior(generator)
     return generator, discriminator
+
+
+class UniformPrior(nn.Module):
+    """A generator trained on z ~ U(-1, 1) (DCGAN-tensorflow, PacGAN's Stacked MNIST code). It takes
+    standard normal noise like every other generator and maps it to z = 2 Phi(noise) - 1, exactly
+    uniform on (-1, 1) (the probability integral transform), so sampling, the latent tools and the
+    MLflow model draw z ~ N(0, I) whatever the prior."""
+
+    def __init__(self, generator: nn.Module) -> None:
+        super().__init__()
+        self.net = generator
+
+    def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:
+        return self.net(torch.erf(z * 0.5 ** 0.5), y)  # 2 Phi(z) - 1 = erf(z / sqrt 2)
 
 
 def one_hot(y: Tensor | None, num_classes: int) -> Tensor | None:

@@ -35,6 +35,7 @@ class VariantSection:
     figures: dict[str, str] = field(default_factory=dict)
     latent: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> {href, caption} or {unavailable}
     missing: list[str] = field(default_factory=list)
+    protocol: dict[str, dict[str, Any]] = field(default_factory=dict)  # features -> how its FID was measured
 
 
 def _rel(path: Path) -> str:
@@ -78,6 +79,8 @@ def variant_section(variant: Variant, figures_dir: Path) -> VariantSection:
         section.metrics = read_json(paths.metrics_path(name))
     else:
         section.missing.append("metrics (evaluate stage has not run)")
+    if paths.fid_protocol_path(name).exists():
+        section.protocol = read_json(paths.fid_protocol_path(name))
     if paths.samples_png(name).exists():
         section.samples = _rel(paths.samples_png(name))
     section.latent = latent_entries(name)
@@ -128,6 +131,39 @@ def latent_caption(key: str, entry: dict[str, Any]) -> str:
             f"results as {', '.join(entry['result_classes'])}")
 
 
+@dataclass
+class Comparison:
+    """A published table beside the lab's numbers for the variants it names."""
+
+    name: str
+    source: str
+    protocol: str
+    reduced: str | None                    # how the lab's settings differ (None: the published ones)
+    columns: dict[str, str]
+    rows: list[dict[str, Any]]             # {"variant", "lab": {key: value}, "published": {key: value}}
+
+
+def comparisons(lab: Lab, sections: list[VariantSection]) -> list[Comparison]:
+    """`report.compare_with` tables, one row per variant the table names (values in the paper's units)."""
+    from pipeline.report.published import PUBLISHED
+
+    by_name = {s.name: s for s in sections}
+    out = []
+    for name in lab.params.report.compare_with:
+        table = PUBLISHED.get(name, "report.compare_with")
+        rows = []
+        for variant, published in table.rows.items():
+            if variant not in by_name:
+                continue
+            scale = {k: 100.0 if k in table.percent else 1.0 for k in table.columns}
+            metrics = by_name[variant].metrics
+            lab_values = {k: metrics[k] * scale[k] if isinstance(metrics.get(k), (int, float)) else None
+                          for k in table.columns}
+            rows.append({"variant": variant, "lab": lab_values, "published": published})
+        out.append(Comparison(name, table.source, table.protocol, lab.params.report.reduced, table.columns, rows))
+    return out
+
+
 def render(lab: Lab, figures_dir: Path = paths.REPORT_FIGURES) -> tuple[str, str]:
     """Return (html, markdown); figures are written into `figures_dir` (inside reports/)."""
     from jinja2 import Environment, PackageLoader, select_autoescape
@@ -149,7 +185,9 @@ def render(lab: Lab, figures_dir: Path = paths.REPORT_FIGURES) -> tuple[str, str
     env.filters["fmt"] = _fmt
     env.filters["img"] = lambda href: embed_image(href, figures_dir)
     inception = any(k.endswith("_inception") for s in sections for k in s.metrics)
-    context = dict(title=lab.params.report.title, sections=sections, columns=columns,
+    protocols = [(s.name, p) for s in sections for p in s.protocol.values()]
+    context = dict(title=lab.params.report.title, sections=sections, columns=columns, protocols=protocols,
+                   comparisons=comparisons(lab, sections),
                    best=best_values(sections, columns), inception=inception, recipe=flatten(lab.params.recipe),
                    real_grids=real_grids, classifier=classifier, dataset_notes=dataset_notes,
                    features={n: v.recipe.eval.features for n, v in lab.variants.items()}, direction=direction)
