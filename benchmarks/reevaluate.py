@@ -34,7 +34,7 @@ def main() -> None:
     args = parser.parse_args()
     recipe = load_params("params.yaml").merged(args.variant)
     prepared = load_prepared(recipe.dataset)
-    generated = load_generated(paths.generated_path(args.variant))
+    generated = load_generated(paths.generated_path(paths.run_name(args.variant, recipe.seed)))
     classifier = load_dataset_classifier(recipe.dataset)
     classifier_path = paths.classifier_path(recipe.dataset)
 

@@ -63,7 +63,7 @@ def main() -> None:
     data = prepare_dataset(recipe.dataset, DataConfig())
     tmp = Path(tempfile.mkdtemp())
     uri = f"sqlite:///{tmp / 'bench.db'}"
-    request = VariantRun("bench", recipe.to_dict(), "cpu", "")
+    request = VariantRun("bench", recipe.seed, recipe.to_dict(), "cpu", "")
     open_run = lambda: open_variant_run(_client(uri), tmp, recipe.mlflow, request)  # noqa: E731
     BackgroundTracker(open_run).finish()  # creates the store's tables once, as any existing store has them
     warm = dataclasses.replace(recipe, train=dataclasses.replace(recipe.train, steps=5))

@@ -2,11 +2,12 @@
 (`pipeline.paths` says where). Writes are atomic (complete or absent); torch files are loaded
 with `weights_only=True`.
 
-- the trained variant: models/<v>/generator.pt (what sampling needs) and checkpoint.pt (+ D)
+- the trained run (a variant at one seed): models/<v>/seed<s>/generator.pt (what sampling needs)
+  and checkpoint.pt (+ D)
 - the generated samples: data/generated/<v>.pt (uint8 images or float points, labels)
 - the classifier: models/classifier/<dataset>.pt
 - the tables: per-step CSVs and the long-format curves `dvc plots` draws
-- small side files: the resolved params a variant trained with, the MLflow run it logged to
+- small side files: the resolved params a run trained with, the MLflow run it logged to
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
     from pipeline.models import ModelSpec
 
 
-# ---- the trained variant ----------------------------------------------------------------------
+# ---- the trained run --------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -51,11 +52,11 @@ class GeneratorCheckpoint:
         return self.recipe["dataset"]
 
 
-def save_trained(variant: str, generator: nn.Module, discriminator: nn.Module, meta: GeneratorCheckpoint) -> None:
-    """models/<variant>/generator.pt and checkpoint.pt (the same plus D), written all or nothing."""
+def save_trained(run: str, generator: nn.Module, discriminator: nn.Module, meta: GeneratorCheckpoint) -> None:
+    """models/<variant>/seed<s>/generator.pt and checkpoint.pt (the same plus D), written all or nothing."""
     header = {"spec": meta.spec.to_dict(), "arch": meta.arch, "variant": meta.variant, "recipe": meta.recipe,
               "class_names": meta.class_names}
-    with atomic_dir(paths.model_dir(variant)) as out:
+    with atomic_dir(paths.model_dir(run)) as out:
         torch.save({"state_dict": generator.state_dict(), **header}, out / paths.GENERATOR_FILE)
         torch.save({"state_dict": generator.state_dict(), "discriminator": discriminator.state_dict(), **header},
                    out / paths.FULL_CHECKPOINT_FILE)
@@ -74,7 +75,7 @@ def read_generator_checkpoint(path: str | Path) -> tuple[dict[str, Tensor], Gene
         raise CheckpointError(f"{path} does not exist") from None
     except Exception as exc:  # truncated, corrupt, another program's file, or written by an old version
         raise CheckpointError(f"{path} is not a readable generator checkpoint ({type(exc).__name__}: {exc}); "
-                              f"restore it with `dvc checkout` or retrain with `dvc repro -f train@<variant>`") from None
+                              f"restore it with `dvc checkout` or retrain with `dvc repro -f train@<variant>-<seed>`") from None
 
 
 def load_generator(path: str | Path, device: torch.device | str = "cpu") -> tuple[nn.Module, GeneratorCheckpoint]:
@@ -165,60 +166,62 @@ def write_curves(rows: list[dict[str, Any]], keys: tuple[str, ...] | None, path:
 LOSS_CURVES = ("loss_d", "loss_g", "d_real", "d_fake", "wasserstein", "gradient_penalty")
 
 
-def write_training_tables(variant: str, log_rows: list[dict[str, Any]], eval_rows: list[dict[str, Any]]) -> None:
-    """The per-step tables of a trained variant and its `dvc plots` curves."""
-    write_table(log_rows, paths.train_log_path(variant))
-    write_table(eval_rows, paths.train_eval_path(variant))
-    write_curves(log_rows, LOSS_CURVES, paths.curves_path(variant, "losses"))
-    write_curves(eval_rows, None, paths.curves_path(variant, "modes"))
+def write_training_tables(run: str, log_rows: list[dict[str, Any]], eval_rows: list[dict[str, Any]]) -> None:
+    """The per-step tables of a trained run and its `dvc plots` curves."""
+    write_table(log_rows, paths.train_log_path(run))
+    write_table(eval_rows, paths.train_eval_path(run))
+    write_curves(log_rows, LOSS_CURVES, paths.curves_path(run, "losses"))
+    write_curves(eval_rows, None, paths.curves_path(run, "modes"))
 
 
 # ---- side files -------------------------------------------------------------------------------
 
 
-def write_resolved(variant: str, recipe: Mapping[str, Any], notes: tuple[str, ...] | list[str]) -> None:
-    """reports/variants/<v>/resolved.yaml: what the variant actually trained with, defaults filled in."""
-    text = yaml.safe_dump({"variant": variant, "notes": list(notes), "recipe": dict(recipe)}, sort_keys=False)
-    write_text(f"# {variant}: the recipe as trained (null and auto resolved), written by the train stage\n{text}",
-               paths.resolved_path(variant))
+def write_resolved(run: str, recipe: Mapping[str, Any], notes: tuple[str, ...] | list[str]) -> None:
+    """reports/variants/<v>/seed<s>/resolved.yaml: what the run actually trained with, defaults filled in."""
+    text = yaml.safe_dump({"run": run, "notes": list(notes), "recipe": dict(recipe)}, sort_keys=False)
+    write_text(f"# {run}: the recipe as trained (null and auto resolved), written by the train stage\n{text}",
+               paths.resolved_path(run))
 
 
-def write_training_summary(variant: str, recipe: Mapping[str, Any], device: str, d_updates: int) -> None:
-    """reports/variants/<v>/training.json: the precision and device the variant actually trained with
-    and how many G and D updates it made (a DVC metrics file: `dvc exp show` lists it)."""
+def write_training_summary(run: str, recipe: Mapping[str, Any], device: str, d_updates: int,
+                           convergence: Mapping[str, Any]) -> None:
+    """reports/variants/<v>/seed<s>/training.json: the precision and device the run actually trained with,
+    how many G and D updates it made and whether its FID was still falling at the end (a DVC metrics
+    file: `dvc exp show` lists it)."""
     t = recipe["train"]
     write_json({"precision": t["precision"], "device": device, "g_updates": t["steps"] * t["g_steps"],
-                "d_updates": d_updates}, paths.training_summary_path(variant))
+                "d_updates": d_updates, **convergence}, paths.training_summary_path(run))
 
 
-def write_run_reference(variant: str, reference: Mapping[str, str]) -> None:
-    """Where the variant's MLflow run lives, for the stages after training (empty: not tracked)."""
-    write_json(dict(reference), paths.run_reference_path(variant))
+def write_run_reference(run: str, reference: Mapping[str, str]) -> None:
+    """Where the run's MLflow run lives, for the stages after training (empty: not tracked)."""
+    write_json(dict(reference), paths.run_reference_path(run))
 
 
-def read_run_reference(variant: str) -> dict[str, str]:
-    path = paths.run_reference_path(variant)
+def read_run_reference(run: str) -> dict[str, str]:
+    path = paths.run_reference_path(run)
     return read_json(path) if path.exists() else {}
 
 
 # ---- an unfinished training (outside DVC's outputs) ---------------------------------------------
 
 
-def read_unfinished_run(variant: str) -> dict[str, str]:
-    """The MLflow run of this variant's unfinished training, if one was interrupted."""
-    path = paths.run_state_reference_path(variant)
+def read_unfinished_run(run: str) -> dict[str, str]:
+    """The MLflow run of this run's unfinished training, if one was interrupted."""
+    path = paths.run_state_reference_path(run)
     try:
         return read_json(path) if path.exists() else {}
     except ValueError:  # half a file from a crash in an old version: no run to continue
         return {}
 
 
-def write_unfinished_run(variant: str, reference: Mapping[str, str]) -> None:
+def write_unfinished_run(run: str, reference: Mapping[str, str]) -> None:
     if reference:
-        write_json(dict(reference), paths.run_state_reference_path(variant))
+        write_json(dict(reference), paths.run_state_reference_path(run))
 
 
-def forget_unfinished_run(variant: str) -> None:
+def forget_unfinished_run(run: str) -> None:
     """Training finished: its resumable state and run pointer are no longer needed."""
-    paths.run_state_path(variant).unlink(missing_ok=True)
-    paths.run_state_reference_path(variant).unlink(missing_ok=True)
+    paths.run_state_path(run).unlink(missing_ok=True)
+    paths.run_state_reference_path(run).unlink(missing_ok=True)

@@ -32,20 +32,21 @@ def variants(params_file: Annotated[Path, typer.Option(help="params.yaml to read
 
 @app.command()
 def sample(
-    variant: Annotated[str, typer.Argument(help="a trained variant (models/<variant>/generator.pt)")],
+    variant: Annotated[str, typer.Argument(help="a trained variant (models/<variant>/seed<s>/generator.pt)")],
     out: Annotated[Path, typer.Option(help="PNG file to write")] = Path("samples.png"),
     n: Annotated[int, typer.Option(min=1, help="number of images")] = 64,
     nrow: Annotated[int, typer.Option(min=1, help="images per row")] = 8,
     seed: Annotated[int, typer.Option(help="noise seed")] = 0,
     label: Annotated[Optional[int], typer.Option(help="class to draw (conditional variants)")] = None,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
+    model_seed: Annotated[Optional[int], typer.Option(help=MODEL_SEED_HELP)] = None,
 ) -> None:
     """Draw samples from a trained generator into a PNG grid."""
     from pipeline.errors import GanLabError
     from pipeline.images import image_grid, save_png
     from pipeline.sampling import draw_labels, generate
 
-    generator, meta, dev = _load(variant, device)
+    generator, meta, dev = _load(variant, device, model_seed)
     spec = meta.spec
     try:
         labels = draw_labels(n, spec.num_classes, label)
@@ -56,24 +57,43 @@ def sample(
     typer.echo(f"wrote {n} samples of {variant} to {out}")
 
 
-def _load(variant: str, device: str):
+MODEL_SEED_HELP = "which training seed's model (default: the first of seeds: in params.yaml)"
+
+
+def _load(variant: str, device: str, model_seed: int | None = None):
     """(generator, what its checkpoint says, device) of a trained image variant, or a clear exit."""
     from pipeline import paths
     from pipeline.checkpoint import load_generator
     from pipeline.device import resolve_device
     from pipeline.errors import GanLabError
 
-    path = paths.generator_path(variant)
+    if model_seed is None:
+        model_seed = _first_seed()
+    run_key = paths.run_name(variant, model_seed)
+    path = paths.generator_path(run_key)
     if not path.exists():
-        _fail(f"no trained generator at {path}; run `dvc repro train@{variant}` first")
+        _fail(f"no trained generator at {path}; run `dvc repro train@{variant}-{model_seed}` first")
     try:
         dev = resolve_device(device)
     except GanLabError as exc:
         _fail(str(exc))
     generator, meta = load_generator(path, dev)
     if meta.spec.kind != "image":
-        _fail(f"{variant} generates 2D points, not images; see reports/variants/{variant}/samples.png")
+        _fail(f"{variant} generates 2D points, not images; see reports/variants/{run_key}/samples.png")
     return generator, meta, dev
+
+
+def _first_seed(params_file: Path = Path("params.yaml")) -> int:
+    """The first of `seeds:` in params.yaml (0 when there is no params.yaml here)."""
+    from pipeline.config import load_params
+    from pipeline.errors import GanLabError
+
+    if not params_file.exists():
+        return 0
+    try:
+        return load_params(params_file).seeds[0]
+    except GanLabError as exc:
+        _fail(str(exc))
 
 
 @app.command()
@@ -86,6 +106,7 @@ def interpolate(
     seed: Annotated[int, typer.Option(help="noise seed")] = 0,
     label: Annotated[Optional[int], typer.Option(help="class of every row (conditional variants)")] = None,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
+    model_seed: Annotated[Optional[int], typer.Option(help=MODEL_SEED_HELP)] = None,
 ) -> None:
     """Walk between random latent points (slerp or lerp) and save the strip."""
     from pipeline.errors import GanLabError
@@ -93,7 +114,7 @@ def interpolate(
     from pipeline.latent import interpolation_strip
     from pipeline.sampling import draw_labels
 
-    generator, meta, _ = _load(variant, device)
+    generator, meta, _ = _load(variant, device, model_seed)
     spec = meta.spec
     try:
         draw_labels(1, spec.num_classes, label)  # validates --label
@@ -114,12 +135,13 @@ def direction(
     strength: Annotated[float, typer.Option(help="how far to walk, in latent norm units")] = 3.0,
     seed: Annotated[int, typer.Option()] = 0,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
+    model_seed: Annotated[Optional[int], typer.Option(help=MODEL_SEED_HELP)] = None,
 ) -> None:
     """Controllable generation without labels: walk z along the classifier's gradient for a class."""
     from pipeline.images import image_grid, save_png
     from pipeline.latent import feature_direction, walk_strip
 
-    generator, meta, dev = _load(variant, device)
+    generator, meta, dev = _load(variant, device, model_seed)
     spec = meta.spec
     if spec.num_classes:
         _fail(f"{variant} is conditional: use `gan sample {variant} --label {target}` instead")
@@ -141,6 +163,7 @@ def arithmetic(
     out: Annotated[Path, typer.Option(help="PNG file to write")] = Path("arithmetic.png"),
     seed: Annotated[int, typer.Option()] = 0,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
+    model_seed: Annotated[Optional[int], typer.Option(help=MODEL_SEED_HELP)] = None,
 ) -> None:
     """Latent vector arithmetic (DCGAN): decode mean z(A) - mean z(B) + mean z(C), where each
     concept's z are those of the samples the classifier is surest show it."""
@@ -148,7 +171,7 @@ def arithmetic(
     from pipeline.latent import latent_arithmetic
     from pipeline.report.plots import arithmetic_figure
 
-    generator, meta, dev = _load(variant, device)
+    generator, meta, dev = _load(variant, device, model_seed)
     spec = meta.spec
     if spec.num_classes:
         _fail(f"{variant} is conditional: the label, not z, carries the class; use an unconditional variant")
@@ -237,6 +260,8 @@ def study(
     name: Annotated[Optional[str], typer.Argument(help="a study in studies/ (omit to list them)")] = None,
     queue: Annotated[bool, typer.Option(help="queue it (`dvc exp run --run-all` or `dvc queue start` runs it)")] = False,
     dry_run: Annotated[bool, typer.Option(help="print the dvc command, run nothing")] = False,
+    seeds: Annotated[Optional[list[int]], typer.Option("--seeds", help="run these seeds instead of the study's "
+                                                       "(repeat: --seeds 0 --seeds 1)")] = None,
     params_file: Annotated[Path, typer.Option(help="params.yaml to start from")] = Path("params.yaml"),
 ) -> None:
     """Run a study (studies/<name>.yaml) as a DVC experiment: its variants replace the default set."""
@@ -256,6 +281,8 @@ def study(
         return
     try:
         spec = studies.load_study(name)
+        if seeds:
+            spec = {**spec, "seeds": list(seeds)}
         studies.apply_study(read_yaml(params_file.read_text()) or {}, spec)
     except GanLabError as exc:
         _fail(str(exc))

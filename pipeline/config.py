@@ -3,8 +3,9 @@ but its errors.
 
 The top-level keys of params.yaml are the *recipe* shared by every variant, so that
 `dvc exp run -S loss=wgan_gp` edits the recipe exactly as typed. `variants:` maps a
-variant name to the keys it overrides; `Params.merged(name)` deep-merges them. Stage-only
-sections (`classifier`, `report`) sit beside the recipe.
+variant name to the keys it overrides; `Params.merged(name, seed)` deep-merges them. `seeds:`
+lists the seeds every variant trains with (one run per variant and seed). Stage-only sections
+(`classifier`, `report`) sit beside the recipe.
 
 This module checks structure, types and value ranges. Names (dataset, loss, arch, optimizer,
 metrics) are checked where they are registered, when `pipeline.variants` resolves a recipe.
@@ -91,7 +92,7 @@ class EvalConfig:
     class_share: float = 0.2            # a class is covered at >= this share of its expected count
     diversity_pairs: int = 1000         # random pairs for the within-set SSIM diversity
     batch_size: int = 256
-    metrics: tuple[str, ...] = ("modes", "fidelity", "intra_fid", "diversity")  # by name: pipeline.metrics
+    metrics: tuple[str, ...] = ("modes", "fidelity", "intra_fid", "diversity", "cas")  # by name: pipeline.metrics
 
 
 @dataclass(frozen=True)
@@ -102,9 +103,9 @@ class MlflowConfig:
 
 @dataclass(frozen=True)
 class Recipe:
-    """Everything that defines one trained variant."""
+    """Everything that defines one trained run: a variant at one seed."""
 
-    seed: int = 0
+    seed: int = 0                       # from `seeds:`, one run per seed (not a key of params.yaml)
     dataset: str = "mnist5k"
     loss: str = "ns"
     arch: str = "dcgan"
@@ -142,7 +143,7 @@ class ReportConfig:
     reduced: str | None = None          # how these settings differ from the published ones (null: they do not)
 
 
-RECIPE_KEYS = tuple(f.name for f in dataclasses.fields(Recipe))
+RECIPE_KEYS = tuple(f.name for f in dataclasses.fields(Recipe) if f.name != "seed")
 STAGE_SECTIONS = {"classifier": ClassifierConfig, "report": ReportConfig}
 
 
@@ -154,14 +155,24 @@ class Params:
     variants: dict[str, dict[str, Any]]    # each variant's own overrides, as written
     classifier: ClassifierConfig
     report: ReportConfig
+    seeds: tuple[int, ...] = (0,)          # every variant trains once per seed
 
-    def merged(self, name: str) -> Recipe:
-        """The shared recipe deep-merged with the overrides of variant `name` (nulls still null)."""
+    def merged(self, name: str, seed: int | None = None) -> Recipe:
+        """The shared recipe deep-merged with the overrides of variant `name` (nulls still null), at
+        `seed` (default: the first of `seeds`)."""
         if name not in self.variants:
             raise ConfigError(
                 f"unknown variant {name!r}; variants in params.yaml: {', '.join(self.variants)}"
             )
-        return build(Recipe, deep_merge(self.recipe, self.variants[name]), f"variants.{name}")
+        recipe = build(Recipe, deep_merge(self.recipe, self.variants[name]), f"variants.{name}")
+        return dataclasses.replace(recipe, seed=self.check_seed(seed))
+
+    def check_seed(self, seed: int | None) -> int:
+        if seed is None:
+            return self.seeds[0]
+        if seed not in self.seeds:
+            raise ConfigError(f"seed {seed} is not in seeds: {list(self.seeds)} (params.yaml)")
+        return seed
 
     def datasets(self) -> list[str]:
         """Every dataset some variant trains on, in first-use order."""
@@ -227,10 +238,14 @@ def load_params(path: str | Path = "params.yaml") -> Params:
 def parse_params(raw: Mapping[str, Any]) -> Params:
     if not isinstance(raw, Mapping):
         raise ConfigError("params.yaml must be a mapping of keys to values")
-    valid = (*RECIPE_KEYS, *STAGE_SECTIONS, "variants")
+    valid = ("seeds", *RECIPE_KEYS, *STAGE_SECTIONS, "variants")
+    if "seed" in raw:
+        raise ConfigError(f"seed: params.yaml takes a list of seeds now, seeds: [{raw['seed']}] (every variant "
+                          f"trains once per seed)")
     unknown = [k for k in raw if k not in valid]
     if unknown:
         raise ConfigError(f"unknown key {unknown[0]!r} in params.yaml; valid keys: {', '.join(valid)}")
+    seeds = _seeds(raw.get("seeds", [0]))
     recipe = {k: raw[k] for k in RECIPE_KEYS if k in raw}
     check_values(build(Recipe, recipe, ""))  # the shared recipe first: errors name its keys
     variants = raw.get("variants") or {}
@@ -243,16 +258,31 @@ def parse_params(raw: Mapping[str, Any]) -> Params:
         overrides = overrides or {}
         if not isinstance(overrides, Mapping):
             raise ConfigError(f"variants.{name}: must be a mapping of recipe keys to values")
+        if "seed" in overrides or "seeds" in overrides:
+            raise ConfigError(f"variants.{name}: seeds are set once for every variant (seeds: at the top of "
+                              f"params.yaml), so that variants are compared on the same seeds")
         clean_variants[name] = dict(overrides)
     params = Params(
         recipe=recipe,
         variants=clean_variants,
         classifier=build(ClassifierConfig, raw.get("classifier") or {}, "classifier"),
         report=build(ReportConfig, raw.get("report") or {}, "report"),
+        seeds=seeds,
     )
     for name in clean_variants:
         check_values(params.merged(name), f"variants.{name}")
     return params
+
+
+def _seeds(value: Any) -> tuple[int, ...]:
+    if not isinstance(value, (list, tuple)) or not value:
+        raise ConfigError(f"seeds must be a non-empty list of integers, e.g. [0, 1, 2]; got {value!r}")
+    for v in value:
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            raise ConfigError(f"seeds must be non-negative integers; got {v!r} in {list(value)}")
+    if len(set(value)) != len(value):
+        raise ConfigError(f"seeds must not repeat; got {list(value)}")
+    return tuple(value)
 
 
 def check_values(recipe: Recipe, where: str = "") -> None:

@@ -78,6 +78,9 @@ class BackgroundTracker:
     def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
         self.submit(lambda t, p, a: t.log_artifact(p, a), path, artifact_path)
 
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        self.submit(lambda t, g: t.set_tags(g), dict(tags))
+
     def tracker(self) -> Any:
         """The opened tracker (waits for it), or None when tracking is off."""
         return self._opened.result()

@@ -1,5 +1,5 @@
-"""MLflow tracking: one run per trained variant, grouped under a parent run per `dvc repro` /
-`dvc exp run`.
+"""MLflow tracking: one run per trained variant and seed (tagged `variant` and `seed`, so the UI
+groups and charts runs by variant), grouped under a parent run per `dvc repro` / `dvc exp run`.
 
 Where runs go: `MLFLOW_TRACKING_URI`, else `mlflow.tracking_uri` in params.yaml, else a SQLite
 store `mlflow.db` at the repository root. A DVC experiment run in a temporary workspace
@@ -37,6 +37,8 @@ STORE_FILE = "mlflow.db"
 ARTIFACT_DIR = "mlartifacts"
 PIPELINE_KEY_TAG = "gan_lab.pipeline_key"
 VARIANT_TAG = "variant"
+SEED_TAG = "seed"
+STILL_IMPROVING_TAG = "still_improving"  # FID fell by more than 10% over the last quarter of training
 DISABLE_ENV = "GAN_LAB_TRACKING"  # set to "off" to train without MLflow (explicit opt-in)
 
 
@@ -181,9 +183,10 @@ def run_status(tracker: "MlflowTracker | BackgroundTracker | None") -> Iterator[
 
 @dataclass(frozen=True)
 class VariantRun:
-    """What the train stage's MLflow run records about a variant."""
+    """What the train stage's MLflow run records about a variant trained at one seed."""
 
     variant: str
+    seed: int
     recipe: dict[str, Any]          # the resolved recipe, logged as params
     device: str
     params_text: str                # params.yaml as read: with the commit, it names the parent run
@@ -250,12 +253,13 @@ def open_variant_run(client, root: Path, cfg: MlflowConfig, request: VariantRun)
     dvc_exp = os.environ.get("DVC_EXP_NAME", "")
     parent_id = parent_run(client, exp_id, key, name, {"git_commit": commit, "dvc_experiment": dvc_exp})
     recipe = request.recipe
-    tags = {"mlflow.parentRunId": parent_id, VARIANT_TAG: request.variant, "dataset": recipe["dataset"],
+    tags = {"mlflow.parentRunId": parent_id, VARIANT_TAG: request.variant, SEED_TAG: str(request.seed),
+            "dataset": recipe["dataset"],
             "loss": recipe["loss"], "arch": recipe["arch"], "conditional": str(recipe["conditional"]),
             "git_commit": commit, "dvc_experiment": dvc_exp, "device": request.device}
     if request.notes:
         tags["gan_lab.notes"] = "; ".join(request.notes)
-    run = client.create_run(exp_id, run_name=request.variant, tags=tags)
+    run = client.create_run(exp_id, run_name=f"{request.variant} seed {request.seed}", tags=tags)
     tracker = MlflowTracker(client, run.info.run_id, parent_id)
     tracker.log_params(recipe)
     return tracker
@@ -315,26 +319,43 @@ def log_generator_model(tracker: MlflowTracker, generator: nn.Module, spec: "Mod
 
 
 def latest_runs_table(uri: str, experiment: str, columns: list[str]):
-    """A DataFrame: one row per variant (its latest finished run), the given metric columns."""
+    """A DataFrame: one row per variant, each metric as mean ± sd over the seeds of its latest
+    finished runs (the newest run of each (variant, seed)), how many seeds, and how many of them
+    were still improving when training stopped."""
     import pandas as pd
+
+    from pipeline.stats import summarize
 
     client = _client(uri)
     exp = client.get_experiment_by_name(experiment)
     if exp is None:
         return None
     runs = client.search_runs([exp.experiment_id], filter_string="attributes.status = 'FINISHED'",
-                              order_by=["attributes.start_time DESC"], max_results=1000)
-    rows, seen = [], set()
+                              order_by=["attributes.start_time DESC"], max_results=5000)
+    latest: dict[str, dict[str, Any]] = {}  # variant -> seed -> run
     for r in runs:
         variant = r.data.tags.get(VARIANT_TAG)
-        if variant is None or variant in seen:
+        if variant is None:
             continue
-        seen.add(variant)
-        row = {"variant": variant, "loss": r.data.tags.get("loss"), "dataset": r.data.tags.get("dataset"),
-               "started": pd.Timestamp(r.info.start_time, unit="ms").strftime("%Y-%m-%d %H:%M")}
-        row.update({c.removeprefix("eval."): r.data.metrics.get(c) for c in columns})
+        latest.setdefault(variant, {}).setdefault(r.data.tags.get(SEED_TAG, "0"), r)
+    rows = []
+    for variant, by_seed in latest.items():
+        newest = max(by_seed.values(), key=lambda r: r.info.start_time)
+        row = {"variant": variant, "seeds": len(by_seed), "loss": newest.data.tags.get("loss"),
+               "dataset": newest.data.tags.get("dataset")}
+        for column in columns:
+            stats = summarize([r.data.metrics[column] for r in by_seed.values() if column in r.data.metrics])
+            row[column.removeprefix("eval.")] = _mean_sd(stats)
+        improving = sum(r.data.tags.get(STILL_IMPROVING_TAG) == "true" for r in by_seed.values())
+        row["note"] = f"still improving ({improving} of {len(by_seed)} seeds)" if improving else ""
         rows.append(row)
     if not rows:
         return None
     table = pd.DataFrame(rows)
-    return table.dropna(axis=1, how="all")
+    return table.replace("", None).dropna(axis=1, how="all").fillna("")
+
+
+def _mean_sd(stats: Mapping[str, Any]) -> str | None:
+    if stats["mean"] is None:
+        return None
+    return f"{stats['mean']:.4g}" + (f" ± {stats['sd']:.2g}" if stats["sd"] is not None else "")

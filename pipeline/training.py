@@ -263,6 +263,7 @@ class _Run:
     gen: torch.Generator
     step: int = 0
     d_updates: int = 0                # critic updates so far
+    train_seconds: float = 0.0        # wall-clock seconds spent training so far (checks excluded)
     log_rows: list[dict[str, float]] = field(default_factory=list)
     eval_rows: list[dict[str, float]] = field(default_factory=list)
     g_fast: nn.Module | None = None   # the G and D the steps call: compiled (train.compile), in DDP (nproc > 1)
@@ -295,7 +296,7 @@ def _setup(recipe: Recipe, prepared: Prepared, loss: GanLoss, device: torch.devi
 def _state(run: _Run, recipe: Recipe) -> dict[str, Any]:
     return {
         "training_hash": recipe.training_hash(), "code_digest": code_digest(), "step": run.step,
-        "d_updates": run.d_updates,
+        "d_updates": run.d_updates, "train_seconds": run.train_seconds,
         "generator": run.generator.state_dict(), "discriminator": run.discriminator.state_dict(),
         "ema": run.ema.state_dict() if run.ema is not None else None,
         "opt_g": run.opt_g.state_dict(), "opt_d": run.opt_d.state_dict(),
@@ -316,7 +317,7 @@ def _restore(run: _Run, state: dict[str, Any]) -> None:
     torch.set_rng_state(state["cpu_rng"])
     if state["cuda_rng"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda_rng"])
-    run.step, run.d_updates = state["step"], state["d_updates"]
+    run.step, run.d_updates, run.train_seconds = state["step"], state["d_updates"], state["train_seconds"]
     run.log_rows, run.eval_rows = state["log_rows"], state["eval_rows"]
 
 
@@ -386,7 +387,7 @@ def train(recipe: Recipe, prepared: Prepared, *, variant: str = "variant", track
     last: dict[str, Tensor] = {}
     last_time, last_step = time.perf_counter(), start
     bar = tqdm(total=t.steps, initial=start, desc=f"train {variant}", disable=None if progress else True, unit="step")
-    last_d_updates = run.d_updates
+    last_d_updates, clock = run.d_updates, time.perf_counter()
     for step in range(start + 1, t.steps + 1):
         logged = step % t.log_every == 0 or step == t.steps
         d_logs, g_logs = _step(run, loss, recipe, x, y, autocast, logged, critic_steps(recipe, step))
@@ -405,9 +406,14 @@ def train(recipe: Recipe, prepared: Prepared, *, variant: str = "variant", track
             run.log_rows.append(row)
             tracker.log_metrics({k: v for k, v in row.items() if k != "step"}, step)
             bar.set_postfix(loss_d=f"{row['loss_d']:.3f}", loss_g=f"{row['loss_g']:.3f}")
-        if evaluator is not None and (step % t.eval_every == 0 or step == t.steps):
+        checking = evaluator is not None and (step % t.eval_every == 0 or step == t.steps)
+        saving = state_path is not None and step % t.checkpoint_every == 0 and step < t.steps
+        if checking or saving:  # the checks' own time is not training time
+            run.train_seconds, clock = run.train_seconds + time.perf_counter() - clock, time.perf_counter()
+        if checking:
             _evaluate(run, evaluator, tracker, step, spec, recipe, device)
-        if state_path is not None and step % t.checkpoint_every == 0 and step < t.steps:
+            clock = time.perf_counter()
+        if saving:
             save_torch(_state(run, recipe), state_path)
     bar.close()
     distributed.stop(world)
@@ -503,8 +509,10 @@ def _flush(sums: dict[str, Tensor], last: dict[str, Tensor], step: int, num_step
 def _evaluate(run: _Run, evaluator: Evaluator, tracker: Tracker, step: int, spec: ModelSpec,
               recipe: Recipe, device: torch.device) -> None:
     metrics = evaluator(run.sampler)
-    run.eval_rows.append({"step": step, **metrics})
-    tracker.log_metrics(metrics, step)
+    # the x-axes of an equal-cost comparison: real images D has seen, and seconds of training
+    costs = {"images_d": run.d_updates * samples_per_step(recipe), "seconds": round(run.train_seconds, 3)}
+    run.eval_rows.append({"step": step, **costs, **metrics})
+    tracker.log_metrics({**metrics, **costs}, step)
     if spec.kind == "image":
         images, _ = generate(run.sampler, 64, spec.z_dim, spec.num_classes, seed=recipe.seed, device=device)
         tracker.log_image(image_grid(images, 8), "samples", step)

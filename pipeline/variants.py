@@ -45,6 +45,18 @@ class Lab:
         """Every dataset some variant trains on, in first-use order."""
         return self.params.datasets()
 
+    @property
+    def seeds(self) -> tuple[int, ...]:
+        return self.params.seeds
+
+    def recipe(self, name: str, seed: int | None = None) -> Recipe:
+        """Variant `name`'s resolved recipe at `seed` (default: the first of `seeds`)."""
+        return dataclasses.replace(self.variant(name).recipe, seed=self.params.check_seed(seed))
+
+    def runs(self) -> list[tuple[str, int]]:
+        """Every (variant, seed) the pipeline trains, variant by variant."""
+        return [(name, seed) for name in self.variants for seed in self.seeds]
+
 
 def load_lab(path: str | Path = "params.yaml", names: bool = True) -> Lab:
     """params.yaml, every variant resolved; `names`: also check every registered name (`check_names`)."""

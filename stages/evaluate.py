@@ -1,8 +1,10 @@
-"""Stage `evaluate@<variant>`: generated samples -> reports/variants/<variant>/metrics.json (flat, for
-`dvc metrics show`), class_hist.json (the picture of mode collapse) and fid_protocol.json (how each
-FID was measured); the same numbers go to the variant's MLflow run as `eval.<metric>`."""
+"""Stage `evaluate@<variant>-<seed>`: generated samples -> reports/variants/<variant>/seed<s>/metrics.json
+(flat, for `dvc metrics show`), class_hist.json (the picture of mode collapse) and fid_protocol.json
+(how each FID was measured); the same numbers go to the run's MLflow run as `eval.<metric>`."""
 
 from __future__ import annotations
+
+from typing import Optional
 
 from pipeline import paths
 from pipeline.checkpoint import load_dataset_classifier, load_generated, read_run_reference
@@ -15,28 +17,30 @@ from pipeline.tracking_mlflow import reopen
 from stages._common import run
 
 
-def main(variant: str, params_file: str = "params.yaml") -> None:
+def main(variant: str, seed: Optional[int] = None, params_file: str = "params.yaml") -> None:
     # the sample and eval sections need no resolving; the prepare stage checked every name
-    recipe = load_params(params_file).merged(variant)
-    reference = read_run_reference(variant)  # the variant's MLflow run, reopened while we compute
+    params = load_params(params_file)
+    recipe = params.merged(variant, seed)
+    run_key = paths.run_name(variant, recipe.seed)
+    reference = read_run_reference(run_key)  # the run's MLflow run, reopened while we compute
     tracker = BackgroundTracker(lambda: reopen(reference)) if reference else None
     prepared = load_prepared(recipe.dataset)
-    generated = load_generated(paths.generated_path(variant))
+    generated = load_generated(paths.generated_path(run_key))
     classifier = load_dataset_classifier(recipe.dataset)
     classifier_path = paths.classifier_path(recipe.dataset) if classifier is not None else None
     evaluation = evaluate_samples(generated.samples, recipe, prepared, classifier_path, classifier,
-                                  sample_labels=generated.labels)
+                                  sample_labels=generated.labels, classifier_config=params.classifier)
     metrics = evaluation.metrics
-    write_json(metrics, paths.metrics_path(variant))
-    write_json(evaluation.histogram, paths.class_hist_path(variant))
-    write_json(evaluation.protocol, paths.fid_protocol_path(variant))
+    write_json(metrics, paths.metrics_path(run_key))
+    write_json(evaluation.histogram, paths.class_hist_path(run_key))
+    write_json(evaluation.protocol, paths.fid_protocol_path(run_key))
     if tracker is not None:
         tracker.log_metrics({f"eval.{k}": v for k, v in metrics.items() if isinstance(v, (int, float))},
                             step=recipe.train.steps)
-        for path in (paths.metrics_path(variant), paths.class_hist_path(variant), paths.fid_protocol_path(variant)):
+        for path in (paths.metrics_path(run_key), paths.class_hist_path(run_key), paths.fid_protocol_path(run_key)):
             tracker.log_artifact(path, "evaluation")
         tracker.close()
-    print(f"evaluated {variant}: " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+    print(f"evaluated {run_key}: " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                                                for k, v in metrics.items()))
 
 

@@ -1,71 +1,79 @@
-"""Stage `train@<variant>`: the variant's resolved recipe -> models/<variant>/ (generator.pt,
-checkpoint.pt), reports/variants/<variant>/ (train_log.csv, train_eval.csv, resolved.yaml, training.json),
-reports/curves/<variant>_*.csv (drawn by `dvc plots`) and an MLflow run, whose id the
-evaluate and report stages find in .gan-lab/mlflow/<variant>.json."""
+"""Stage `train@<variant>-<seed>`: the variant's resolved recipe at one seed -> models/<variant>/seed<s>/
+(generator.pt, checkpoint.pt), reports/variants/<variant>/seed<s>/ (train_log.csv, train_eval.csv,
+resolved.yaml, training.json), reports/curves/<variant>_seed<s>_*.csv (drawn by `dvc plots`) and an
+MLflow run tagged with the variant and the seed, whose id the evaluate and report stages find in
+.gan-lab/mlflow/<variant>/seed<s>.json."""
 
 from __future__ import annotations
 
 import dataclasses
 import subprocess
 from pathlib import Path
+from typing import Optional
 
 from pipeline import checkpoint, paths
 from pipeline.checkpoint import GeneratorCheckpoint, load_dataset_classifier
 from pipeline.data import load_prepared
 from pipeline.device import resolve_device, resolve_precision
 from pipeline.distributed import launch_command, under_launcher, world_from_env
-from pipeline.metrics.checks import make_training_evaluator
+from pipeline.metrics.checks import make_training_evaluator, still_improving
 from pipeline.tracking import NullTracker
-from pipeline.tracking_mlflow import VariantRun, log_generator_model, run_reference, run_status, start_variant_run
+from pipeline.tracking_mlflow import (STILL_IMPROVING_TAG, VariantRun, log_generator_model, run_reference, run_status,
+                                     start_variant_run)
 from pipeline.training import read_state, train
 from pipeline.variants import load_lab
 from stages._common import run
 
 
-def main(variant: str, params_file: str = "params.yaml") -> None:
-    v = load_lab(params_file, names=False).variant(variant)  # the prepare stage checked every name
-    recipe = v.recipe
+def main(variant: str, seed: Optional[int] = None, params_file: str = "params.yaml") -> None:
+    lab = load_lab(params_file, names=False)  # the prepare stage checked every name
+    v, recipe = lab.variant(variant), lab.recipe(variant, seed)
+    run_key = paths.run_name(variant, recipe.seed)
     if recipe.train.nproc > 1 and not under_launcher():  # data-parallel: this same stage in N processes
-        print(f"training {variant} in {recipe.train.nproc} processes (torchrun)")
-        raise SystemExit(subprocess.call(launch_command(recipe.train.nproc, "stages.train", variant,
-                                                        "--params-file", params_file)))
+        print(f"training {run_key} in {recipe.train.nproc} processes (torchrun)")
+        raise SystemExit(subprocess.call(launch_command(recipe.train.nproc, "stages.train", variant, "--seed",
+                                                        str(recipe.seed), "--params-file", params_file)))
     # what `auto` means on this machine is part of what trained: logged, saved and in resolved.yaml
     precision = resolve_precision(recipe.train.precision, resolve_device(recipe.train.device))
     recipe = dataclasses.replace(recipe, train=dataclasses.replace(recipe.train, precision=precision))
     prepared = load_prepared(recipe.dataset)
-    state_path = paths.run_state_path(variant)
+    state_path = paths.run_state_path(run_key)
     if not world_from_env().main:  # another rank: trains its shard; rank 0 logs and writes everything
-        train(recipe, prepared, variant=variant, state_path=state_path, progress=False)
+        train(recipe, prepared, variant=run_key, state_path=state_path, progress=False)
         return
     for note in v.notes:
         print(f"note: {variant}: {note}")
     classifier = load_dataset_classifier(recipe.dataset)
     device = str(resolve_device(recipe.train.device))
-    request = VariantRun(variant, recipe.to_dict(), device, Path(params_file).read_text(), v.notes)
+    request = VariantRun(variant, recipe.seed, recipe.to_dict(), device, Path(params_file).read_text(), v.notes)
     # a killed training resumes from its checkpoint and continues its MLflow run
-    tracker = start_variant_run(recipe.mlflow, request, previous=checkpoint.read_unfinished_run(variant),
+    tracker = start_variant_run(recipe.mlflow, request, previous=checkpoint.read_unfinished_run(run_key),
                                 resume=read_state(recipe, state_path, quiet=True) is not None,
-                                remember=lambda ref: checkpoint.write_unfinished_run(variant, ref))
+                                remember=lambda ref: checkpoint.write_unfinished_run(run_key, ref))
     with run_status(tracker):
-        result = train(recipe, prepared, variant=variant, tracker=tracker or NullTracker(), state_path=state_path,
+        result = train(recipe, prepared, variant=run_key, tracker=tracker or NullTracker(), state_path=state_path,
                        evaluator=make_training_evaluator(recipe, prepared, classifier))
         if result.resumed_from:
-            print(f"resumed {variant} from step {result.resumed_from}")
+            print(f"resumed {run_key} from step {result.resumed_from}")
         meta = GeneratorCheckpoint(result.spec, recipe.arch, variant, recipe.to_dict(), prepared.info["class_names"])
-        checkpoint.save_trained(variant, result.generator, result.discriminator, meta)
-        checkpoint.write_training_tables(variant, result.log_rows, result.eval_rows)
-        checkpoint.write_resolved(variant, recipe.to_dict(), v.notes)
-        checkpoint.write_training_summary(variant, recipe.to_dict(), device, result.d_updates)
-        checkpoint.write_run_reference(variant, run_reference(tracker))
+        checkpoint.save_trained(run_key, result.generator, result.discriminator, meta)
+        checkpoint.write_training_tables(run_key, result.log_rows, result.eval_rows)
+        checkpoint.write_resolved(run_key, recipe.to_dict(), v.notes)
+        convergence = still_improving(result.eval_rows, recipe.train.steps)
+        checkpoint.write_training_summary(run_key, recipe.to_dict(), device, result.d_updates, convergence)
+        if tracker is not None and convergence:
+            tracker.set_tags({STILL_IMPROVING_TAG: str(convergence["still_improving"]).lower()})
+        checkpoint.write_run_reference(run_key, run_reference(tracker))
         if tracker is not None:
-            for path, folder in ((paths.generator_path(variant), "checkpoint"),
-                                 (paths.full_checkpoint_path(variant), "checkpoint"),
-                                 (paths.train_log_path(variant), "tables"), (paths.resolved_path(variant), "tables")):
+            for path, folder in ((paths.generator_path(run_key), "checkpoint"),
+                                 (paths.full_checkpoint_path(run_key), "checkpoint"),
+                                 (paths.train_log_path(run_key), "tables"), (paths.train_eval_path(run_key), "tables"),
+                                 (paths.resolved_path(run_key), "tables")):
                 tracker.log_artifact(path, folder)
             tracker.submit(log_generator_model, result.generator, result.spec)
-    checkpoint.forget_unfinished_run(variant)  # finished: nothing left to resume
+    checkpoint.forget_unfinished_run(run_key)  # finished: nothing left to resume
     last = result.log_rows[-1]
-    print(f"trained {variant}: {recipe.train.steps} steps, loss_d {last['loss_d']:.4f}, loss_g {last['loss_g']:.4f}")
+    print(f"trained {run_key}: {recipe.train.steps} steps, loss_d {last['loss_d']:.4f}, loss_g {last['loss_g']:.4f}")
 
 
 if __name__ == "__main__":

@@ -56,12 +56,12 @@ CASES = {
         None, ["dvc", "exp", "run", "-S", "train.g_noise=sometimes"],
         "train.g_noise: unknown value 'sometimes'; valid values: fresh, reuse"),
     "gan sample of a variant never trained": (
-        None, GAN + ["sample", "ghost"], "no trained generator at models/ghost/generator.pt"),
+        None, GAN + ["sample", "ghost"], "no trained generator at models/ghost/seed0/generator.pt"),
     "gan with an unknown option": (
         None, GAN + ["sample", "dcgan", "--colour", "red"], "No such option: --colour"),
     "corrupt checkpoint for gan sample": (
-        lambda r: corrupt(r / "models/dcgan/generator.pt"), GAN + ["sample", "dcgan"],
-        "models/dcgan/generator.pt is not a readable generator checkpoint"),
+        lambda r: corrupt(r / "models/dcgan/seed0/generator.pt"), GAN + ["sample", "dcgan"],
+        "models/dcgan/seed0/generator.pt is not a readable generator checkpoint"),
     "a folder of unreadable images": (
         unreadable_images, ["python", "-m", "stages.prepare"],
         "data.folder: none of the 2 image files in photos could be read"),

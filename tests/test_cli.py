@@ -38,13 +38,13 @@ def _trained_generator(tmp_path, conditional: bool):
     recipe = tiny_recipe(conditional=conditional)
     result = train(recipe, data, progress=False)
     meta = GeneratorCheckpoint(result.spec, recipe.arch, "tiny", recipe.to_dict(), data.info["class_names"])
-    save_trained("tiny", result.generator, result.discriminator, meta)
+    save_trained("tiny/seed0", result.generator, result.discriminator, meta)
 
 
 def _generator_of(variant: str):
     from pipeline.checkpoint import load_generator
 
-    return load_generator(f"models/{variant}/generator.pt")[0]
+    return load_generator(f"models/{variant}/seed0/generator.pt")[0]
 
 
 def test_sample_writes_a_grid(tmp_path, monkeypatch):
@@ -61,7 +61,10 @@ def test_sample_writes_a_grid(tmp_path, monkeypatch):
 def test_sample_errors(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = runner.invoke(app, ["sample", "ghost"])
-    assert result.exit_code == 2 and "no trained generator at models/ghost/generator.pt" in result.output
+    assert result.exit_code == 2 and "no trained generator at models/ghost/seed0/generator.pt" in result.output
+    assert "run `dvc repro train@ghost-0` first" in result.output
+    result = runner.invoke(app, ["sample", "tiny", "--model-seed", "3"])  # a seed never trained
+    assert result.exit_code == 2 and "no trained generator at models/tiny/seed3/generator.pt" in result.output
     _trained_generator(tmp_path, conditional=True)
     result = runner.invoke(app, ["sample", "tiny", "--label", "12"])
     assert result.exit_code == 2 and "--label 12 is out of range; valid classes: 0..9" in result.output

@@ -79,7 +79,7 @@ def test_deep_merge_keeps_siblings():
 @pytest.mark.parametrize(
     "mutate, message",
     [
-        (lambda r: r.update(los="ns"), "unknown key 'los' in params.yaml; valid keys: seed, dataset, loss"),
+        (lambda r: r.update(los="ns"), "unknown key 'los' in params.yaml; valid keys: seeds, dataset, loss"),
         (lambda r: r["train"].update(stepz=3), "unknown key 'train.stepz'; valid keys under train: steps"),
         (lambda r: r["train"].update(steps="many"), "train.steps must be an integer, got 'many'"),
         (lambda r: r["train"].update(betas=[0.5]), "train.betas must be a list of 2 numbers"),
@@ -102,6 +102,13 @@ def test_deep_merge_keeps_siblings():
          "variants.unrolled.train.unroll_steps: applies to losses minimax, ns, lsgan, hinge, wgan, not 'wgan_gp'"),
         (lambda r: r.update(variants={}), "variants: must map at least one variant name"),
         (lambda r: r["eval"].update(features="inception"), "eval.features must be a list, got 'inception'"),
+        (lambda r: r.update(seed=3), "seed: params.yaml takes a list of seeds now, seeds: [3]"),
+        (lambda r: r.update(seeds=4), "seeds must be a non-empty list of integers, e.g. [0, 1, 2]; got 4"),
+        (lambda r: r.update(seeds=[]), "seeds must be a non-empty list of integers"),
+        (lambda r: r.update(seeds=[0, 1, 1]), "seeds must not repeat; got [0, 1, 1]"),
+        (lambda r: r.update(seeds=[0, -1]), "seeds must be non-negative integers; got -1 in [0, -1]"),
+        (lambda r: r["variants"]["dcgan"].update(seeds=[5]),
+         "variants.dcgan: seeds are set once for every variant (seeds: at the top of params.yaml)"),
         (lambda r: r["eval"].update(features=["clip"]),
          "eval.features[0]: unknown value 'clip'; valid values: classifier, inception"),
         (lambda r: r["eval"].update(reference="valid"), "eval.reference: unknown value 'valid'; valid values: train, test"),
@@ -165,7 +172,7 @@ def test_params_yaml_names_every_key(params_raw):
 
     sections = {"data": config.DataConfig, "train": config.TrainConfig, "sample": config.SampleConfig,
                 "eval": config.EvalConfig, "mlflow": config.MlflowConfig, **config.STAGE_SECTIONS}
-    absent = [f.name for f in dataclasses.fields(config.Recipe) if f.name not in params_raw]
+    absent = [name for name in ("seeds", *config.RECIPE_KEYS) if name not in params_raw]
     for section, cls in sections.items():
         absent += [f"{section}.{f.name}" for f in dataclasses.fields(cls) if f.name not in params_raw[section]]
     assert absent == []
@@ -209,3 +216,15 @@ def test_a_variant_is_resolved_once():
     assert not is_resolved(raw)
     once, _ = resolve(raw)
     assert is_resolved(once) and resolve(once)[0] == once
+
+
+def test_each_seed_is_a_run_of_the_same_resolved_recipe(params_raw):
+    raw = copy.deepcopy(params_raw)
+    raw["seeds"] = [3, 7]
+    lab = lab_from_raw(raw)
+    assert lab.runs()[:2] == [("vanilla", 3), ("vanilla", 7)] and len(lab.runs()) == 2 * len(lab.variants)
+    a, b = lab.recipe("dcgan", 3), lab.recipe("dcgan", 7)
+    assert (a.seed, b.seed) == (3, 7) and a.train == b.train and lab.recipe("dcgan").seed == 3
+    assert a.training_hash() != b.training_hash()  # a checkpoint of one seed never resumes another
+    with pytest.raises(ConfigError, match=r"seed 5 is not in seeds: \[3, 7\]"):
+        lab.recipe("dcgan", 5)

@@ -41,14 +41,14 @@ def test_sigkill_mid_training_then_dvc_repro_resumes_bit_identical_in_the_same_m
     for root in (killed, straight):
         long_training(root)
     runs_before = {r.info.run_id for r in dcgan_runs(killed)[0]}
-    old_model = (killed / "models/dcgan/generator.pt").stat().st_mtime_ns  # from the tiny params' run
+    old_model = (killed / "models/dcgan/seed0/generator.pt").stat().st_mtime_ns  # from the tiny params' run
 
     env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "stages.train", "dcgan"], cwd=killed, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    state = killed / ".gan-lab/runs/dcgan/last.pt"
+    state = killed / ".gan-lab/runs/dcgan/seed0/last.pt"
     deadline = time.time() + 300
-    while not (state.exists() and (killed / ".gan-lab/runs/dcgan/mlflow_run.json").exists()):
+    while not (state.exists() and (killed / ".gan-lab/runs/dcgan/seed0/mlflow_run.json").exists()):
         assert proc.poll() is None, f"training ended before it could be killed:\n{proc.stderr.read()[-2000:]}"
         assert time.time() < deadline, "no checkpoint within 300 s"
         time.sleep(0.05)
@@ -57,15 +57,15 @@ def test_sigkill_mid_training_then_dvc_repro_resumes_bit_identical_in_the_same_m
     assert proc.returncode == -signal.SIGKILL
     killed_at = load_torch(state)["step"]
     assert 0 < killed_at < STEPS
-    assert (killed / "models/dcgan/generator.pt").stat().st_mtime_ns == old_model  # no half-trained result
+    assert (killed / "models/dcgan/seed0/generator.pt").stat().st_mtime_ns == old_model  # no half-trained result
 
-    resumed = run(["dvc", "repro", "train@dcgan"], killed)
-    assert f"resumed dcgan from step {killed_at}" in resumed.stdout
+    resumed = run(["dvc", "repro", "train@dcgan-0"], killed)
+    assert f"resumed dcgan/seed0 from step {killed_at}" in resumed.stdout
     assert "continuing MLflow run" in resumed.stdout
-    run(["dvc", "repro", "train@dcgan"], straight)
+    run(["dvc", "repro", "train@dcgan-0"], straight)
 
-    a = load_torch(killed / "models/dcgan/checkpoint.pt")
-    b = load_torch(straight / "models/dcgan/checkpoint.pt")
+    a = load_torch(killed / "models/dcgan/seed0/checkpoint.pt")
+    b = load_torch(straight / "models/dcgan/seed0/checkpoint.pt")
     for part in ("state_dict", "discriminator"):
         assert a[part].keys() == b[part].keys()
         for name in a[part]:

@@ -32,18 +32,18 @@ def test_two_processes_with_gloo_train_one_run_one_checkpoint(repo, tmp_path):
     exp = client.get_experiment_by_name("gan-lab")
     before = {r.info.run_id for r in client.search_runs([exp.experiment_id])}
 
-    out = run(["dvc", "repro", "train@dcgan", "train@wgan_gp"], root)
-    assert "training dcgan in 2 processes (torchrun)" in out.stdout
-    assert "training wgan_gp in 2 processes (torchrun)" in out.stdout
+    out = run(["dvc", "repro", "train@dcgan-0", "train@wgan_gp-0"], root)
+    assert "training dcgan/seed0 in 2 processes (torchrun)" in out.stdout
+    assert "training wgan_gp/seed0 in 2 processes (torchrun)" in out.stdout
 
     new = [r for r in client.search_runs([exp.experiment_id]) if r.info.run_id not in before]
     children = [r for r in new if r.data.tags.get("variant") == "dcgan"]
     assert len(children) == 1 and children[0].info.status == "FINISHED"  # rank 0 alone logs
-    ckpt = load_torch(root / "models/dcgan/checkpoint.pt")
+    ckpt = load_torch(root / "models/dcgan/seed0/checkpoint.pt")
     assert ckpt["recipe"]["train"]["nproc"] == 2
     assert all(torch.isfinite(v).all() for v in ckpt["state_dict"].values() if v.is_floating_point())
 
-    two, one = rows(root / "reports/variants/dcgan/train_log.csv"), rows(repo / "reports/variants/dcgan/train_log.csv")
+    two, one = rows(root / "reports/variants/dcgan/seed0/train_log.csv"), rows(repo / "reports/variants/dcgan/seed0/train_log.csv")
     assert [r["step"] for r in two] == [r["step"] for r in one]
     for a, b in zip(two, one):  # same global batch, other noise and batches: close, not equal
         assert abs(float(a["loss_d"]) - float(b["loss_d"])) < 0.25, (a, b)
@@ -52,8 +52,8 @@ def test_two_processes_with_gloo_train_one_run_one_checkpoint(repo, tmp_path):
     assert sorted(m.step for m in history) == [int(r["step"]) for r in two]
 
     # the gradient penalty through DDP: the penalised critic trains, its penalty is averaged over ranks
-    two = rows(root / "reports/variants/wgan_gp/train_log.csv")
-    one = rows(repo / "reports/variants/wgan_gp/train_log.csv")
+    two = rows(root / "reports/variants/wgan_gp/seed0/train_log.csv")
+    one = rows(repo / "reports/variants/wgan_gp/seed0/train_log.csv")
     assert [r["step"] for r in two] == [r["step"] for r in one]
     for a, b in zip(two, one):
         gp_a, gp_b = float(a["gradient_penalty"]), float(b["gradient_penalty"])

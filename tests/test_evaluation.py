@@ -111,6 +111,14 @@ def test_stacked_mnist_of_real_digits_covers_close_to_1000_modes(mnist, classifi
     assert collapsed["modes_covered"] == 1 and collapsed["mode_kl"] == pytest.approx(math.log(1000), rel=1e-6)
 
 
+def fake_features(monkeypatch):
+    """torch-fidelity is replaced in these tests: its cached features, which density and coverage
+    read back, are random stand-ins."""
+    from pipeline.metrics import fidelity
+
+    monkeypatch.setattr(fidelity, "cached_features", lambda options: (torch.randn(12, 4), torch.randn(12, 4)))
+
+
 def test_fidelity_sets_are_cut_to_equal_size_by_a_seeded_subset(monkeypatch, tmp_path):
     """FID/KID/precision/recall compare sets of equal size: the larger one is subsampled."""
     import torch_fidelity
@@ -120,6 +128,7 @@ def test_fidelity_sets_are_cut_to_equal_size_by_a_seeded_subset(monkeypatch, tmp
     seen = []
     monkeypatch.setattr(torch_fidelity, "calculate_metrics",
                         lambda **kw: seen.append(kw) or {"frechet_inception_distance": 1.0})
+    fake_features(monkeypatch)
     weights = tmp_path / "w.pt"
     weights.write_bytes(b"weights")
     gen = torch.arange(10, dtype=torch.uint8).reshape(10, 1, 1, 1)
@@ -189,6 +198,7 @@ def test_inception_features_use_the_local_weights(monkeypatch, tmp_path):
                 "kernel_inception_distance_std": 0.01, "precision": 0.5, "recall": 0.4, "f_score": 0.44}
 
     monkeypatch.setattr(torch_fidelity, "calculate_metrics", fake_calculate_metrics)
+    fake_features(monkeypatch)
     weights = tmp_path / "pt_inception-2015-12-05.pth"
     weights.write_bytes(b"weights")
     images = torch.zeros(10, 1, 28, 28, dtype=torch.uint8)
@@ -198,8 +208,10 @@ def test_inception_features_use_the_local_weights(monkeypatch, tmp_path):
     assert seen["feature_extractor_weights_path"] == str(weights)
     assert seen["input1"][0].shape == (3, 28, 28)  # grayscale is given to Inception as RGB
     assert seen["kid_subset_size"] == 10  # never more than the samples
-    assert out == {"fid_inception": 12.5, "kid_mean_inception": 0.1, "kid_std_inception": 0.01,
-                   "precision_inception": 0.5, "recall_inception": 0.4}
+    assert {k: v for k, v in out.items() if not k.startswith(("density", "coverage"))} == {
+        "fid_inception": 12.5, "kid_mean_inception": 0.1, "kid_std_inception": 0.01, "precision_inception": 0.5,
+        "recall_inception": 0.4}
+    assert {"density_inception", "coverage_inception"} <= set(out)  # on the same features
     assert protocol["n_generated"] == protocol["n_reference"] == 10 and protocol["layer"] == "2048-d pool features"
     assert protocol["resize"] == "28x28 to 299x299, TensorFlow-1 bilinear (torch-fidelity), grey repeated to RGB"
     assert protocol["weights_sha256"] == hashlib.sha256(b"weights").hexdigest()[:12]

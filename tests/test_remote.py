@@ -22,10 +22,10 @@ def test_push_then_pull_into_a_fresh_clone_gives_the_same_models_without_retrain
 
     clone = tmp_path / "clone"
     run(["git", "clone", "-q", str(origin), str(clone)], tmp_path)
-    assert not (clone / "models/dcgan").exists()
+    assert not (clone / "models/dcgan/seed0").exists()
     run(["dvc", "pull"], clone)
-    for path in ("models/dcgan/generator.pt", "models/wgan_gp/generator.pt", "models/classifier",
-                 "data/generated/dcgan.pt", "reports/index.html"):
+    for path in ("models/dcgan/seed0/generator.pt", "models/wgan_gp/seed0/generator.pt", "models/classifier",
+                 "data/generated/dcgan/seed0.pt", "reports/index.html"):
         a, b = origin / path, clone / path
         same = filecmp.dircmp(a, b).diff_files == [] if a.is_dir() else filecmp.cmp(a, b, shallow=False)
         assert same, f"{path} differs after dvc pull"

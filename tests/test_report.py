@@ -4,6 +4,7 @@ and a variant whose evaluation has not run), checked as HTML and in headless Chr
 from __future__ import annotations
 
 import base64
+import json
 import os
 import re
 import shutil
@@ -36,17 +37,29 @@ def fake_prepared(name: str, channels: int):
     return prepared
 
 
-def write_variant(name: str, kind: str, evaluated: bool = True) -> None:
+SEEDS = [0, 1, 2]
+FIDS = {"cgan": [3.5, 3.0, 4.0], "rgb": [9.0, 8.5, 9.5]}
+
+
+def write_variant(name: str, kind: str, seed: int = 0, evaluated: bool = True, fid: float = 9.0,
+                  improving: bool = False) -> None:
+    run = paths.run_name(name, seed)
+    paths.report_dir(run).mkdir(parents=True, exist_ok=True)
     steps = [10, 20, 30]
-    log = {"step": steps, "loss_d": [1.2, 0.9, 0.7], "loss_g": [0.8, 1.1, 1.4], "d_real": [0.6, 0.7, 0.7],
+    log = {"step": steps, "loss_d": [1.2, 0.9, 0.7 + seed / 10], "loss_g": [0.8, 1.1, 1.4], "d_real": [0.6, 0.7, 0.7],
            "d_fake": [0.4, 0.3, 0.3]}
-    pd.DataFrame(log).to_csv(paths.train_log_path(name), index=False)
-    evals = ({"step": steps, "modes_captured": [3, 6, 8], "high_quality_frac": [0.5, 0.8, 0.9],
+    pd.DataFrame(log).to_csv(paths.train_log_path(run), index=False)
+    costs = {"step": steps, "images_d": [640, 1280, 1920], "seconds": [1.0 + seed, 2.0 + seed, 3.0 + seed]}
+    evals = ({**costs, "modes_captured": [3, 6, 8], "high_quality_frac": [0.5, 0.8, 0.9],
               "reverse_kl": [1.0, 0.3, 0.05]} if kind == "points"
-             else {"step": steps, "classes_covered": [4, 8, 10], "class_kl": [0.9, 0.2, 0.05]})
-    pd.DataFrame(evals).to_csv(paths.train_eval_path(name), index=False)
-    save_png(image_grid(torch.rand(16, 3 if name == "rgb" else 1, 28, 28) * 2 - 1, 4), paths.samples_png(name))
-    latent = paths.latent_dir(name)
+             else {**costs, "classes_covered": [4, 8, 10], "class_kl": [0.9, 0.2, 0.05],
+                   "fid_classifier": [40.0, 20.0 + seed, fid]})
+    pd.DataFrame(evals).to_csv(paths.train_eval_path(run), index=False)
+    write_json({"precision": "fp32", "device": "cpu", "g_updates": 30, "d_updates": 30,
+                **({"fid_drop_last_quarter": 0.5, "still_improving": improving} if kind != "points" else {})},
+               paths.training_summary_path(run))
+    save_png(image_grid(torch.rand(16, 3 if name == "rgb" else 1, 28, 28) * 2 - 1, 4), paths.samples_png(run))
+    latent = paths.latent_dir(run)
     latent.mkdir(parents=True, exist_ok=True)
     if kind == "points":
         write_json({"interpolation": {"unavailable": "2D point data: see the scatter plot instead"},
@@ -63,22 +76,24 @@ def write_variant(name: str, kind: str, evaluated: bool = True) -> None:
         hist = {"class_names": [f"mode{i}" for i in range(8)], "generated": [300] * 8, "real": [100] * 8}
     else:
         metrics = {"n_samples": 500, "classes_covered": 10 if name == "cgan" else 7, "class_kl": 0.01,
-                   "fid_classifier": 3.5 if name == "cgan" else 9.0, "kid_mean_classifier": 0.2,
+                   "fid_classifier": fid, "kid_mean_classifier": 0.2,
                    "kid_std_classifier": 0.01, "precision_classifier": 0.8, "recall_classifier": 0.7,
                    "diversity_ssim": 0.2, "diversity_ssim_real": 0.18}
         hist = {"class_names": [str(i) for i in range(10)], "generated": [50] * 10, "real": [8] * 10}
-    write_json(metrics, paths.metrics_path(name))
-    write_json(hist, paths.class_hist_path(name))
+    write_json(metrics, paths.metrics_path(run))
+    write_json(hist, paths.class_hist_path(run))
     if kind != "points":
         write_json({"classifier": {"features": "classifier", "network": "the lab's classifier (models/classifier)",
                                    "layer": "128-d penultimate layer", "weights_sha256": "0123456789ab",
                                    "n_generated": 500, "n_reference": 500, "resize": "none (1x28x28, as generated)",
                                    "kid_subset_size": 500, "reference": "mnist5k train split"}},
-                   paths.fid_protocol_path(name))
+                   paths.fid_protocol_path(run))
 
 
 @pytest.fixture
 def report_project(tmp_path, monkeypatch, params_raw):
+    """Three seeds of each variant: cgan and rgb evaluated (rgb's seed 1 still improving), ring (2D),
+    and pending, trained but never evaluated."""
     monkeypatch.chdir(tmp_path)
     save_prepared(fake_prepared("mnist5k", 1), paths.prepared_dir("mnist5k"))
     save_prepared(fake_prepared("cifar10", 3), paths.prepared_dir("cifar10"))
@@ -88,9 +103,15 @@ def report_project(tmp_path, monkeypatch, params_raw):
                 "ring8": {"available": False, "reason": "2D points: metrics use the mixture geometry"}},
                paths.CLASSIFIER_METRICS)
     for name in VARIANTS:
-        paths.report_dir(name).mkdir(parents=True)
-        write_variant(name, "points" if name == "ring" else "image", evaluated=name != "pending")
+        for seed in SEEDS:
+            if name == "pending":
+                write_variant(name, "image", seed, evaluated=False)
+            elif name == "ring":
+                write_variant(name, "points", seed)
+            else:
+                write_variant(name, "image", seed, fid=FIDS[name][seed], improving=name == "rgb" and seed == 1)
     params_raw["variants"] = VARIANTS
+    params_raw["seeds"] = SEEDS
     (tmp_path / "params.yaml").write_text(__import__("yaml").safe_dump(params_raw, sort_keys=False))
     from stages.report import main
 
@@ -105,8 +126,9 @@ def test_every_variant_has_a_section_with_its_pictures(report_project):
         assert f"<h2>{name}</h2>" in section
         assert "generated" in section and "losses" in section
     ring = html.split('id="ring">', 1)[1].split("</section>", 1)[0]
-    assert "interpolation: not shown (2D point data" in ring
-    assert "Missing: metrics (evaluate stage has not run)" in html.split('id="pending">', 1)[1]
+    assert "interpolation: not shown (2D point data" in ring and "Seeds: 0, 1, 2; pictures from seed 0" in ring
+    pending = html.split('id="pending">', 1)[1]
+    assert "Missing: seed 0: metrics (evaluate stage has not run)" in pending and "none evaluated yet" in pending
     assert 'id="rgb">' in html and "real cifar10" in html
 
 
@@ -117,7 +139,9 @@ def test_images_are_embedded_and_decode(report_project):
     for src in sources:
         assert src.startswith("data:image/png;base64,"), src[:40]
         assert base64.b64decode(src.split(",", 1)[1])[:4] == b"\x89PNG"
-    assert sorted(p.name for p in (report_project / "reports/figures").iterdir())[:2] == ["cgan_hist.png", "cgan_kl.png"]
+    figures = sorted(p.name for p in (report_project / "reports/figures").iterdir())
+    assert figures[:2] == ["cgan_hist.png", "cgan_kl.png"]
+    assert {"shared_fid_classifier.png", "shared_classes_covered.png", "shared_modes_captured.png"} <= set(figures)
 
 
 def test_tables_are_filled_and_best_values_marked(report_project):
@@ -125,11 +149,59 @@ def test_tables_are_filled_and_best_values_marked(report_project):
     for table in re.findall(r"<table.*?</table>", html, flags=re.S):
         assert table.count("<tr>") >= 2, table[:200]
     metrics = re.search(r'<table id="metrics">.*?</table>', html, flags=re.S).group(0)
-    assert re.search(r'<td class="best">\s*3.5\s*</td>', metrics)  # lowest FID wins
-    assert re.search(r'<td class="best">\s*8\s*</td>', metrics)  # the only modes_captured
+    # cgan's FIDs 3.5, 3.0, 4.0: mean 3.5, sd 0.5, the bootstrap interval inside [3, 4]; the lowest mean wins
+    best = re.search(r'<td class="best">\s*3.5 ± 0.5 \[([\d.]+), ([\d.]+)\]\s*</td>', metrics)
+    assert best and 3.0 <= float(best.group(1)) < 3.5 < float(best.group(2)) <= 4.0
+    assert re.search(r'<td class="best">\s*8 ± 0 \[8, 8\]\s*</td>', metrics)  # the only modes_captured
+    assert "still improving (1 of 3 seeds)" in metrics.split("rgb", 1)[1].split("</tr>", 1)[0]
     assert "unavailable: 2D points" in html  # no classifier for ring8, said plainly
     markdown = (report_project / "reports/report.md").read_text()
-    assert "| cgan |" in markdown and "**3.5**" in markdown and "| pending |" in markdown
+    assert "| cgan | 3 |" in markdown and "**3.5 ± 0.5 [" in markdown and "| pending | 0 |" in markdown
+
+
+def test_summary_json_holds_mean_sd_interval_and_seeds(report_project):
+    """reports/summary.json (a DVC metrics file): what `dvc exp show` lists per variant."""
+    summary = json.loads((report_project / "reports/summary.json").read_text())
+    fid = summary["cgan"]["fid_classifier"]
+    assert fid["mean"] == pytest.approx(3.5) and fid["sd"] == pytest.approx(0.5) and fid["n"] == 3
+    assert 3.0 <= fid["ci_low"] < 3.5 < fid["ci_high"] <= 4.0
+    assert summary["cgan"]["seeds"] == 3 and summary["rgb"]["still_improving_seeds"] == 1
+    assert summary["pending"] == {"seeds": 0, "still_improving_seeds": 0}
+    assert "n_samples" not in summary["cgan"] and "kid_std_classifier" not in summary["cgan"]
+
+
+def test_three_seeds_are_too_few_for_the_test_and_the_page_says_so(report_project):
+    """cgan's FIDs (3.0-4.0) against rgb's (8.5-9.5) separate completely, yet with 3 seeds a side the
+    smallest possible permutation p-value is 0.1: no difference can be declared, and the page says why."""
+    html = (report_project / "reports/index.html").read_text()
+    assert "With 3 seeds a side the smallest p-value possible is 0.1" in html
+    table = re.search(r'<table id="differences">.*?</table>', html, flags=re.S).group(0)
+    row = table.split("<td>fid_classifier</td><td>cgan</td>", 1)[1].split("</tr>", 1)[0]
+    assert "<td>rgb</td>" in row and "<td>0.1</td>" in row and "within the seed spread" in row
+
+
+def test_five_seeds_can_separate_variants_and_one_cannot(tmp_path, monkeypatch, params_raw):
+    from pipeline.report.render import render
+
+    monkeypatch.chdir(tmp_path)
+    save_prepared(fake_prepared("mnist5k", 1), paths.prepared_dir("mnist5k"))
+    params_raw["variants"] = {"good": {}, "bad": {"loss": "lsgan"}, "noisy": {"loss": "hinge"}}
+    params_raw["seeds"] = [0, 1, 2, 3, 4]
+    fids = {"good": [3.0, 3.2, 2.9, 3.1, 3.3], "bad": [9.0, 8.7, 9.4, 9.1, 8.8], "noisy": [2.0, 9.0, 3.0, 8.5, 4.0]}
+    for name, values in fids.items():
+        for seed, fid in enumerate(values):
+            write_variant(name, "image", seed, fid=fid)
+    html, markdown, _ = render(lab_from_raw(params_raw), tmp_path / "figures")
+    table = re.search(r'<table id="differences">.*?</table>', html, flags=re.S).group(0)
+    fid_rows = [r for r in table.split("<tr>") if r.startswith("<td>fid_classifier</td>")]
+    verdict = {tuple(re.findall(r"<td>(good|bad|noisy)</td>", r)): r for r in fid_rows}
+    assert "<strong>differ</strong>" in verdict[("good", "bad")] and "<td>0.007937</td>" in verdict[("good", "bad")]
+    assert "within the seed spread" in verdict[("good", "noisy")]  # noisy's seeds straddle good's
+    assert "| fid_classifier | good | 3.1 | bad | 9 | 0.007937 | **differ** |" in markdown
+    params_raw["seeds"] = [0]
+    html, _, _ = render(lab_from_raw(params_raw), tmp_path / "figures1")
+    assert "One seed per variant: these numbers are demonstrations, and differences between variants cannot be " \
+           "judged." in html and 'id="differences"' not in html
 
 
 def test_each_variant_shows_what_actually_trained(report_project):
@@ -152,9 +224,7 @@ def test_a_dropped_shared_trick_is_noted_on_the_variant(tmp_path, monkeypatch, p
     params_raw["variants"] = {"ns": {}, "critic": {"loss": "wgan_gp"}}
     monkeypatch.chdir(tmp_path)
     save_prepared(fake_prepared("mnist5k", 1), paths.prepared_dir("mnist5k"))
-    for name in params_raw["variants"]:
-        paths.report_dir(name).mkdir(parents=True)
-    html, _ = render(lab_from_raw(params_raw), tmp_path / "figures")
+    html, _, _ = render(lab_from_raw(params_raw), tmp_path / "figures")
     critic = html.split('id="critic">', 1)[1].split("</section>", 1)[0]
     assert "Note: train.label_smoothing=0.1 from the shared recipe does not apply to loss &#39;wgan_gp&#39;" in critic
     assert "<code>label_smoothing=0.0</code>" in critic
@@ -228,12 +298,12 @@ def test_every_fid_is_printed_with_its_protocol(report_project):
 def published_project(tmp_path, params_raw, reduced, tables=("pacgan_ring8",)):
     save_prepared(prepare_dataset("ring8", DataConfig()), paths.prepared_dir("ring8"))
     write_json({"ring8": {"available": False, "reason": "2D points"}}, paths.CLASSIFIER_METRICS)
-    for name, modes in (("gan", 5), ("pacgan4", 8)):
-        paths.report_dir(name).mkdir(parents=True)
-        write_variant(name, "points")
-        write_json({"n_samples": 2500, "modes_captured": modes, "high_quality_frac": 0.9, "reverse_kl": 0.5},
-                   paths.metrics_path(name))
-    params_raw.update(dataset="ring8", arch="toy")
+    for name, modes in (("gan", [5, 6]), ("pacgan4", [8, 8])):
+        for seed in (0, 1):
+            write_variant(name, "points", seed)
+            write_json({"n_samples": 2500, "modes_captured": modes[seed], "high_quality_frac": 0.9, "reverse_kl": 0.5},
+                       paths.metrics_path(paths.run_name(name, seed)))
+    params_raw.update(dataset="ring8", arch="toy", seeds=[0, 1])
     params_raw["report"].update(compare_with=list(tables), reduced=reduced)
     params_raw["variants"] = {"gan": {}, "pacgan4": {"train": {"pac": 4}}}
     (tmp_path / "params.yaml").write_text(__import__("yaml").safe_dump(params_raw, sort_keys=False))
@@ -251,8 +321,10 @@ def test_published_numbers_stand_beside_the_lab_and_say_when_settings_differ(tmp
     monkeypatch.chdir(tmp_path)
     html, markdown = published_project(tmp_path, params_raw, reduced)
     table = html.split('<table class="published">', 1)[1].split("</table>", 1)[0]
-    assert "<td>gan</td><td>5</td><td>6.3" in table and "<td>pacgan4</td><td>8</td><td>7.8" in table
-    assert "<td>90</td><td>98.2" in table  # 0.9 of the samples high quality: 90%, beside PacGAN's 98.2%
+    # the lab's mean ± sd over its 2 seeds beside the paper's mean of 10 trials
+    assert "<td>gan</td><td>2</td><td>5.5 ± 0.71</td><td>6.3" in table
+    assert "<td>pacgan4</td><td>2</td><td>8 ± 0</td><td>7.8" in table
+    assert "<td>90 ± 0</td><td>98.2" in table  # 0.9 of the samples high quality: 90%, beside PacGAN's 98.2%
     assert "PacGAN (Lin et al. 2018), Table 1" in html
     if reduced:
         assert "Reduced settings, not the published protocol:</strong> 3,000 steps instead of 400,000" in html
@@ -260,7 +332,7 @@ def test_published_numbers_stand_beside_the_lab_and_say_when_settings_differ(tmp
         assert "**Reduced settings, not the published protocol:** 3,000 steps" in markdown
     else:
         assert "Reduced settings" not in html and "These variants train at the paper's settings" in html
-    assert "| gan | 5 | 6.3 | 90 | 98.2 | 0.5 | 0.45 |" in markdown
+    assert "| gan | 2 | 5.5 ± 0.71 | 6.3 | 90 ± 0 | 98.2 | 0.5 ± 0 | 0.45 |" in markdown
 
 
 def test_unknown_published_table_is_a_clear_error(tmp_path, monkeypatch, params_raw):

@@ -102,7 +102,8 @@ def test_one_run_per_variant_under_one_finished_parent(tracked):
 def test_tags_and_params(tracked):
     _, runs, _ = tracked
     tags, params = runs["cdcgan"].data.tags, runs["cdcgan"].data.params
-    assert tags["variant"] == "cdcgan" and tags["dataset"] == "digits" and tags["loss"] == "ns"
+    assert tags["variant"] == "cdcgan" and tags["seed"] == "0" and runs["cdcgan"].info.run_name == "cdcgan seed 0"
+    assert tags["dataset"] == "digits" and tags["loss"] == "ns" and tags["still_improving"] in ("true", "false")
     assert tags["arch"] == "dcgan" and tags["device"] == "cpu" and tags["conditional"] == "True"
     assert "git_commit" in tags and "dvc_experiment" in tags
     assert params["train.steps"] == "4" and params["conditional"] == "True" and params["train.betas"] == "[0.5, 0.999]"
@@ -112,7 +113,7 @@ def test_stepped_metrics(tracked):
     client, runs, _ = tracked
     run_id = runs["dcgan"].info.run_id
     for key in ("loss_d", "loss_g", "d_real", "d_fake", "grad_norm_d", "grad_norm_g", "images_per_s", "lr_g",
-                "classes_covered", "class_kl"):
+                "classes_covered", "class_kl", "fid_classifier", "images_d", "seconds"):
         history = client.get_metric_history(run_id, key)
         assert [m.step for m in history] == [2, 4], key
     final = runs["dcgan"].data.metrics
@@ -155,8 +156,9 @@ def test_compare_prints_latest_runs(tracked, server, monkeypatch):
     result = CliRunner().invoke(app, ["compare"])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert "fid_classifier" in lines[0] and "classes_covered" in lines[0]
+    assert "fid_classifier" in lines[0] and "classes_covered" in lines[0] and "seeds" in lines[0]
     assert sorted(line.split()[0] for line in lines[1:]) == ["cdcgan", "dcgan"]
+    assert all(line.split()[1] == "1" for line in lines[1:])  # one seed each
 
 
 def test_failed_and_interrupted_runs_are_not_left_running(server):
@@ -194,7 +196,7 @@ def test_unreachable_server_fails_before_training(tmp_path):
                             env={**env, "GAN_LAB_TRACKING": "off"}, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert "training without MLflow tracking" in result.stdout
-    assert (tmp_path / "models/dcgan/generator.pt").exists()
+    assert (tmp_path / "models/dcgan/seed0/generator.pt").exists()
 
 
 def test_repo_root_from_a_dvc_temporary_workspace(tmp_path):
@@ -212,3 +214,28 @@ def test_repo_root_from_a_dvc_temporary_workspace(tmp_path):
     finally:
         if env is not None:
             os.environ["MLFLOW_TRACKING_URI"] = env
+
+
+def test_compare_aggregates_the_latest_run_of_each_seed(tmp_path):
+    """`gan compare`: per variant, each metric's mean ± sd over its seeds (the newest run of each
+    seed: a rerun replaces, never adds), how many seeds, and how many were still improving."""
+    from mlflow.entities import Metric
+    from mlflow.tracking import MlflowClient
+
+    from pipeline.tracking_mlflow import latest_runs_table
+
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    client = MlflowClient(uri)
+    exp = client.create_experiment("cmp", artifact_location=(tmp_path / "a").as_uri())
+    for variant, seed, fid, improving in (("dcgan", 0, 99.0, "false"), ("dcgan", 0, 10.0, "false"),
+                                          ("dcgan", 1, 12.0, "true"), ("dcgan", 2, 14.0, "false"),
+                                          ("wgan_gp", 0, 60.0, "true")):
+        run = client.create_run(exp, tags={"variant": variant, "seed": str(seed), "loss": "ns", "dataset": "mnist5k",
+                                           "still_improving": improving})
+        client.log_batch(run.info.run_id, metrics=[Metric("eval.fid_classifier", fid, 0, 0)])
+        client.set_terminated(run.info.run_id, "FINISHED")
+        time.sleep(0.01)  # start times order the runs: the second dcgan seed-0 run is the newest
+    table = latest_runs_table(uri, "cmp", ["eval.fid_classifier"]).set_index("variant")
+    assert table.loc["dcgan", "seeds"] == 3 and table.loc["dcgan", "fid_classifier"] == "12 ± 2"
+    assert table.loc["dcgan", "note"] == "still improving (1 of 3 seeds)"
+    assert table.loc["wgan_gp", "fid_classifier"] == "60" and table.loc["wgan_gp", "note"] == "still improving (1 of 1 seeds)"

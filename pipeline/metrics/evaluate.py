@@ -11,7 +11,7 @@ import torch.nn as nn
 from torch import Tensor
 
 from pipeline import paths
-from pipeline.config import Recipe
+from pipeline.config import ClassifierConfig, Recipe
 from pipeline.data import Prepared
 from pipeline.kinds import kind_of
 from pipeline.metrics.inception import standard_weights
@@ -28,11 +28,13 @@ class Evaluation:
 
 def evaluate_samples(samples: Tensor, recipe: Recipe, prepared: Prepared, classifier_path: Path | None,
                      classifier: nn.Module | None, sample_labels: Tensor | None = None,
-                     cache_root: Path = paths.FIDELITY_CACHE) -> Evaluation:
+                     cache_root: Path = paths.FIDELITY_CACHE, classifier_config: ClassifierConfig | None = None
+                     ) -> Evaluation:
     """Final metrics, the mode histogram and the FID protocols. `sample_labels`: the labels a
     conditional generator was given."""
     ctx = EvalContext(samples, sample_labels, recipe, prepared, kind_of(prepared), classifier, classifier_path,
-                      cache_root, inception_weights(recipe, cache_root) if kind_of(prepared).images else None)
+                      cache_root, inception_weights(recipe, cache_root) if kind_of(prepared).images else None,
+                      classifier_config)
     metrics: dict[str, Any] = {"n_samples": len(samples)}
     for name in recipe.eval.metrics:
         metric = METRICS.get(name, "eval.metrics")

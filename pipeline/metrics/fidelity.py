@@ -20,6 +20,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from pipeline.images import from_uint8
+from pipeline.metrics.prdc import prdc
 
 CLASSIFIER_EXTRACTOR = "gan-lab-classifier"
 INCEPTION_EXTRACTOR = "gan-lab-inception-v3-compat"  # torch-fidelity's inception-v3-compat, NHWC
@@ -156,18 +157,37 @@ def fidelity_metrics(generated: Tensor, real: Tensor, *, real_name: str, feature
     extractor = CLASSIFIER_EXTRACTOR if features == "classifier" else INCEPTION_EXTRACTOR
     channels = 3 if features == "inception" else None
     subset = min(kid_subset_size, len(generated))
+    options = dict(
+        input1=TensorImages(generated, channels), input2=TensorImages(real, channels),
+        feature_extractor=extractor, feature_extractor_weights_path=str(weights_path), kid_subset_size=subset,
+        cache=True, cache_root=str(cache_root),
+        input1_cache_name=real_cache_name(generated, "generated", features, weights_path),
+        input2_cache_name=real_cache_name(real, real_name, features, weights_path),
+        batch_size=batch_size, cuda=torch.cuda.is_available(), save_cpu_ram=True, verbose=False)
     with torch.autocast("cpu", enabled=False), torch.autocast("cuda", enabled=False):
-        raw = torch_fidelity.calculate_metrics(
-            input1=TensorImages(generated, channels), input2=TensorImages(real, channels),
-            fid=True, kid=True, prc=True, feature_extractor=extractor,
-            feature_extractor_weights_path=str(weights_path), kid_subset_size=subset,
-            cache=True, cache_root=str(cache_root),
-            input1_cache_name=real_cache_name(generated, "generated", features, weights_path),
-            input2_cache_name=real_cache_name(real, real_name, features, weights_path),
-            batch_size=batch_size, cuda=torch.cuda.is_available(), save_cpu_ram=True, verbose=False,
-        )
+        raw = torch_fidelity.calculate_metrics(fid=True, kid=True, prc=True, **options)
+        both = cached_features(options)  # what torch-fidelity just computed and cached
     metrics = {f"{_RENAME[k]}_{features}": float(v) for k, v in raw.items() if k in _RENAME}
+    dc = prdc(both[1], both[0], k=PRDC_K)
+    metrics.update({f"density_{features}": dc["density"], f"coverage_{features}": dc["coverage"]})
     return metrics, fidelity_protocol(features, weights_path, generated, real, subset)
+
+
+PRDC_K = 5  # Naeem et al.'s neighbourhood for density and coverage (torch-fidelity's precision/recall use 3)
+
+
+def cached_features(options: dict[str, Any]) -> tuple[Tensor, Tensor]:
+    """(generated, real) feature matrices of the layer FID uses, read back from torch-fidelity's
+    cache (computed there and then if absent)."""
+    from torch_fidelity.utils import (
+        create_feature_extractor,
+        extract_featuresdict_from_input_id_cached,
+        resolve_feature_layer_for_metric,
+    )
+
+    layer = resolve_feature_layer_for_metric("fid", **options)
+    extractor = create_feature_extractor(options["feature_extractor"], [layer], **options)
+    return tuple(extract_featuresdict_from_input_id_cached(i, extractor, **options)[layer] for i in (1, 2))
 
 
 def fidelity_protocol(features: str, weights_path: str | Path, generated: Tensor, real: Tensor,

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     import torch.nn as nn
     from torch import Tensor
 
-    from pipeline.config import Recipe
+    from pipeline.config import ClassifierConfig, Recipe
     from pipeline.data import Prepared
     from pipeline.kinds import DataKind
 
@@ -35,6 +35,7 @@ class EvalContext:
     classifier_path: Path | None
     cache_root: Path
     inception_weights: Path | None = None  # when eval.features asks for Inception: its weights file
+    classifier_config: "ClassifierConfig | None" = None  # how the lab's classifier trains (for CAS)
     protocol: dict[str, dict[str, Any]] = field(default_factory=dict)  # how each FID was measured, by features
 
     @cached_property
@@ -117,10 +118,27 @@ def _diversity(ctx: EvalContext) -> dict[str, Any]:
             "diversity_ssim_real": mean_pairwise_ssim(ctx.prepared.x_train, pairs, seed=seed)}
 
 
+def _cas(ctx: EvalContext) -> dict[str, Any]:
+    """Classification accuracy score (Ravuri & Vinyals 2019): the lab's classifier trained on the
+    generated (image, label) pairs alone, tested on the real held-out images; beside it, the same
+    classifier trained on real images. Low CAS with good FID: samples that look right but carry the
+    wrong class, or too little of each class's variety."""
+    from pipeline.config import ClassifierConfig
+    from pipeline.metrics.classifier import accuracy, train_classifier
+
+    p, cfg = ctx.prepared, ctx.classifier_config or ClassifierConfig()
+    cfg = ClassifierConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed + ctx.recipe.seed)
+    result = train_classifier(ctx.samples, ctx.sample_labels, p.x_test, p.y_test, p.num_classes, cfg, progress=False)
+    return {"cas": result.test_accuracy, "cas_real": accuracy(ctx.classifier, p.x_test, p.y_test)}
+
+
 METRICS.add("modes", Metric(_modes, about="mode collapse: classes covered, Stacked MNIST modes, 2D modes and quality"))
 METRICS.add("fidelity", Metric(_fidelity, _fidelity_applies, "FID, KID, precision and recall (torch-fidelity), "
-                                                                "on each of eval.features"))
+                                                                "density and coverage, on each of eval.features"))
 METRICS.add("intra_fid", Metric(_intra_fid, lambda ctx: ctx.kind.images and ctx.classifier is not None
                                 and ctx.sample_labels is not None and ctx.prepared.y_train is not None,
                                 "per-class FID of conditional generators"))
 METRICS.add("diversity", Metric(_diversity, lambda ctx: ctx.kind.images, "mean SSIM of random pairs of samples"))
+METRICS.add("cas", Metric(_cas, lambda ctx: ctx.kind.images and ctx.kind.name == "image" and ctx.classifier is not None
+                          and ctx.sample_labels is not None and ctx.prepared.y_test is not None,
+                          "conditional models: a classifier trained on generated pairs, tested on real images"))

@@ -57,21 +57,74 @@ def scatter_points(samples: torch.Tensor, prepared: Prepared, path: Path) -> Non
     _save(fig, path)
 
 
-def line_plot(rows: list[dict[str, float]], keys: list[str], title: str, path: Path, ylabel: str = "") -> bool:
-    """Curves of `keys` over `step`; returns False (and writes nothing) when no key has data."""
-    keys = [k for k in keys if rows and k in rows[0]]
-    if not keys:
+X_LABELS = {"step": "generator steps", "images_d": "real images seen by D", "seconds": "training seconds"}
+
+
+def _aligned(runs: list[list[dict[str, Any]]], key: str, x: str) -> tuple[list[float], list[list[float]]] | None:
+    """The steps every run logged `key` at, x as the mean over runs at each such step, and each
+    run's values there: runs of one variant share steps, so seeds line up step by step."""
+    tables = [{r["step"]: r for r in rows if r.get(key) is not None and r.get(x) is not None} for rows in runs]
+    tables = [t for t in tables if t]
+    if not tables:
+        return None
+    steps = sorted(set.intersection(*(set(t) for t in tables)))
+    if not steps:
+        return None
+    xs = [sum(t[s][x] for t in tables) / len(tables) for s in steps]
+    return xs, [[t[s][key] for s in steps] for t in tables]
+
+
+def _band(ax, xs: list[float], ys: list[list[float]], label: str, **style) -> None:
+    """The mean over seeds as a line, min to max as a shaded band (a lone seed: just its line)."""
+    import numpy as np
+
+    values = np.asarray(ys, dtype=float)
+    line = ax.plot(xs, values.mean(axis=0), label=f"{label} ({len(ys)} seed{'s' if len(ys) > 1 else ''})",
+                   linewidth=1.4, **style)
+    if len(ys) > 1:
+        ax.fill_between(xs, values.min(axis=0), values.max(axis=0), alpha=0.2, color=line[0].get_color(), linewidth=0)
+
+
+def runs_plot(runs: list[list[dict[str, Any]]], keys: list[str], title: str, path: Path, ylabel: str = "") -> bool:
+    """One variant: each of `keys` over generator steps, mean over seeds with a min-max band; False
+    (nothing written) when no key has data."""
+    curves = {k: _aligned(runs, k, "step") for k in keys}
+    curves = {k: c for k, c in curves.items() if c is not None}
+    if not curves:
         return False
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5.5, 3.2))
-    steps = [r["step"] for r in rows]
-    for key in keys:
-        ax.plot(steps, [r.get(key) for r in rows], label=key, linewidth=1.2)
-    ax.set_xlabel("generator step")
+    for key, (xs, ys) in curves.items():
+        _band(ax, xs, ys, key)
+    ax.set_xlabel(X_LABELS["step"])
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
+    _save(fig, path)
+    return True
+
+
+def shared_axes_plot(variants: dict[str, list[list[dict[str, Any]]]], key: str, path: Path, log_y: bool = False) -> bool:
+    """Every variant's `key` on shared axes, against generator steps, real images seen by D and
+    training seconds (three panels), mean over seeds with a min-max band: compared at equal cost, a
+    critic with 5 steps per G step and a cheap MLP sit side by side honestly."""
+    panels = {x: {name: _aligned(runs, key, x) for name, runs in variants.items()} for x in X_LABELS}
+    if not any(c for curves in panels.values() for c in curves.values()):
+        return False
+    plt = _plt()
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.4), sharey=True)
+    for ax, (x, curves) in zip(axes, panels.items()):
+        for name, curve in curves.items():
+            if curve is not None:
+                _band(ax, *curve, name)
+        ax.set_xlabel(X_LABELS[x])
+        ax.grid(alpha=0.3)
+        if log_y:
+            ax.set_yscale("log")
+    axes[0].set_ylabel(key)
+    axes[0].legend(fontsize=7)
+    fig.suptitle(f"{key} during training, every variant", fontsize=10)
     _save(fig, path)
     return True
 

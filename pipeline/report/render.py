@@ -1,4 +1,5 @@
-"""Gather every variant's outputs and render reports/index.html and reports/report.md."""
+"""Gather every variant's runs (one per seed) and render reports/index.html, reports/report.md and
+reports/summary.json (the aggregates over seeds, a DVC metrics file)."""
 
 from __future__ import annotations
 
@@ -9,18 +10,26 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import paths
-from pipeline.checkpoint import read_table
 from pipeline.config import flatten
 from pipeline.data import load_prepared
 from pipeline.io import read_json
 from pipeline.kinds import kind_of
 from pipeline.report import plots
+from pipeline.report.aggregate import (
+    HIDDEN,
+    PairwiseTest,
+    VariantRuns,
+    direction,
+    gather,
+    judgement,
+    pairwise,
+    summary_file,
+)
 from pipeline.variants import Lab, Variant
 
-# direction of "better" for each metric (a prefix match: fid_classifier -> fid)
-LOWER_IS_BETTER = ("fid", "intra_fid", "kid_mean", "class_kl", "reverse_kl", "mode_kl")
-HIGHER_IS_BETTER = ("precision", "recall", "classes_covered", "modes_captured", "modes_covered", "high_quality_frac")
-HIDDEN_COLUMNS = ("n_samples", "kid_std")
+RESOLVED_KEYS = ("optimizer", "lr_g", "lr_d", "betas", "d_steps", "d_steps_warmup", "g_steps", "g_noise", "batch_size",
+                 "steps", "pac", "unroll_steps", "label_smoothing", "ema", "spectral_norm", "updates", "z_dist")
+CURVES = ("fid_classifier", "classes_covered", "modes_captured", "modes_covered", "reverse_kl")  # shared-axes charts
 
 
 @dataclass
@@ -28,14 +37,24 @@ class VariantSection:
     name: str
     dataset: str
     overrides: dict[str, Any]
-    metrics: dict[str, Any]
-    samples: str | None                    # paths relative to reports/
+    runs: VariantRuns
+    metrics: dict[str, dict[str, Any]]      # metric -> {mean, sd, ci_low, ci_high, n} over seeds
+    shown_seed: int | None                  # the seed whose pictures are shown
+    samples: str | None = None              # paths relative to reports/
     resolved: dict[str, Any] = field(default_factory=dict)  # what actually trained, defaults filled in
     notes: list[str] = field(default_factory=list)          # what resolution decided (dropped tricks)
     figures: dict[str, str] = field(default_factory=dict)
     latent: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> {href, caption} or {unavailable}
-    missing: list[str] = field(default_factory=list)
     protocol: dict[str, dict[str, Any]] = field(default_factory=dict)  # features -> how its FID was measured
+
+    @property
+    def missing(self) -> list[str]:
+        return self.runs.missing
+
+    @property
+    def still_improving(self) -> str | None:
+        k, n = self.runs.still_improving, len(self.runs.evaluated)
+        return f"still improving ({k} of {n} seed{'s' if n > 1 else ''})" if k else None
 
 
 def _rel(path: Path) -> str:
@@ -47,64 +66,51 @@ def _figure_href(path: Path) -> str:
     return f"{paths.REPORT_FIGURES.name}/{path.name}"
 
 
-def direction(metric: str) -> int:
-    """-1: lower is better, +1: higher is better, 0: neither."""
-    if metric.startswith(LOWER_IS_BETTER):
-        return -1
-    if metric.startswith(HIGHER_IS_BETTER):
-        return 1
-    return 0
-
-
 def best_values(sections: list[VariantSection], columns: list[str]) -> dict[str, float]:
+    """The best mean over seeds in each column with a direction."""
     best: dict[str, float] = {}
     for col in columns:
         sign = direction(col)
-        values = [s.metrics[col] for s in sections if isinstance(s.metrics.get(col), (int, float))
-                  and math.isfinite(s.metrics[col])]
+        values = [s.metrics[col]["mean"] for s in sections if col in s.metrics and s.metrics[col]["mean"] is not None
+                  and math.isfinite(s.metrics[col]["mean"])]
         if sign and values:
             best[col] = max(values) if sign > 0 else min(values)
     return best
 
 
-RESOLVED_KEYS = ("optimizer", "lr_g", "lr_d", "betas", "d_steps", "batch_size", "steps", "pac", "unroll_steps",
-                 "label_smoothing", "ema", "spectral_norm")
-
-
-def variant_section(variant: Variant, figures_dir: Path) -> VariantSection:
+def variant_section(variant: Variant, seeds: tuple[int, ...], figures_dir: Path) -> VariantSection:
     name, recipe, t = variant.name, variant.recipe, variant.recipe.train
+    runs = gather(name, seeds)
     resolved = {"loss": recipe.loss, "arch": recipe.arch, **{k: getattr(t, k) for k in RESOLVED_KEYS}}
-    section = VariantSection(name, recipe.dataset, flatten(variant.overrides), {}, None, resolved, list(variant.notes))
-    if paths.metrics_path(name).exists():
-        section.metrics = read_json(paths.metrics_path(name))
-    else:
-        section.missing.append("metrics (evaluate stage has not run)")
-    if paths.fid_protocol_path(name).exists():
-        section.protocol = read_json(paths.fid_protocol_path(name))
-    if paths.samples_png(name).exists():
-        section.samples = _rel(paths.samples_png(name))
-    section.latent = latent_entries(name)
-    log, evals = read_table(paths.train_log_path(name)), read_table(paths.train_eval_path(name))
+    shown = runs.runs[0].seed if runs.runs else seeds[0]
+    section = VariantSection(name, recipe.dataset, flatten(variant.overrides), runs, runs.summary(), shown,
+                             resolved=resolved, notes=list(variant.notes))
+    first = paths.run_name(name, shown)
+    section.protocol = runs.evaluated[0].protocol if runs.evaluated else {}
+    if paths.samples_png(first).exists():
+        section.samples = _rel(paths.samples_png(first))
+    section.latent = latent_entries(first)
+    logs, evals = [r.log_rows for r in runs.runs], [r.eval_rows for r in runs.runs]
     wanted = {
-        "losses": (log, ["loss_d", "loss_g"], "generator and discriminator loss"),
-        "outputs": (log, ["d_real", "d_fake", "wasserstein", "gradient_penalty"], "D(x), D(G(z)), critic terms"),
+        "losses": (logs, ["loss_d", "loss_g"], "generator and discriminator loss"),
+        "outputs": (logs, ["d_real", "d_fake", "wasserstein", "gradient_penalty"], "D(x), D(G(z)), critic terms"),
         "modes": (evals, ["classes_covered", "modes_captured", "modes_covered"], "modes covered during training"),
         "kl": (evals, ["class_kl", "reverse_kl", "mode_kl", "high_quality_frac"], "KL / quality during training"),
     }
     for key, (rows, keys, title) in wanted.items():
         out = figures_dir / f"{name}_{key}.png"
-        if plots.line_plot(rows, keys, f"{name}: {title}", out):
+        if plots.runs_plot(rows, keys, f"{name}: {title}", out):
             section.figures[key] = _figure_href(out)
-    if paths.class_hist_path(name).exists():
+    if paths.class_hist_path(first).exists():
         out = figures_dir / f"{name}_hist.png"
-        if plots.histogram_plot(read_json(paths.class_hist_path(name)), f"{name}: class histogram", out):
+        if plots.histogram_plot(read_json(paths.class_hist_path(first)), f"{name} (seed {shown}): class histogram", out):
             section.figures["hist"] = _figure_href(out)
     return section
 
 
-def latent_entries(name: str) -> dict[str, dict[str, Any]]:
+def latent_entries(run: str) -> dict[str, dict[str, Any]]:
     """The sample stage's latent pictures, with captions; reasons where a picture does not apply."""
-    index_path = paths.latent_dir(name) / "index.json"
+    index_path = paths.latent_dir(run) / "index.json"
     if not index_path.exists():
         return {}
     entries = {}
@@ -113,7 +119,7 @@ def latent_entries(name: str) -> dict[str, dict[str, Any]]:
             entries[key] = {"unavailable": entry.get("unavailable", "not drawn")}
             continue
         caption = latent_caption(key, entry)
-        entries[key] = {"href": _rel(paths.latent_dir(name) / entry["file"]), "caption": caption}
+        entries[key] = {"href": _rel(paths.latent_dir(run) / entry["file"]), "caption": caption}
     return entries
 
 
@@ -140,11 +146,12 @@ class Comparison:
     protocol: str
     reduced: str | None                    # how the lab's settings differ (None: the published ones)
     columns: dict[str, str]
-    rows: list[dict[str, Any]]             # {"variant", "lab": {key: value}, "published": {key: value}}
+    rows: list[dict[str, Any]]             # {"variant", "lab": {key: summary}, "published": {key: value}}
 
 
 def comparisons(lab: Lab, sections: list[VariantSection]) -> list[Comparison]:
-    """`report.compare_with` tables, one row per variant the table names (values in the paper's units)."""
+    """`report.compare_with` tables, one row per variant the table names: the lab's mean (and sd) over
+    seeds beside the published value, in the paper's units."""
     from pipeline.report.published import PUBLISHED
 
     by_name = {s.name: s for s in sections}
@@ -156,20 +163,44 @@ def comparisons(lab: Lab, sections: list[VariantSection]) -> list[Comparison]:
             if variant not in by_name:
                 continue
             scale = {k: 100.0 if k in table.percent else 1.0 for k in table.columns}
-            metrics = by_name[variant].metrics
-            lab_values = {k: metrics[k] * scale[k] if isinstance(metrics.get(k), (int, float)) else None
-                          for k in table.columns}
-            rows.append({"variant": variant, "lab": lab_values, "published": published})
+            lab_values = {k: _scaled(by_name[variant].metrics.get(k), scale[k]) for k in table.columns}
+            rows.append({"variant": variant, "lab": lab_values, "published": published,
+                         "seeds": len(by_name[variant].runs.evaluated)})
         out.append(Comparison(name, table.source, table.protocol, lab.params.report.reduced, table.columns, rows))
     return out
 
 
-def render(lab: Lab, figures_dir: Path = paths.REPORT_FIGURES) -> tuple[str, str]:
-    """Return (html, markdown); figures are written into `figures_dir` (inside reports/)."""
+def _scaled(summary: dict[str, Any] | None, scale: float) -> dict[str, Any] | None:
+    if not summary or summary["mean"] is None:
+        return None
+    return {k: (v * scale if isinstance(v, float) and k != "n" else v) for k, v in summary.items()}
+
+
+def render(lab: Lab, figures_dir: Path = paths.REPORT_FIGURES) -> tuple[str, str, dict[str, Any]]:
+    """Return (html, markdown, summary); figures are written into `figures_dir` (inside reports/)."""
     from jinja2 import Environment, PackageLoader, select_autoescape
 
-    sections = [variant_section(variant, figures_dir) for variant in lab.variants.values()]
-    columns = sorted({k for s in sections for k in s.metrics if not k.startswith(HIDDEN_COLUMNS)})
+    sections = [variant_section(variant, lab.seeds, figures_dir) for variant in lab.variants.values()]
+    columns = list(dict.fromkeys(k for s in sections for k in s.metrics if not k.startswith(HIDDEN)))
+    tests = pairwise([s.runs for s in sections], columns)
+    env = Environment(loader=PackageLoader("pipeline.report", "templates"), autoescape=select_autoescape(("html", "html.j2")))
+    env.filters["fmt"] = _fmt
+    env.filters["stat"] = _stat
+    env.filters["img"] = lambda href: embed_image(href, figures_dir)
+    context = dict(
+        title=lab.params.report.title, sections=sections, columns=columns, best=best_values(sections, columns),
+        inception=any(k.endswith("_inception") for s in sections for k in s.metrics), seeds=list(lab.seeds),
+        protocols=[(s.name, p) for s in sections for p in s.protocol.values()], comparisons=comparisons(lab, sections),
+        judgement=judgement([s.runs for s in sections]), differences=_differences(tests), direction=direction,
+        shared=_shared_figures(sections, figures_dir), recipe=flatten(lab.params.recipe),
+        classifier=read_json(paths.CLASSIFIER_METRICS) if paths.CLASSIFIER_METRICS.exists() else {},
+        features={n: v.recipe.eval.features for n, v in lab.variants.items()}, **_datasets(lab, figures_dir))
+    summary = summary_file([s.runs for s in sections])
+    return env.get_template("index.html.j2").render(**context), env.get_template("report.md.j2").render(**context), summary
+
+
+def _datasets(lab: Lab, figures_dir: Path) -> dict[str, dict[str, str]]:
+    """Each dataset's real-image grid and the caveat its kind prints beside every variant."""
     real_grids, dataset_notes = {}, {}
     for dataset in lab.datasets():
         prepared = load_prepared(dataset)
@@ -180,18 +211,26 @@ def render(lab: Lab, figures_dir: Path = paths.REPORT_FIGURES) -> tuple[str, str
             out = figures_dir / f"real_{dataset}.png"
             plots.save_real_grid(prepared, 8, out)
             real_grids[dataset] = _figure_href(out)
-    classifier = read_json(paths.CLASSIFIER_METRICS) if paths.CLASSIFIER_METRICS.exists() else {}
-    env = Environment(loader=PackageLoader("pipeline.report", "templates"), autoescape=select_autoescape(("html", "html.j2")))
-    env.filters["fmt"] = _fmt
-    env.filters["img"] = lambda href: embed_image(href, figures_dir)
-    inception = any(k.endswith("_inception") for s in sections for k in s.metrics)
-    protocols = [(s.name, p) for s in sections for p in s.protocol.values()]
-    context = dict(title=lab.params.report.title, sections=sections, columns=columns, protocols=protocols,
-                   comparisons=comparisons(lab, sections),
-                   best=best_values(sections, columns), inception=inception, recipe=flatten(lab.params.recipe),
-                   real_grids=real_grids, classifier=classifier, dataset_notes=dataset_notes,
-                   features={n: v.recipe.eval.features for n, v in lab.variants.items()}, direction=direction)
-    return env.get_template("index.html.j2").render(**context), env.get_template("report.md.j2").render(**context)
+    return {"real_grids": real_grids, "dataset_notes": dataset_notes}
+
+
+def _shared_figures(sections: list[VariantSection], figures_dir: Path) -> dict[str, str]:
+    """FID and mode curves of every variant on shared axes (steps, images seen by D, seconds)."""
+    out = {}
+    runs = {s.name: [r.eval_rows for r in s.runs.runs] for s in sections}
+    for key in CURVES:
+        path = figures_dir / f"shared_{key}.png"
+        if plots.shared_axes_plot(runs, key, path, log_y=key.startswith("fid")):
+            out[key] = _figure_href(path)
+    return out
+
+
+def _differences(tests: list[PairwiseTest]) -> dict[str, list[PairwiseTest]]:
+    """metric -> its pairwise tests (only metrics where at least one pair could be tested)."""
+    out: dict[str, list[PairwiseTest]] = {}
+    for test in tests:
+        out.setdefault(test.metric, []).append(test)
+    return {k: v for k, v in out.items() if any(t.p is not None for t in v)}
 
 
 def embed_image(href: str, figures_dir: Path) -> str:
@@ -208,3 +247,15 @@ def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value)
+
+
+def _stat(summary: dict[str, Any] | None, interval: bool = True) -> str:
+    """mean ± sd [95% interval] over seeds; a lone seed: its value."""
+    if not summary or summary.get("mean") is None:
+        return "—"
+    text = _fmt(summary["mean"])
+    if summary.get("sd") is not None:
+        text += f" ± {summary['sd']:.2g}"
+        if interval:
+            text += f" [{_fmt(summary['ci_low'])}, {_fmt(summary['ci_high'])}]"
+    return text
