@@ -7,7 +7,9 @@ argument list: no shell); for several machines run that command yourself on each
 its own noise, `batch_size / world size` samples a step, G and D wrapped in DistributedDataParallel
 so their gradients are averaged (the global batch is `batch_size`, as in one process); batch norm
 is synchronised across GPUs (SyncBatchNorm; on CPU, with gloo, it normalises each rank's batch).
-Rank 0 alone logs to MLflow, runs the mode checks and writes checkpoints and results.
+Rank 0 alone logs to MLflow, runs the mode checks and writes checkpoints and results. A resumed run
+resumes every rank from rank 0's checkpoint (weights, optimizers, step), broadcast: the other ranks
+never read their own disk, which on another node may hold nothing or an older file.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -91,6 +94,16 @@ def local(module: nn.Module) -> nn.Module:
     from torch.nn.parallel import DistributedDataParallel as DDP
 
     return module.module if isinstance(module, DDP) else module
+
+
+def from_rank0(obj: Any, world: World) -> Any:
+    """Rank 0's `obj` on every rank (pickled through the process group; `obj` itself where there is
+    one process). Tensors in it should be on the CPU: each rank moves what it receives."""
+    if world.size == 1:
+        return obj
+    box = [obj if world.main else None]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
 
 
 def mean_over_ranks(values: Tensor, world: World) -> Tensor:

@@ -352,8 +352,12 @@ def read_state(recipe: Recipe, state_path: Path | None, device: torch.device | s
 
 
 def try_resume(run: _Run, recipe: Recipe, state_path: Path | None) -> int:
-    """Resume from `state_path` when it was written by the same recipe and code; returns the step."""
-    state = read_state(recipe, state_path, run.gen.device)
+    """Resume from `state_path` when it was written by the same recipe and code; returns the step.
+    With several processes rank 0 alone reads it and every rank resumes from what rank 0 read (or
+    all start at step 0): all ranks run the same steps from the same weights."""
+    world = run.world
+    state = read_state(recipe, state_path, run.gen.device if world.size == 1 else "cpu") if world.main else None
+    state = distributed.from_rank0(state, world)
     if state is None:
         return 0
     _restore(run, state)

@@ -8,6 +8,8 @@ import copy
 import pytest
 
 from pipeline.config import Recipe, deep_merge, load_params
+from conftest import REPO
+
 from pipeline.errors import ConfigError
 from pipeline.variants import lab_from_raw, load_lab
 
@@ -116,6 +118,8 @@ def test_deep_merge_keeps_siblings():
         (lambda r: r["train"].update(updates="together"),
          "train.updates: unknown value 'together'; valid values: alternating, simultaneous"),
         (lambda r: r["train"].update(g_steps=0), "train.g_steps must be >= 1, got 0"),
+        (lambda r: r["train"].update(batch_size=9, pac=2, nproc=2),
+         "train.batch_size 9 must be divisible by train.nproc 2"),
         (lambda r: r["train"].update(d_steps_warmup=-1), "train.d_steps_warmup must be >= 0 (0: off), got -1"),
         (lambda r: r["train"].update(updates="simultaneous", g_steps=2),
          "train.updates: simultaneous computes one D and one G gradient at the same weights; it needs d_steps 1, "
@@ -228,3 +232,24 @@ def test_each_seed_is_a_run_of_the_same_resolved_recipe(params_raw):
     assert a.training_hash() != b.training_hash()  # a checkpoint of one seed never resumes another
     with pytest.raises(ConfigError, match=r"seed 5 is not in seeds: \[3, 7\]"):
         lab.recipe("dcgan", 5)
+
+
+def valid_names_header() -> str:
+    """The "Valid names" lines of params.yaml's header, from the registries themselves."""
+    from pipeline.data.sources import DATASETS
+    from pipeline.losses import LOSSES
+    from pipeline.metrics.registry import METRICS
+    from pipeline.models import ARCHITECTURES
+    from pipeline.optim import OPTIMIZERS
+
+    rows = [("dataset", DATASETS.names()), ("loss", LOSSES.names()), ("arch", ARCHITECTURES.names()),
+            ("optimizer", ["auto", *OPTIMIZERS.names()]), ("metrics", METRICS.names())]
+    lines = [f"#              {key:<9} {' | '.join(names)}" for key, names in rows]
+    return "# Valid names: " + lines[0][len("#              "):] + "\n" + "\n".join(lines[1:]) + "\n"
+
+
+def test_params_yaml_header_lists_every_registered_name():
+    """A registered dataset, loss, architecture, optimizer or metric is documented where users look
+    first; the failure message is the block to paste."""
+    header = valid_names_header()
+    assert header in (REPO / "params.yaml").read_text(), "params.yaml's header should read:\n" + header

@@ -58,3 +58,48 @@ def test_two_processes_with_gloo_train_one_run_one_checkpoint(repo, tmp_path):
     for a, b in zip(two, one):
         gp_a, gp_b = float(a["gradient_penalty"]), float(b["gradient_penalty"])
         assert 0 <= gp_a < 10 and abs(gp_a - gp_b) < max(0.5, 0.5 * gp_b), (a, b)
+
+
+def test_a_resume_in_two_processes_starts_every_rank_from_rank_0s_state(tmp_path):
+    """Only rank 0 can read a checkpoint (as on a second node, whose disk does not have it): both
+    ranks must resume from it, at its step, with its weights, and end with identical weights; no
+    rank may hang on a collective the other never reaches."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    sys.path.insert(0, str(REPO / "tests"))
+    from ddp_resume_worker import RECIPE
+
+    from conftest import point_data, tiny_recipe
+    from pipeline.training import train
+
+    state = tmp_path / "rank0" / "last.pt"  # rank 0's disk; rank 1 looks for its own copy and has none
+    state.parent.mkdir()
+    train(tiny_recipe(**RECIPE), point_data(n=512), state_path=state, progress=False)  # leaves the step-4 state
+    assert load_torch(state)["step"] == 4
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    procs = []
+    for rank, path in ((0, state), (1, tmp_path / "rank1" / "last.pt")):
+        env = {**os.environ, "RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": "2",
+               "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "OMP_NUM_THREADS": "1"}
+        procs.append(subprocess.Popen([sys.executable, str(REPO / "tests/ddp_resume_worker.py"), str(path),
+                                       str(tmp_path / f"out{rank}.pt")], env=env, cwd=tmp_path,
+                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    try:
+        outputs = [p.communicate(timeout=120)[0] for p in procs]
+    except subprocess.TimeoutExpired:
+        for p in procs:
+            p.kill()
+        pytest.fail("a rank hung: the two processes did not resume from the same step")
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    ends = [torch.load(tmp_path / f"out{rank}.pt") for rank in (0, 1)]
+    assert [e["resumed_from"] for e in ends] == [4, 4]
+    for key, value in ends[0]["weights"].items():
+        assert torch.equal(value, ends[1]["weights"][key]), key
