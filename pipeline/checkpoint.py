@@ -8,10 +8,12 @@ with `weights_only=True`.
 - the classifier: models/classifier/<dataset>.pt
 - the tables: per-step CSVs and the long-format curves `dvc plots` draws
 - small side files: the resolved params a run trained with, the MLflow run it logged to
+- the resumable training state: models/<v>/seed<s>/last.pt, written every `checkpoint_every` steps
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
@@ -30,6 +32,8 @@ from pipeline.io import atomic_dir, atomic_path, load_torch, read_json, save_tor
 # the model code is imported where a model is rebuilt, so a stage that only writes tables or samples
 # does not depend on (and is not rerun by edits to) the GAN or classifier networks
 if TYPE_CHECKING:
+    from pipeline.config import Recipe
+    from pipeline.training.setup import Run
     from pipeline.metrics.classifier import ChannelwiseClassifier, Classifier, ClassifierResult
     from pipeline.models import ModelSpec
 
@@ -225,3 +229,67 @@ def forget_unfinished_run(run: str) -> None:
     """Training finished: its resumable state and run pointer are no longer needed."""
     paths.run_state_path(run).unlink(missing_ok=True)
     paths.run_state_reference_path(run).unlink(missing_ok=True)
+
+
+# ---- the resumable training state ---------------------------------------------------------------
+# models/<v>/seed<s>/last.pt (paths.run_state_path): everything `Run` holds, the recipe's training
+# hash and the digest of the code that decides the weights; resumed only when both match.
+
+
+def run_state(run: Run, recipe: Recipe) -> dict[str, Any]:
+    return {
+        "training_hash": recipe.training_hash(), "code_digest": code_digest(), "step": run.step,
+        "d_updates": run.d_updates, "train_seconds": run.train_seconds,
+        "generator": run.generator.state_dict(), "discriminator": run.discriminator.state_dict(),
+        "ema": run.ema.state_dict() if run.ema is not None else None,
+        "opt_g": run.opt_g.state_dict(), "opt_d": run.opt_d.state_dict(),
+        "gen_state": run.gen.get_state(), "cpu_rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "log_rows": run.log_rows, "eval_rows": run.eval_rows,
+    }
+
+
+def restore_run_state(run: Run, state: dict[str, Any]) -> None:
+    run.generator.load_state_dict(state["generator"])
+    run.discriminator.load_state_dict(state["discriminator"])
+    if run.ema is not None:
+        run.ema.load_state_dict(state["ema"])
+    run.opt_g.load_state_dict(state["opt_g"])
+    run.opt_d.load_state_dict(state["opt_d"])
+    run.gen.set_state(state["gen_state"])
+    torch.set_rng_state(state["cpu_rng"])
+    if state["cuda_rng"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda_rng"])
+    run.step, run.d_updates, run.train_seconds = state["step"], state["d_updates"], state["train_seconds"]
+    run.log_rows, run.eval_rows = state["log_rows"], state["eval_rows"]
+
+
+WEIGHT_CODE = ("training", "losses", "optim", "device", "distributed", "models")  # modules and packages of pipeline/
+
+
+def code_digest() -> str:
+    """Digest of the code that decides the weights: a checkpoint from other code is not resumed."""
+    root = Path(__file__).parent  # pipeline/
+    files = sorted(f for name in WEIGHT_CODE
+                   for f in ((root / name).glob("*.py") if (root / name).is_dir() else [root / f"{name}.py"]))
+    return hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()[:16]
+
+
+def read_state(recipe: Recipe, state_path: Path | None, device: torch.device | str = "cpu",
+               quiet: bool = False) -> dict[str, Any] | None:
+    """The resumable state at `state_path` when it was written by the same recipe and code, else
+    None (and, unless `quiet`, a note why when there is a file)."""
+    if state_path is None or not state_path.exists():
+        return None
+    try:
+        state = load_torch(state_path, map_location=device)
+    except Exception as exc:  # a truncated or foreign file: start over rather than stop
+        if not quiet:
+            print(f"note: {state_path} is not a readable training state ({type(exc).__name__}); starting from step 0")
+        return None
+    if state.get("training_hash") != recipe.training_hash() or state.get("code_digest") != code_digest():
+        if not quiet:
+            print(f"note: {state_path} was written with other training settings or code; starting from step 0")
+        return None
+    return state
+

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Optional
 
 from pipeline import checkpoint, paths
-from pipeline.checkpoint import GeneratorCheckpoint, load_dataset_classifier
+from pipeline.checkpoint import GeneratorCheckpoint, load_dataset_classifier, read_state
 from pipeline.data import load_prepared
 from pipeline.device import resolve_device, resolve_precision
 from pipeline.distributed import launch_command, under_launcher, world_from_env
@@ -20,7 +20,7 @@ from pipeline.metrics.checks import make_training_evaluator, still_improving
 from pipeline.tracking import NullTracker
 from pipeline.tracking_mlflow import (STILL_IMPROVING_TAG, VariantRun, log_generator_model, run_reference, run_status,
                                      start_variant_run)
-from pipeline.training import read_state, train
+from pipeline.training import train
 from pipeline.variants import load_lab
 from stages._common import run
 

@@ -69,10 +69,10 @@ def test_training_options(images, options):
 def test_ema_weights_are_the_hand_computed_average_after_3_steps(images, monkeypatch):
     """EMA(decay d) starts as G's initial weights; the t-th update (t = 0, 1, ...) makes
     ema = d_t * ema + (1 - d_t) * G with d_t = min(d, (1 + t) / (10 + t)); buffers are G's own."""
-    import pipeline.training as training
+    from pipeline.training import loop as training_loop, steps as training_steps
 
     decay, seen, initial = 0.5, [], {}
-    plain_g_step, plain_setup = training.g_step, training._setup
+    plain_g_step, plain_setup = training_steps.g_step, training_loop.setup_run
 
     def recording_setup(*args, **kwargs):
         run, spec = plain_setup(*args, **kwargs)
@@ -84,8 +84,8 @@ def test_ema_weights_are_the_hand_computed_average_after_3_steps(images, monkeyp
         seen.append({k: v.detach().clone() for k, v in generator.state_dict().items()})
         return logs
 
-    monkeypatch.setattr(training, "_setup", recording_setup)
-    monkeypatch.setattr(training, "g_step", recording_g_step)
+    monkeypatch.setattr(training_loop, "setup_run", recording_setup)
+    monkeypatch.setattr(training_steps, "g_step", recording_g_step)
     result = train(tiny_recipe(train={"ema": decay, "steps": 3}), images, progress=False)
     assert type(result.generator).__name__ == "DCGANGenerator"  # the averaged copy, ready to sample
     d0, d1, d2 = (min(decay, (1 + t) / (10 + t)) for t in range(3))  # 0.1, 0.18, 0.25: still warming up
@@ -121,7 +121,8 @@ def test_ema_warm_up_forgets_the_first_weights_and_copies_buffers():
 
 
 def _one_step_setup(recipe, data):
-    from pipeline.training import _setup, draw_batch, samples_per_step
+    from pipeline.training.setup import setup_run as _setup
+    from pipeline.training.steps import draw_batch, samples_per_step
 
     run, _ = _setup(recipe, data, LOSSES.get(recipe.loss), torch.device("cpu"))
     batch = draw_batch(data.x_train, data.y_train, samples_per_step(recipe), recipe.train.z_dim,
@@ -159,16 +160,16 @@ def test_a_d_step_leaves_g_alone_and_a_g_step_leaves_d_alone(images, loss):
 
 def test_pacgan_d_sees_batch_size_packs_of_pac_samples(images, monkeypatch):
     """The PacGAN reference: D judges `batch_size` packs per step, i.e. pac x batch_size samples."""
-    import pipeline.training as training
+    from pipeline.training import loop as training_loop, steps as training_steps
 
     shapes = []
-    plain = training.d_step
+    plain = training_steps.d_step
 
     def recording(generator, discriminator, opt_d, loss, batch, *args):
         shapes.append((batch.real.shape[0], discriminator(batch.real, batch.y_real).shape[0]))
         return plain(generator, discriminator, opt_d, loss, batch, *args)
 
-    monkeypatch.setattr(training, "d_step", recording)
+    monkeypatch.setattr(training_steps, "d_step", recording)
     train(tiny_recipe(train={"pac": 4, "batch_size": 8, "steps": 2}), images, progress=False)
     assert shapes == [(32, 8), (32, 8)]  # 32 samples, 8 decisions
 
@@ -181,7 +182,7 @@ def test_wasserstein_estimate_only_for_losses_that_estimate_it(images):
 
 
 def test_optimizer_and_learning_rate_come_from_the_loss(images):
-    from pipeline.training import _setup
+    from pipeline.training.setup import setup_run as _setup
 
     for loss, kind, lr in (("wgan", torch.optim.RMSprop, 5e-5), ("wgan_gp", torch.optim.Adam, 1e-4),
                            ("ns", torch.optim.Adam, 2e-4)):
@@ -206,7 +207,7 @@ def test_one_look_ahead_step_is_the_optimizers_own_step(images, optimizer):
     import contextlib
 
     from pipeline.training import d_step
-    from pipeline.unrolled import lookahead, snapshot
+    from pipeline.training.unrolled import lookahead, snapshot
 
     recipe = tiny_recipe(loss="ns", train={"optimizer": optimizer, "spectral_norm": True})
     run, batch = _one_step_setup(recipe, images)
@@ -228,7 +229,7 @@ def test_unrolled_gan_second_order_term_reaches_the_generator(images):
     import contextlib
 
     from pipeline.training import g_step
-    from pipeline.unrolled import snapshot
+    from pipeline.training.unrolled import snapshot
 
     grads = {}
     for k in (0, 1):
@@ -250,7 +251,8 @@ def test_unrolled_look_ahead_starts_from_d_before_this_iterations_update():
 
     from torch.func import functional_call
 
-    from pipeline.training import _setup, _step, draw_batch, samples_per_step
+    from pipeline.training.setup import setup_run as _setup
+    from pipeline.training.steps import draw_batch, iteration as _step, samples_per_step
 
     data = point_data()
     recipe = tiny_recipe(dataset="ring8", arch="toy", loss="minimax", train={"unroll_steps": 1, "z_dim": 2})
@@ -287,24 +289,24 @@ def test_unrolled_look_ahead_starts_from_d_before_this_iterations_update():
 def test_wgan_critic_warm_up_as_in_the_reference():
     """WGAN's reference trains the critic 100 steps per G step for the first 25 G steps and every
     500th, 5 otherwise: 30 G steps make 25 x 100 + 5 x 5 = 2,525 critic steps. Other losses: d_steps."""
-    import pipeline.training as training
+    from pipeline.training import loop as training_loop, steps as training_steps
 
     recipe = tiny_recipe(dataset="ring8", arch="toy", loss="wgan", train={"steps": 30, "batch_size": 4, "z_dim": 2,
                                                                          "log_every": 10, "eval_every": 30})
     assert recipe.train.d_steps_warmup == 100 and recipe.train.d_steps == 5
     calls = []
-    plain = training.d_step
+    plain = training_steps.d_step
     result = None
     try:
-        training.d_step = lambda *a, **k: calls.append(1) or plain(*a, **k)
+        training_steps.d_step = lambda *a, **k: calls.append(1) or plain(*a, **k)
         result = train(recipe, point_data(n=200), progress=False)
     finally:
-        training.d_step = plain
+        training_steps.d_step = plain
     assert len(calls) == 2525 and result.d_updates == 2525
-    assert [training.critic_steps(recipe, s) for s in (1, 25, 26, 500, 501, 502, 1001)] == [100, 100, 5, 5, 100, 5, 100]
+    assert [training_steps.critic_steps(recipe, s) for s in (1, 25, 26, 500, 501, 502, 1001)] == [100, 100, 5, 5, 100, 5, 100]
     assert tiny_recipe(loss="wgan_gp").train.d_steps_warmup == 0 and tiny_recipe().train.d_steps_warmup == 0
     off = tiny_recipe(loss="wgan", train={"d_steps_warmup": 0})
-    assert [training.critic_steps(off, s) for s in (1, 501)] == [5, 5]
+    assert [training_steps.critic_steps(off, s) for s in (1, 501)] == [5, 5]
 
 
 def test_each_loss_carries_its_published_generator_noise():
@@ -324,15 +326,15 @@ def test_each_loss_carries_its_published_generator_noise():
 def test_more_generator_steps_share_the_noise_and_simultaneous_updates_share_the_weights(images, monkeypatch):
     """g_steps: 2 (PacGAN's Stacked MNIST code) runs G twice per iteration on the same z;
     updates: simultaneous (its 2D code) computes D's gradient at the weights G's was computed at."""
-    import pipeline.training as training
+    from pipeline.training import loop as training_loop, steps as training_steps
 
     seen = []
-    plain = training.g_step
-    monkeypatch.setattr(training, "g_step", lambda g, d, o, l, batch, *a, **k: seen.append(batch.z.clone())
+    plain = training_steps.g_step
+    monkeypatch.setattr(training_steps, "g_step", lambda g, d, o, l, batch, *a, **k: seen.append(batch.z.clone())
                         or plain(g, d, o, l, batch, *a, **k))
     train(tiny_recipe(train={"steps": 2, "g_steps": 2}), images, progress=False)
     assert len(seen) == 4 and torch.equal(seen[0], seen[1]) and not torch.equal(seen[1], seen[2])
-    monkeypatch.setattr(training, "g_step", plain)
+    monkeypatch.setattr(training_steps, "g_step", plain)
 
     recipe = tiny_recipe(arch="mlp", loss="ns", train={"updates": "simultaneous", "steps": 1})
     run, batch = _one_step_setup(recipe, images)
@@ -342,14 +344,14 @@ def test_more_generator_steps_share_the_noise_and_simultaneous_updates_share_the
     D0 = copy.deepcopy(run.discriminator)
     state = run.gen.get_state()
     run.gen.set_state(state)
-    training._simultaneous_step(run, LOSSES.get("ns"), recipe, images.x_train, None, contextlib.nullcontext, False,
+    training_steps.simultaneous_iteration(run, LOSSES.get("ns"), recipe, images.x_train, None, contextlib.nullcontext, False,
                                 recipe.train.batch_size)
     g_grad = [p.grad.clone() for p in run.generator.parameters()]
     # G's gradient was taken against D0 (before D's update): recompute it there
     run2, _ = _one_step_setup(recipe, images)
     run2.discriminator.load_state_dict(D0.state_dict())
     run2.gen.set_state(state)
-    b = training.draw_batch(images.x_train, None, recipe.train.batch_size, recipe.train.z_dim, False, run2.gen)
+    b = training_steps.draw_batch(images.x_train, None, recipe.train.batch_size, recipe.train.z_dim, False, run2.gen)
     LOSSES.get("ns").generator(D0(run2.generator(b.z), None)).backward()
     assert all(torch.allclose(a, p.grad) for a, p in zip(g_grad, run2.generator.parameters()))
     with pytest.raises(ConfigError, match="simultaneous computes one D and one G gradient"):
@@ -446,10 +448,10 @@ def _count_forwards(module: torch.nn.Module, calls: list) -> None:
 def test_g_noise_reuse_feeds_the_d_steps_fakes_to_the_g_step_with_one_g_forward(images, loss, monkeypatch):
     """fresh: G runs twice a step (no-grad for D, with grad on new noise for G); reuse: once, and
     the G step's D input is exactly the last D step's fakes."""
-    import pipeline.training as training
+    from pipeline.training import loop as training_loop, steps as training_steps
 
     counts, g_inputs = {}, []
-    plain_g_step = training.g_step
+    plain_g_step = training_steps.g_step
 
     def recording_g_step(generator, discriminator, *args, **kwargs):
         calls = []
@@ -459,8 +461,8 @@ def test_g_noise_reuse_feeds_the_d_steps_fakes_to_the_g_step_with_one_g_forward(
         g_inputs.append(calls[0])
         return logs
 
-    monkeypatch.setattr(training, "g_step", recording_g_step)
-    plain_setup = training._setup
+    monkeypatch.setattr(training_steps, "g_step", recording_g_step)
+    plain_setup = training_loop.setup_run
     g_calls: list = []
 
     def setup(*args):
@@ -468,7 +470,7 @@ def test_g_noise_reuse_feeds_the_d_steps_fakes_to_the_g_step_with_one_g_forward(
         _count_forwards(run.generator, g_calls)
         return run, spec
 
-    monkeypatch.setattr(training, "_setup", setup)
+    monkeypatch.setattr(training_loop, "setup_run", setup)
     d_steps = 2 if loss == "wgan_gp" else 1
     for mode in ("fresh", "reuse"):
         g_calls.clear()
@@ -486,11 +488,11 @@ def test_g_noise_reuse_feeds_the_d_steps_fakes_to_the_g_step_with_one_g_forward(
 
 
 def test_gradient_norms_are_measured_on_logged_steps_only(images, monkeypatch):
-    import pipeline.training as training
+    from pipeline.training import loop as training_loop, steps as training_steps
 
     measured = []
-    plain = training.grad_norm
-    monkeypatch.setattr(training, "grad_norm", lambda m: measured.append(1) or plain(m))
+    plain = training_steps.grad_norm
+    monkeypatch.setattr(training_steps, "grad_norm", lambda m: measured.append(1) or plain(m))
     result = train(tiny_recipe(train={"steps": 6, "log_every": 3}), images, progress=False)
     assert len(measured) == 2 * 2  # D and G, on steps 3 and 6
     assert all(row["grad_norm_d"] > 0 and row["grad_norm_g"] > 0 for row in result.log_rows)

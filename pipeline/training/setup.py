@@ -1,0 +1,96 @@
+"""Set-up: the networks a recipe describes, their optimizers, the data on the device, and the
+run's mutable state (`Run`: everything a checkpoint saves to resume)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn as nn
+from torch import Tensor
+
+from pipeline import distributed
+from pipeline.config import Recipe
+from pipeline.data import Prepared
+from pipeline.distributed import World
+from pipeline.errors import ConfigError
+from pipeline.losses import GanLoss
+from pipeline.models import ModelSpec, build_models
+from pipeline.optim import OPTIMIZERS
+from pipeline.training.ema import Ema
+
+
+def model_spec(recipe: Recipe, prepared: Prepared, loss: GanLoss) -> ModelSpec:
+    t = recipe.train
+    if recipe.conditional and not prepared.num_classes:
+        raise ConfigError(f"conditional: true needs a labelled dataset; {prepared.name!r} has no labels")
+    # Batch norm makes D's output for one sample depend on the others: that breaks the per-sample
+    # gradient penalty (WGAN-GP paper, sec. 4), and spectral norm does the job of keeping D tame.
+    d_norm = "layer" if loss.gradient_penalty else ("none" if t.spectral_norm else "batch")
+    # dropout makes the critic a random function: its Lipschitz constraint and its W estimate lose their meaning
+    kind = "image" if len(prepared.data_shape) == 3 else "points"
+    return ModelSpec(data_shape=prepared.data_shape, kind=kind, z_dim=t.z_dim, width=t.width,
+                     num_classes=prepared.num_classes if recipe.conditional else 0, d_norm=d_norm,
+                     spectral_norm=t.spectral_norm, pac=t.pac, d_dropout=not loss.wasserstein, z_dist=t.z_dist)
+
+
+def make_optimizers(recipe: Recipe, generator: nn.Module, discriminator: nn.Module,
+                    device: torch.device) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
+    """The recipe's optimizer (resolved from the loss when `auto`) for G and for D."""
+    t = recipe.train
+    make = OPTIMIZERS.get(t.optimizer, "train.optimizer")
+    return make(generator.parameters(), t.lr_g, t.betas, device), make(discriminator.parameters(), t.lr_d, t.betas, device)
+
+
+@dataclass
+class Run:
+    """Everything that changes during training (and is saved to resume)."""
+
+    generator: nn.Module
+    discriminator: nn.Module
+    ema: Ema | None
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    gen: torch.Generator
+    step: int = 0
+    d_updates: int = 0                # critic updates so far
+    train_seconds: float = 0.0        # wall-clock seconds spent training so far (checks excluded)
+    log_rows: list[dict[str, float]] = field(default_factory=list)
+    eval_rows: list[dict[str, float]] = field(default_factory=list)
+    g_fast: nn.Module | None = None   # the G and D the steps call: compiled (train.compile), in DDP (nproc > 1)
+    d_fast: nn.Module | None = None
+    world: World = World()
+
+    @property
+    def sampler(self) -> nn.Module:
+        return self.ema.module if self.ema is not None else self.generator
+
+
+def setup_run(recipe: Recipe, prepared: Prepared, loss: GanLoss, device: torch.device,
+           world: World = World()) -> tuple[Run, ModelSpec]:
+    torch.manual_seed(recipe.seed)  # the same initial weights on every rank
+    spec = model_spec(recipe, prepared, loss)
+    generator, discriminator = build_models(recipe.arch, spec)
+    generator, discriminator = generator.to(device), discriminator.to(device)
+    if spec.kind == "image":  # NHWC convolutions: faster on CUDA and on CPU (oneDNN), measured
+        generator = generator.to(memory_format=torch.channels_last)
+        discriminator = discriminator.to(memory_format=torch.channels_last)
+    ema = Ema(generator, recipe.train.ema) if recipe.train.ema > 0 else None
+    opt_g, opt_d = make_optimizers(recipe, generator, discriminator, device)
+    gen = torch.Generator(device=device).manual_seed(recipe.seed + world.rank)  # each rank its own batches
+    g_fast, d_fast = distributed.wrap(generator, world, device), distributed.wrap(discriminator, world, device)
+    if recipe.train.compile:  # fixed shapes: one graph per mode (training/no-grad) and input, compiled once
+        g_fast, d_fast = torch.compile(g_fast, dynamic=False), torch.compile(d_fast, dynamic=False)
+    return Run(generator, discriminator, ema, opt_g, opt_d, gen, g_fast=g_fast, d_fast=d_fast, world=world), spec
+
+
+def device_data(prepared: Prepared, device: torch.device, world: World) -> tuple[Tensor, Tensor | None]:
+    """The training set on the device (NHWC for images); with several ranks, this rank's shard."""
+    x, y = prepared.x_train, prepared.y_train
+    if world.size > 1:
+        x, y = x[world.rank::world.size], (y[world.rank::world.size] if y is not None else None)
+    x = x.to(device)
+    if x.dim() == 4:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return x, (y.to(device) if y is not None else None)
+
