@@ -13,12 +13,13 @@ with `weights_only=True`.
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
-import pandas as pd
 import torch
 import torch.nn as nn
 import yaml
@@ -148,14 +149,63 @@ def load_dataset_classifier(dataset: str, device: torch.device | str = "cpu"
 # ---- tables -----------------------------------------------------------------------------------
 
 
+def _columns(rows: list[dict[str, Any]], first: tuple[str, ...] = ()) -> list[str]:
+    """Every key of the rows, in order of first appearance."""
+    return list(dict.fromkeys([*first, *(k for r in rows for k in r)]))
+
+
+def _write_csv(rows: list[dict[str, Any]], columns: list[str], path: str | Path) -> None:
+    """A CSV as pandas' `to_csv(index=False)` writes it: a missing value or NaN is an empty cell, and
+    a column that holds a float or a gap writes its integers as floats (5.0)."""
+    def is_float_column(column: str) -> bool:
+        values = [r.get(column) for r in rows]
+        numbers = [v for v in values if v is not None]
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in numbers):
+            return False
+        return any(isinstance(v, float) for v in numbers) or len(numbers) < len(values)
+
+    floats = {c for c in columns if is_float_column(c)}
+
+    def cell(column: str, value: Any) -> Any:
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return ""
+        if column in floats and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        return value
+
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows([cell(c, r.get(c)) for c in columns] for r in rows)
+
+
 def write_table(rows: list[dict[str, Any]], path: str | Path) -> None:
-    with atomic_path(path) as tmp:
-        (pd.DataFrame(rows) if rows else pd.DataFrame(columns=["step"])).to_csv(tmp, index=False)
+    _write_csv(rows, _columns(rows) or ["step"], path)
+
+
+def _parse_column(cells: list[str]) -> list[Any]:
+    """A column's values as pandas' `read_csv` types them: all integers (no gaps) -> int, all numbers
+    (gaps are NaN) -> float, otherwise strings (gaps are NaN)."""
+    present = [c for c in cells if c != ""]
+    try:
+        if len(present) == len(cells) and all(str(int(c)) == c.lstrip("+") for c in present):
+            return [int(c) for c in cells]
+    except ValueError:
+        pass
+    try:
+        return [float(c) if c != "" else math.nan for c in cells]
+    except ValueError:
+        return [c if c != "" else math.nan for c in cells]
 
 
 def read_table(path: str | Path) -> list[dict[str, Any]]:
     path = Path(path)
-    return pd.read_csv(path).to_dict("records") if path.exists() and path.stat().st_size else []
+    if not path.exists() or not path.stat().st_size:
+        return []
+    with open(path, newline="") as f:
+        header, *body = list(csv.reader(f))
+    columns = [_parse_column([row[i] if i < len(row) else "" for row in body]) for i in range(len(header))]
+    return [dict(zip(header, values)) for values in zip(*columns)] if body else []
 
 
 def write_curves(rows: list[dict[str, Any]], keys: tuple[str, ...] | None, path: str | Path) -> None:
@@ -163,8 +213,7 @@ def write_curves(rows: list[dict[str, Any]], keys: tuple[str, ...] | None, path:
     so one `dvc plots` definition draws them all, coloured by metric, dashed by revision."""
     long = [{"step": r["step"], "metric": k, "value": v} for r in rows for k, v in r.items()
             if k != "step" and (keys is None or k in keys) and v is not None]
-    with atomic_path(path) as tmp:
-        pd.DataFrame(long, columns=["step", "metric", "value"]).to_csv(tmp, index=False)
+    _write_csv(long, ["step", "metric", "value"], path)
 
 
 LOSS_CURVES = ("loss_d", "loss_g", "d_real", "d_fake", "wasserstein", "gradient_penalty")

@@ -20,11 +20,23 @@ def from_uint8(x: Tensor) -> Tensor:
     return x.float() / 127.5 - 1.0
 
 
-def image_grid(x: Tensor, nrow: int) -> Tensor:
-    """A grid (C x H x W, uint8) of images in [-1, 1], with a thin border between tiles."""
-    from torchvision.utils import make_grid
-
-    return make_grid(to_uint8(x), nrow=nrow, padding=2, pad_value=255)
+def image_grid(x: Tensor, nrow: int, padding: int = 2) -> Tensor:
+    """A grid (3 x H x W, uint8) of N images in [-1, 1], `nrow` a row, with a white border of `padding`
+    pixels between tiles; grey images become RGB. The same picture torchvision's `make_grid(...,
+    padding=2, pad_value=255)` draws (a test compares them), without the second of importing it."""
+    tiles = to_uint8(x)
+    if tiles.shape[1] == 1:
+        tiles = tiles.expand(-1, 3, -1, -1)
+    if len(tiles) == 1:
+        return tiles[0].clone()
+    n, c, h, w = tiles.shape
+    cols = min(nrow, n)
+    rows = -(-n // cols)
+    grid = torch.full((c, rows * (h + padding) + padding, cols * (w + padding) + padding), 255, dtype=torch.uint8)
+    for i, tile in enumerate(tiles):
+        top, left = (i // cols) * (h + padding) + padding, (i % cols) * (w + padding) + padding
+        grid[:, top:top + h, left:left + w] = tile
+    return grid
 
 
 def save_png(image_uint8: Tensor, path: str | Path) -> None:

@@ -168,3 +168,18 @@ def test_direction_profile_shows_what_moves_with_the_target():
     assert (probs[:, 1].diff() < 0).all() and (probs[:, 2].diff() < 0).all()
     _, tangled = direction_profile(g, c, 4, torch.tensor([1.0, 1.0, 0.0, 0.0]) / 2 ** 0.5, n=64, steps=5)
     assert tangled[-1, 1] > tangled[0, 1] and tangled[-1, 2] < tangled[0, 2]
+
+
+@pytest.mark.parametrize("n, channels, nrow", [(64, 1, 8), (10, 1, 4), (7, 3, 3), (1, 1, 8), (3, 3, 8)])
+def test_image_grid_is_torchvisions_make_grid(n, channels, nrow):
+    """The lab draws grids itself (importing torchvision costs each stage about a second); the
+    picture must be exactly the one torchvision draws."""
+    from torchvision.utils import make_grid
+
+    from pipeline.images import image_grid
+
+    x = torch.rand(n, channels, 12, 10, generator=torch.Generator().manual_seed(n)) * 2 - 1
+    expected = make_grid(to_uint8(x), nrow=nrow, padding=2, pad_value=255)
+    got = image_grid(x, nrow)
+    assert got.dtype == torch.uint8 and got.shape == expected.shape
+    assert torch.equal(got, expected)
