@@ -15,6 +15,7 @@ from pipeline.data import load_prepared
 from pipeline.device import resolve_device
 from pipeline.io import atomic_dir, write_json
 from pipeline.kinds import kind_of
+from pipeline.report.kind_views import sample_figure
 from pipeline.report.plots import save_latent_figures
 from pipeline.sampling import generate
 from stages._common import run
@@ -32,7 +33,7 @@ def main(variant: str, seed: Optional[int] = None, params_file: str = "params.ya
     n = s.n or kind.protocol_samples(prepared)
     samples, labels = generate(generator, n, spec.z_dim, spec.num_classes, seed=recipe.seed + 2, device=device)
     save_generated(paths.generated_path(run_key), samples, labels, kind.images)
-    kind.sample_figure(generator, spec, prepared, s.grid, recipe.seed, paths.samples_png(run_key), device)
+    sample_figure(kind.name, generator, spec, prepared, s.grid, recipe.seed, paths.samples_png(run_key), device)
     classifier = load_dataset_classifier(recipe.dataset, device)
     with atomic_dir(paths.latent_dir(run_key)) as out:
         index = save_latent_figures(generator, spec, prepared, classifier, s.interpolation, s.direction_class,

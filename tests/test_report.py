@@ -347,3 +347,21 @@ def test_unknown_published_table_is_a_clear_error(tmp_path, monkeypatch, params_
 
     with pytest.raises(ConfigError, match="report.compare_with: unknown published table 'pacgan_table9'"):
         studies.apply_study(params_raw, {"report": {"compare_with": ["pacgan_table9"]}, "variants": {"a": {}}})
+
+
+def test_every_kind_of_data_has_a_sample_figure_and_kinds_import_no_report_code():
+    """How a kind is shown lives with the report (an edit there never reruns training), and every
+    registered kind has its picture."""
+    import subprocess
+    import sys
+
+    from pipeline.kinds import KINDS
+    from pipeline.report.kind_views import SAMPLE_FIGURES, report_note
+
+    assert set(KINDS.names()) <= set(SAMPLE_FIGURES.names())
+    code = "import sys, pipeline.kinds; print(sorted(m for m in sys.modules if m.startswith('pipeline.report')))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "[]"
+    stacked = type("P", (), {"info": {"stacked_from": "mnist5k"}})()
+    assert "not comparable" in report_note("stacked", stacked)
+    assert report_note("image", stacked) is None

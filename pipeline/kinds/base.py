@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import torch
 import torch.nn as nn
 from torch import Tensor
 
 if TYPE_CHECKING:
     from pipeline.data import Prepared
-    from pipeline.models import ModelSpec
 
 
 class DataKind:
@@ -36,15 +33,6 @@ class DataKind:
         """The mode of each sample that the report's histogram counts (None: no histogram)."""
         return labels
 
-    def sample_figure(self, generator: nn.Module, spec: "ModelSpec", prepared: "Prepared", grid: int, seed: int,
-                      path: Path, device: torch.device | str = "cpu") -> None:
-        """The picture of what the generator makes."""
-        raise NotImplementedError
-
     def classifier_data(self, prepared: "Prepared") -> "Prepared | str":
         """The labelled data the classifier trains on, or why there is no classifier."""
         raise NotImplementedError
-
-    def report_note(self, prepared: "Prepared") -> str | None:
-        """A caveat the report prints beside every variant on this data."""
-        return None

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import torch
 import torch.nn as nn
 from torch import Tensor
 
@@ -13,7 +11,6 @@ from pipeline.kinds.base import DataKind
 
 if TYPE_CHECKING:
     from pipeline.data import Prepared
-    from pipeline.models import ModelSpec
 
 MAX_EVAL_SAMPLES = 10_000
 
@@ -34,19 +31,6 @@ class ImageKind(DataKind):
             return {}
         labels = classify(classifier, samples) if labels is None else labels
         return class_coverage(labels, prepared.y_train, prepared.num_classes, min_share)
-
-    def sample_figure(self, generator: nn.Module, spec: "ModelSpec", prepared: "Prepared", grid: int, seed: int,
-                      path: Path, device: torch.device | str = "cpu") -> None:
-        """A grid x grid sample grid; conditional: one row per class, the same latents in every row."""
-        from pipeline.images import image_grid, save_png
-        from pipeline.latent import class_grid
-        from pipeline.sampling import generate
-
-        if spec.num_classes:
-            images = class_grid(generator, spec.z_dim, spec.num_classes, grid, seed)
-        else:
-            images, _ = generate(generator, grid * grid, spec.z_dim, seed=seed, device=device)
-        save_png(image_grid(images, grid), path)
 
     def classifier_data(self, prepared: "Prepared") -> "Prepared | str":
         if prepared.y_train is None:

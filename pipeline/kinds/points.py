@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import torch
 import torch.nn as nn
 from torch import Tensor
 
@@ -13,7 +11,6 @@ from pipeline.kinds.base import DataKind
 
 if TYPE_CHECKING:
     from pipeline.data import Prepared
-    from pipeline.models import ModelSpec
 
 PROTOCOL_SAMPLES = 2500  # VEEGAN / PacGAN
 
@@ -37,15 +34,6 @@ class PointsKind(DataKind):
 
         nearest, hq = mixture_assignments(samples, prepared.modes, prepared.info["mode_std"])
         return nearest[hq]
-
-    def sample_figure(self, generator: nn.Module, spec: "ModelSpec", prepared: "Prepared", grid: int, seed: int,
-                      path: Path, device: torch.device | str = "cpu") -> None:
-        """2,500 generated points over the real mixture and its modes."""
-        from pipeline.report.plots import scatter_points
-        from pipeline.sampling import generate
-
-        samples, _ = generate(generator, PROTOCOL_SAMPLES, spec.z_dim, spec.num_classes, seed=seed, device=device)
-        scatter_points(samples, prepared, path)
 
     def classifier_data(self, prepared: "Prepared") -> "Prepared | str":
         return "2D points: metrics use the mixture geometry"

@@ -16,12 +16,6 @@ if TYPE_CHECKING:
 PROTOCOL_SAMPLES = 26_000       # the VEEGAN / PacGAN Stacked MNIST evaluation
 CHECK_SAMPLES_PER_MODE = 10     # a perfect sampler shows ~630 of 1000 modes in 1,000 samples, 999.95 in 10,000
 
-NOT_COMPARABLE = (
-    "Stacked MNIST built from the 5,000 bundled mnist5k digits: its mode counts and KL are not comparable with "
-    "published Stacked MNIST numbers (128,000 stacks of all 70,000 MNIST digits and the 4-layer DCGAN). Set "
-    "data.stacked_from: mnist and arch: dcgan4 for the published protocol.")
-
-
 class StackedKind(ImageKind):
     name = "stacked"
 
@@ -45,6 +39,3 @@ class StackedKind(ImageKind):
     def classifier_data(self, prepared: "Prepared") -> "Prepared | str":
         """One digit classifier, trained on the single digits the stacks are made of."""
         return prepared.digits if prepared.digits is not None else "no single digits saved with the stacks"
-
-    def report_note(self, prepared: "Prepared") -> str | None:
-        return NOT_COMPARABLE if prepared.info.get("stacked_from") == "mnist5k" else None

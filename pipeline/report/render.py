@@ -25,6 +25,7 @@ from pipeline.report.aggregate import (
     pairwise,
     summary_file,
 )
+from pipeline.report.kind_views import report_note
 from pipeline.variants import Lab, Variant
 
 RESOLVED_KEYS = ("optimizer", "lr_g", "lr_d", "betas", "d_steps", "d_steps_warmup", "g_steps", "g_noise", "batch_size",
@@ -205,8 +206,9 @@ def _datasets(lab: Lab, figures_dir: Path) -> dict[str, dict[str, str]]:
     for dataset in lab.datasets():
         prepared = load_prepared(dataset)
         kind = kind_of(prepared)
-        if kind.report_note(prepared):
-            dataset_notes[dataset] = kind.report_note(prepared)
+        note = report_note(kind.name, prepared)
+        if note:
+            dataset_notes[dataset] = note
         if kind.images:
             out = figures_dir / f"real_{dataset}.png"
             plots.save_real_grid(prepared, 8, out)
