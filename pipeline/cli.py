@@ -78,7 +78,7 @@ def _load(variant: str, device: str, model_seed: int | None = None):
     except GanLabError as exc:
         _fail(str(exc))
     generator, meta = load_generator(path, dev)
-    if meta.spec.kind != "image":
+    if not meta.spec.images:
         _fail(f"{variant} generates 2D points, not images; see reports/variants/{run_key}/samples.png")
     return generator, meta, dev
 

@@ -184,3 +184,38 @@ def test_dcgan4_is_the_stacked_mnist_reference_network():
     assert generator(torch.randn(2, 100)).shape == (2, 3, 28, 28)
     with pytest.raises(ConfigError, match="dcgan4 halves the image four times"):
         build_models("dcgan4", ModelSpec(data_shape=(1, 8, 8), kind="image"))
+
+
+def test_a_new_architecture_is_one_builder_packing_and_conditioning_come_with_the_wrapper(images):
+    """All a new architecture writes is how a pack becomes features (and its G); PacGAN packing,
+    projection conditioning and the head are the `Discriminator` wrapper's, and it trains."""
+    import torch.nn as nn
+
+    from conftest import tiny_recipe
+    from pipeline.models.common import ARCHITECTURES, Discriminator, input_channels, with_label
+    from pipeline.training import train
+
+    class TinyG(nn.Module):
+        def __init__(self, spec):
+            super().__init__()
+            self.num_classes, self.shape = spec.num_classes, spec.data_shape
+            self.net = nn.Sequential(nn.Linear(spec.z_dim + spec.num_classes, spec.data_dim), nn.Tanh())
+
+        def forward(self, z, y=None):
+            return self.net(with_label(z, y, self.num_classes)).view(len(z), *self.shape)
+
+    def build_tiny(spec):
+        body = nn.Sequential(nn.Conv2d(input_channels(spec), 4, 4, 4), nn.LeakyReLU(0.2), nn.Flatten())
+        return TinyG(spec), Discriminator(body, 4 * 7 * 7, spec)
+
+    ARCHITECTURES.add("tiny_test_arch", build_tiny)
+    try:
+        result = train(tiny_recipe(arch="tiny_test_arch", conditional=True, train={"pac": 2, "steps": 2}), images,
+                       progress=False)
+    finally:
+        ARCHITECTURES._items.pop("tiny_test_arch")
+    d = result.discriminator
+    assert d.pac == 2 and d.projection is not None  # packing and the projection head, without writing them
+    x, y = torch.randn(8, 1, 28, 28), torch.arange(8) % 10
+    assert d(x, y).shape == (4,)  # 8 samples in packs of 2: 4 decisions
+    assert torch.isfinite(torch.tensor(result.log_rows[-1]["loss_d"]))

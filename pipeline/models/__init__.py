@@ -1,11 +1,18 @@
 """Generator/discriminator architectures by name.
 
-Every architecture is a function `ModelSpec -> (generator, discriminator)`; adding one is one
-function plus one `@ARCHITECTURES.register` line. Generators map (z, y) to a batch shaped like the
-data; discriminators map (x, y) to one output per (packed) sample.
+Every architecture is a module here with a function `ModelSpec -> (generator, discriminator)`
+registered by `@ARCHITECTURES.register("name")`; every module of this package is imported below,
+so a new architecture is that one file. A generator maps (z, y) to a batch shaped like the data
+(`with_label` conditions it); a discriminator is an architecture's body, how one pack becomes
+features, inside `Discriminator`, which adds PacGAN packing, label conditioning and the head.
 """
 
-from pipeline.models import dcgan, dcgan4, infogan, mlp, toy, toy_pacgan  # noqa: F401  (registration)
+import importlib
+import pkgutil
+
 from pipeline.models.common import ARCHITECTURES, ModelSpec, build_models
+
+for _module in sorted(m.name for m in pkgutil.iter_modules(__path__) if m.name != "common"):
+    importlib.import_module(f"{__name__}.{_module}")  # registration
 
 __all__ = ["ARCHITECTURES", "ModelSpec", "build_models"]

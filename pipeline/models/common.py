@@ -1,4 +1,5 @@
-"""Pieces every architecture shares: the spec, packing, label conditioning, init, spectral norm."""
+"""Pieces every architecture shares: the spec, the D wrapper (packing, label conditioning, head), init,
+spectral norm."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
+from pipeline.errors import ConfigError
 from pipeline.registry import Registry
 
 
@@ -19,7 +21,7 @@ class ModelSpec:
     """All an architecture needs to know; saved inside every generator checkpoint."""
 
     data_shape: tuple[int, ...]     # (C, H, W) for images, (2,) for points
-    kind: str                       # "image" | "points"
+    kind: str                       # the data kind's name (pipeline.kinds): image | stacked | points
     z_dim: int = 64
     width: int = 64
     num_classes: int = 0            # > 0: conditional G and D
@@ -41,6 +43,27 @@ class ModelSpec:
     @property
     def data_dim(self) -> int:
         return math.prod(self.data_shape)
+
+    @property
+    def images(self) -> bool:
+        """Whether G makes images (N x C x H x W), as the data's kind says."""
+        from pipeline.kinds import KINDS  # the kinds sit above the models; only this question goes up
+
+        return KINDS.get(self.kind, "data kind").images
+
+
+def require_square_images(spec: ModelSpec, arch: str, alternative: str = "use arch: toy or mlp for 2D points") -> int:
+    """The side of `spec`'s square images, or a ConfigError naming `arch` and what to use instead."""
+    if not spec.images or len(spec.data_shape) != 3 or spec.data_shape[1] != spec.data_shape[2]:
+        raise ConfigError(f"arch: {arch} needs square images, the dataset has shape {list(spec.data_shape)}; "
+                          f"{alternative}")
+    return spec.data_shape[-1]
+
+
+def require_points(spec: ModelSpec, arch: str) -> None:
+    if spec.images:
+        raise ConfigError(f"arch: {arch} is for 2D point datasets (ring8, grid25); "
+                          f"the dataset has shape {list(spec.data_shape)}: use dcgan or mlp")
 
 
 Builder = Callable[[ModelSpec], tuple[nn.Module, nn.Module]]
@@ -79,6 +102,12 @@ def check_labels(y: Tensor | None, num_classes: int, who: str) -> None:
         raise ValueError(f"conditional {who} needs class labels y")
 
 
+def with_label(z: Tensor, y: Tensor | None, num_classes: int) -> Tensor:
+    """A generator's input: the noise, and for a conditional G the one-hot class concatenated to it."""
+    check_labels(y, num_classes, "generator")
+    return torch.cat([z, one_hot(y, num_classes)], dim=1) if num_classes else z
+
+
 def pack(x: Tensor, pac: int) -> Tensor:
     """PacGAN: (N, C, ...) -> (N/pac, pac*C, ...), so D judges `pac` samples jointly."""
     if pac == 1:
@@ -98,6 +127,49 @@ class Projection(nn.Module):
     def forward(self, h: Tensor, y: Tensor) -> Tensor:
         e = self.embed(y).reshape(h.shape[0], self.pac, -1).sum(1)  # (N/pac, features)
         return (e * h).sum(1)
+
+
+class Discriminator(nn.Module):
+    """What every registered D gets around its architecture's `body`: PacGAN packing, label
+    conditioning and the real/fake head, so an architecture only says how a pack becomes features.
+
+    `body` maps one pack to features (N/pac, `features`): a convolutional body sees (N/pac, pac * C,
+    H, W), a fully connected one (N/pac, pac * (C*H*W + classes)) (see `input_size`). Conditioning:
+    - "projection" (convolutional bodies; Miyato & Koyama 2018): out = head(h) + <embed(y), h>, the
+      embeddings of a pack's labels summed;
+    - "input" (fully connected bodies, the original conditional GAN): each sample's one-hot label is
+      concatenated to it before packing.
+    """
+
+    def __init__(self, body: nn.Module, features: int, spec: ModelSpec, conditioning: str = "projection") -> None:
+        super().__init__()
+        if conditioning not in ("projection", "input"):
+            raise ValueError(f"conditioning must be 'projection' or 'input', got {conditioning!r}")
+        self.pac, self.num_classes, self.flat_input = spec.pac, spec.num_classes, conditioning == "input"
+        self.features = body
+        self.head = nn.Linear(features, 1)
+        self.projection = (Projection(spec.num_classes, features, spec.pac)
+                           if spec.num_classes and conditioning == "projection" else None)
+
+    def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        check_labels(y, self.num_classes, "discriminator")
+        if self.flat_input:
+            x = x.flatten(1)
+            if self.num_classes:
+                x = torch.cat([x, one_hot(y, self.num_classes)], dim=1)  # label concatenated to the input
+        h = self.features(pack(x, self.pac))
+        out = self.head(h).squeeze(1)
+        return out + self.projection(h, y) if self.projection is not None else out
+
+
+def input_size(spec: ModelSpec) -> int:
+    """What a fully connected body's first layer takes: a pack of flattened samples with their labels."""
+    return spec.pac * (spec.data_dim + spec.num_classes)
+
+
+def input_channels(spec: ModelSpec) -> int:
+    """What a convolutional body's first layer takes: a pack's images stacked along the channels."""
+    return spec.pac * spec.data_shape[0]
 
 
 def dcgan_init(module: nn.Module) -> None:

@@ -6,20 +6,19 @@ so 8x8, 28x28, 32x32 and 64x64 (and more) all work. Shapes below are for 28x28x1
 
 from __future__ import annotations
 
-import torch
 import torch.nn as nn
 from torch import Tensor
 
 from pipeline.errors import ConfigError
 from pipeline.models.common import (
     ARCHITECTURES,
+    Discriminator,
     ModelSpec,
-    Projection,
-    check_labels,
     d_norm_layer,
     dcgan_init,
-    one_hot,
-    pack,
+    input_channels,
+    require_square_images,
+    with_label,
 )
 
 
@@ -57,42 +56,25 @@ class DCGANGenerator(nn.Module):
         dcgan_init(self)
 
     def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:
-        check_labels(y, self.num_classes, "generator")
-        if self.num_classes:
-            z = torch.cat([z, one_hot(y, self.num_classes)], dim=1)
+        z = with_label(z, y, self.num_classes)
         h = self.project(z).view(z.shape[0], self.c0, self.s0, self.s0)
         return self.up(h)
 
 
-class DCGANDiscriminator(nn.Module):
-    def __init__(self, spec: ModelSpec) -> None:
-        super().__init__()
-        channels, size = spec.data_shape[0], spec.data_shape[-1]
-        s0, k = upsampling_plan(size)
-        self.pac, self.num_classes = spec.pac, spec.num_classes
-        widths = [spec.width * 2 ** i for i in range(k)]  # e.g. [64, 128]
-        layers: list[nn.Module] = [nn.Conv2d(channels * spec.pac, widths[0], 4, 2, 1), nn.LeakyReLU(0.2, True)]
-        for c_in, c_out in zip(widths[:-1], widths[1:]):  # 64 x 14 x 14 -> 128 x 7 x 7
-            layers += [nn.Conv2d(c_in, c_out, 4, 2, 1, bias=spec.d_norm != "batch"),
-                       d_norm_layer(spec.d_norm, c_out), nn.LeakyReLU(0.2, True)]
-        self.features = nn.Sequential(*layers, nn.Flatten())
-        features = widths[-1] * s0 * s0
-        self.head = nn.Linear(features, 1)
-        self.projection = Projection(spec.num_classes, features, spec.pac) if spec.num_classes else None
-        dcgan_init(self)
-
-    def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor:
-        check_labels(y, self.num_classes, "discriminator")
-        h = self.features(pack(x, self.pac))  # (N/pac, 128 * 7 * 7)
-        out = self.head(h).squeeze(1)
-        if self.projection is not None:
-            out = out + self.projection(h, y)
-        return out
+def dcgan_discriminator(spec: ModelSpec) -> Discriminator:
+    """Strided convolutions down to features; packing, conditioning and the head are the wrapper's."""
+    s0, k = upsampling_plan(spec.data_shape[-1])
+    widths = [spec.width * 2 ** i for i in range(k)]  # e.g. [64, 128]
+    layers: list[nn.Module] = [nn.Conv2d(input_channels(spec), widths[0], 4, 2, 1), nn.LeakyReLU(0.2, True)]
+    for c_in, c_out in zip(widths[:-1], widths[1:]):  # 64 x 14 x 14 -> 128 x 7 x 7
+        layers += [nn.Conv2d(c_in, c_out, 4, 2, 1, bias=spec.d_norm != "batch"),
+                   d_norm_layer(spec.d_norm, c_out), nn.LeakyReLU(0.2, True)]
+    discriminator = Discriminator(nn.Sequential(*layers, nn.Flatten()), widths[-1] * s0 * s0, spec)
+    dcgan_init(discriminator)
+    return discriminator
 
 
 @ARCHITECTURES.register("dcgan")
 def build_dcgan(spec: ModelSpec) -> tuple[nn.Module, nn.Module]:
-    if spec.kind != "image" or len(spec.data_shape) != 3 or spec.data_shape[1] != spec.data_shape[2]:
-        raise ConfigError(f"arch: dcgan needs square images, the dataset has shape {list(spec.data_shape)}; "
-                          f"use arch: toy or mlp for 2D points")
-    return DCGANGenerator(spec), DCGANDiscriminator(spec)
+    require_square_images(spec, "dcgan")
+    return DCGANGenerator(spec), dcgan_discriminator(spec)

@@ -6,20 +6,19 @@ layer. Shapes below are for 28x28x3, width 64; any square size works (sizes halv
 
 from __future__ import annotations
 
-import torch
 import torch.nn as nn
 from torch import Tensor
 
 from pipeline.errors import ConfigError
 from pipeline.models.common import (
     ARCHITECTURES,
+    Discriminator,
     ModelSpec,
-    Projection,
-    check_labels,
     d_norm_layer,
     dcgan_init,
-    one_hot,
-    pack,
+    input_channels,
+    require_square_images,
+    with_label,
 )
 
 LAYERS = 4
@@ -53,41 +52,27 @@ class DCGAN4Generator(nn.Module):
         dcgan_init(self)
 
     def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:
-        check_labels(y, self.num_classes, "generator")
-        if self.num_classes:
-            z = torch.cat([z, one_hot(y, self.num_classes)], dim=1)
+        z = with_label(z, y, self.num_classes)
         return self.up(self.project(z).view(z.shape[0], self.c0, self.s0, self.s0))
 
 
-class DCGAN4Discriminator(nn.Module):
-    def __init__(self, spec: ModelSpec) -> None:
-        super().__init__()
-        channels, sides = spec.data_shape[0], side_lengths(spec.data_shape[-1])
-        self.pac, self.num_classes = spec.pac, spec.num_classes
-        widths = [spec.width * 2 ** i for i in range(LAYERS)]  # [64, 128, 256, 512]
-        layers: list[nn.Module] = [nn.Conv2d(channels * spec.pac, widths[0], 5, 2, 2), nn.LeakyReLU(0.2, True)]
-        for c_in, c_out in zip(widths[:-1], widths[1:]):  # 64 x 14 x 14 -> ... -> 512 x 2 x 2
-            layers += [nn.Conv2d(c_in, c_out, 5, 2, 2, bias=spec.d_norm != "batch"), d_norm_layer(spec.d_norm, c_out),
-                       nn.LeakyReLU(0.2, True)]
-        self.features = nn.Sequential(*layers, nn.Flatten())
-        features = widths[-1] * sides[-1] ** 2
-        self.head = nn.Linear(features, 1)
-        self.projection = Projection(spec.num_classes, features, spec.pac) if spec.num_classes else None
-        dcgan_init(self)
-
-    def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor:
-        check_labels(y, self.num_classes, "discriminator")
-        h = self.features(pack(x, self.pac))
-        out = self.head(h).squeeze(1)
-        return out + self.projection(h, y) if self.projection is not None else out
+def dcgan4_discriminator(spec: ModelSpec) -> Discriminator:
+    """Four 5x5 stride-2 convolutions down to features; packing, conditioning and the head are the wrapper's."""
+    sides = side_lengths(spec.data_shape[-1])
+    widths = [spec.width * 2 ** i for i in range(LAYERS)]  # [64, 128, 256, 512]
+    layers: list[nn.Module] = [nn.Conv2d(input_channels(spec), widths[0], 5, 2, 2), nn.LeakyReLU(0.2, True)]
+    for c_in, c_out in zip(widths[:-1], widths[1:]):  # 64 x 14 x 14 -> ... -> 512 x 2 x 2
+        layers += [nn.Conv2d(c_in, c_out, 5, 2, 2, bias=spec.d_norm != "batch"), d_norm_layer(spec.d_norm, c_out),
+                   nn.LeakyReLU(0.2, True)]
+    discriminator = Discriminator(nn.Sequential(*layers, nn.Flatten()), widths[-1] * sides[-1] ** 2, spec)
+    dcgan_init(discriminator)
+    return discriminator
 
 
 @ARCHITECTURES.register("dcgan4")
 def build_dcgan4(spec: ModelSpec) -> tuple[nn.Module, nn.Module]:
-    if spec.kind != "image" or len(spec.data_shape) != 3 or spec.data_shape[1] != spec.data_shape[2]:
-        raise ConfigError(f"arch: dcgan4 needs square images, the dataset has shape {list(spec.data_shape)}; "
-                          f"use arch: toy or mlp for 2D points")
+    require_square_images(spec, "dcgan4")
     if spec.data_shape[-1] < 16:
         raise ConfigError(f"arch: dcgan4 halves the image four times and needs a side of at least 16; "
                           f"got {spec.data_shape[-1]}. Use arch: dcgan, or set data.image_size")
-    return DCGAN4Generator(spec), DCGAN4Discriminator(spec)
+    return DCGAN4Generator(spec), dcgan4_discriminator(spec)

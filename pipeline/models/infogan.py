@@ -9,12 +9,12 @@ Shapes below are for 28x28x1 (any side divisible by 4 works).
 
 from __future__ import annotations
 
-import torch
 import torch.nn as nn
 from torch import Tensor
 
 from pipeline.errors import ConfigError
-from pipeline.models.common import ARCHITECTURES, ModelSpec, Projection, check_labels, d_norm_layer, dcgan_init, one_hot, pack
+from pipeline.models.common import (ARCHITECTURES, Discriminator, ModelSpec, d_norm_layer, dcgan_init,
+                                    input_channels, require_square_images, with_label)
 
 FC = 1024
 
@@ -33,32 +33,22 @@ class InfoGANGenerator(nn.Module):
         dcgan_init(self)
 
     def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:
-        check_labels(y, self.num_classes, "generator")
-        if self.num_classes:
-            z = torch.cat([z, one_hot(y, self.num_classes)], dim=1)
+        z = with_label(z, y, self.num_classes)
         return self.up(self.project(z).view(z.shape[0], 128, self.s0, self.s0))
 
 
-class InfoGANDiscriminator(nn.Module):
-    def __init__(self, spec: ModelSpec) -> None:
-        super().__init__()
-        channels, size = spec.data_shape[0], spec.data_shape[-1]
-        self.pac, self.num_classes = spec.pac, spec.num_classes
-        norm = spec.d_norm
-        self.features = nn.Sequential(
-            nn.Conv2d(channels * spec.pac, 64, 4, 2, 1), nn.LeakyReLU(0.2, True),                    # 64 x 14 x 14
-            nn.Conv2d(64, 128, 4, 2, 1, bias=norm != "batch"), d_norm_layer(norm, 128), nn.LeakyReLU(0.2, True),
-            nn.Flatten(),                                                                             # 128 x 7 x 7
-            nn.Linear(128 * (size // 4) ** 2, FC, bias=norm != "batch"), _fc_norm(norm), nn.LeakyReLU(0.2, True))
-        self.head = nn.Linear(FC, 1)
-        self.projection = Projection(spec.num_classes, FC, spec.pac) if spec.num_classes else None
-        dcgan_init(self)
-
-    def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor:
-        check_labels(y, self.num_classes, "discriminator")
-        h = self.features(pack(x, self.pac))  # (N/pac, 1024)
-        out = self.head(h).squeeze(1)
-        return out + self.projection(h, y) if self.projection is not None else out
+def infogan_discriminator(spec: ModelSpec) -> Discriminator:
+    """Two convolutions and a fully connected layer down to 1024 features; packing, conditioning and
+    the head are the wrapper's."""
+    size, norm = spec.data_shape[-1], spec.d_norm
+    body = nn.Sequential(
+        nn.Conv2d(input_channels(spec), 64, 4, 2, 1), nn.LeakyReLU(0.2, True),                     # 64 x 14 x 14
+        nn.Conv2d(64, 128, 4, 2, 1, bias=norm != "batch"), d_norm_layer(norm, 128), nn.LeakyReLU(0.2, True),
+        nn.Flatten(),                                                                             # 128 x 7 x 7
+        nn.Linear(128 * (size // 4) ** 2, FC, bias=norm != "batch"), _fc_norm(norm), nn.LeakyReLU(0.2, True))
+    discriminator = Discriminator(body, FC, spec)
+    dcgan_init(discriminator)
+    return discriminator
 
 
 def _fc_norm(kind: str) -> nn.Module:
@@ -71,8 +61,8 @@ def _fc_norm(kind: str) -> nn.Module:
 
 @ARCHITECTURES.register("infogan")
 def build_infogan(spec: ModelSpec) -> tuple[nn.Module, nn.Module]:
-    if spec.kind != "image" or len(spec.data_shape) != 3 or spec.data_shape[1] != spec.data_shape[2] \
-            or spec.data_shape[-1] % 4:
-        raise ConfigError(f"arch: infogan needs square images with a side divisible by 4 (28 for MNIST); the dataset "
-                          f"has shape {list(spec.data_shape)}")
-    return InfoGANGenerator(spec), InfoGANDiscriminator(spec)
+    hint = "a side divisible by 4 (28 for MNIST)"
+    if require_square_images(spec, "infogan", f"it needs {hint}") % 4:
+        raise ConfigError(f"arch: infogan needs square images with {hint}; the dataset has shape "
+                          f"{list(spec.data_shape)}")
+    return InfoGANGenerator(spec), infogan_discriminator(spec)

@@ -7,12 +7,10 @@ for 2D points, pac = 4.
 
 from __future__ import annotations
 
-import torch
 import torch.nn as nn
 from torch import Tensor
 
-from pipeline.errors import ConfigError
-from pipeline.models.common import ARCHITECTURES, ModelSpec, check_labels, one_hot, pack
+from pipeline.models.common import ARCHITECTURES, Discriminator, ModelSpec, input_size, require_points, with_label
 
 G_HIDDEN, D_HIDDEN, MAXOUT_PIECES = 400, 200, 5
 
@@ -43,27 +41,18 @@ class PacGAN2DGenerator(nn.Module):
         _init(self)
 
     def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:
-        check_labels(y, self.num_classes, "generator")
-        if self.num_classes:
-            z = torch.cat([z, one_hot(y, self.num_classes)], dim=1)
+        z = with_label(z, y, self.num_classes)
         return self.net(z)
 
 
-class PacGAN2DDiscriminator(nn.Module):
-    def __init__(self, spec: ModelSpec) -> None:
-        super().__init__()
-        self.pac, self.num_classes = spec.pac, spec.num_classes
-        d_in = spec.pac * (spec.data_dim + spec.num_classes)  # 2 x pac -> 200 -> 200 -> 200 -> 1
-        self.net = nn.Sequential(Maxout(d_in, D_HIDDEN, MAXOUT_PIECES), Maxout(D_HIDDEN, D_HIDDEN, MAXOUT_PIECES),
-                                 Maxout(D_HIDDEN, D_HIDDEN, MAXOUT_PIECES), nn.Linear(D_HIDDEN, 1))
-        _init(self)
-
-    def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor:
-        check_labels(y, self.num_classes, "discriminator")
-        h = x.flatten(1)
-        if self.num_classes:
-            h = torch.cat([h, one_hot(y, self.num_classes)], dim=1)
-        return self.net(pack(h, self.pac)).squeeze(1)
+def pacgan2d_discriminator(spec: ModelSpec) -> Discriminator:
+    """Three maxout layers down to features (2 x pac -> 200 -> 200 -> 200); packing, the label and the
+    head are the wrapper's."""
+    body = nn.Sequential(Maxout(input_size(spec), D_HIDDEN, MAXOUT_PIECES), Maxout(D_HIDDEN, D_HIDDEN, MAXOUT_PIECES),
+                         Maxout(D_HIDDEN, D_HIDDEN, MAXOUT_PIECES))
+    discriminator = Discriminator(body, D_HIDDEN, spec, conditioning="input")
+    _init(discriminator)
+    return discriminator
 
 
 def _init(module: nn.Module) -> None:
@@ -76,7 +65,5 @@ def _init(module: nn.Module) -> None:
 
 @ARCHITECTURES.register("toy_pacgan")
 def build_toy_pacgan(spec: ModelSpec) -> tuple[nn.Module, nn.Module]:
-    if spec.kind != "points":
-        raise ConfigError(f"arch: toy_pacgan is for 2D point datasets (ring8, grid25); "
-                          f"the dataset has shape {list(spec.data_shape)}: use dcgan or mlp")
-    return PacGAN2DGenerator(spec), PacGAN2DDiscriminator(spec)
+    require_points(spec, "toy_pacgan")
+    return PacGAN2DGenerator(spec), pacgan2d_discriminator(spec)

@@ -206,7 +206,7 @@ def save_latent_figures(generator: nn.Module, spec: "ModelSpec", prepared: Prepa
                         mode: str, target: int, concepts: tuple[int, int, int], grid: int, seed: int,
                         out_dir: Path) -> dict[str, Any]:
     """Latent-space pictures into `out_dir`; returns the index (what was drawn, or why not)."""
-    if spec.kind != "image":
+    if not spec.images:
         reason = "2D point data: see the scatter plot instead"
         return {key: {"unavailable": reason} for key in ("interpolation", "direction", "entanglement", "arithmetic")}
     z_dim, num_classes = spec.z_dim, spec.num_classes

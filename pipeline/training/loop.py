@@ -156,7 +156,7 @@ def _evaluate(run: Run, evaluator: Evaluator, tracker: Tracker, step: int, spec:
     costs = {"images_d": run.d_updates * samples_per_step(recipe), "seconds": round(run.train_seconds, 3)}
     run.eval_rows.append({"step": step, **costs, **metrics})
     tracker.log_metrics({**metrics, **costs}, step)
-    if spec.kind == "image":
+    if spec.images:
         images, _ = generate(run.sampler, 64, spec.z_dim, spec.num_classes, seed=recipe.seed, device=device)
         tracker.log_image(image_grid(images, 8), "samples", step)
 

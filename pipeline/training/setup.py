@@ -28,8 +28,7 @@ def model_spec(recipe: Recipe, prepared: Prepared, loss: GanLoss) -> ModelSpec:
     # gradient penalty (WGAN-GP paper, sec. 4), and spectral norm does the job of keeping D tame.
     d_norm = "layer" if loss.gradient_penalty else ("none" if t.spectral_norm else "batch")
     # dropout makes the critic a random function: its Lipschitz constraint and its W estimate lose their meaning
-    kind = "image" if len(prepared.data_shape) == 3 else "points"
-    return ModelSpec(data_shape=prepared.data_shape, kind=kind, z_dim=t.z_dim, width=t.width,
+    return ModelSpec(data_shape=prepared.data_shape, kind=prepared.kind, z_dim=t.z_dim, width=t.width,
                      num_classes=prepared.num_classes if recipe.conditional else 0, d_norm=d_norm,
                      spectral_norm=t.spectral_norm, pac=t.pac, d_dropout=not loss.wasserstein, z_dist=t.z_dist)
 
@@ -72,7 +71,7 @@ def setup_run(recipe: Recipe, prepared: Prepared, loss: GanLoss, device: torch.d
     spec = model_spec(recipe, prepared, loss)
     generator, discriminator = build_models(recipe.arch, spec)
     generator, discriminator = generator.to(device), discriminator.to(device)
-    if spec.kind == "image":  # NHWC convolutions: faster on CUDA and on CPU (oneDNN), measured
+    if spec.images:  # NHWC convolutions: faster on CUDA and on CPU (oneDNN), measured
         generator = generator.to(memory_format=torch.channels_last)
         discriminator = discriminator.to(memory_format=torch.channels_last)
     ema = Ema(generator, recipe.train.ema) if recipe.train.ema > 0 else None
