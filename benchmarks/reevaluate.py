@@ -24,7 +24,7 @@ from pipeline import paths  # noqa: E402
 from pipeline.checkpoint import load_dataset_classifier, load_generated  # noqa: E402
 from pipeline.config import load_params  # noqa: E402
 from pipeline.data import load_prepared  # noqa: E402
-from pipeline.metrics.evaluate import evaluate_samples  # noqa: E402
+from pipeline.evaluation.evaluate import evaluate_samples  # noqa: E402
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ from pipeline.checkpoint import load_dataset_classifier, load_generated, read_ru
 from pipeline.config import load_params
 from pipeline.data import load_prepared
 from pipeline.io import write_json
-from pipeline.metrics.evaluate import evaluate_samples
+from pipeline.evaluation.evaluate import evaluate_samples
 from pipeline.tracking import BackgroundTracker
 from pipeline.tracking_mlflow import reopen
 from stages._common import run

@@ -16,7 +16,7 @@ from pipeline.checkpoint import GeneratorCheckpoint, load_dataset_classifier, re
 from pipeline.data import load_prepared
 from pipeline.device import resolve_device, resolve_precision
 from pipeline.distributed import launch_command, under_launcher, world_from_env
-from pipeline.metrics.checks import make_training_evaluator, still_improving
+from pipeline.evaluation.checks import make_training_evaluator, still_improving
 from pipeline.tracking import NullTracker
 from pipeline.tracking_mlflow import (STILL_IMPROVING_TAG, VariantRun, log_generator_model, run_reference, run_status,
                                      start_variant_run)

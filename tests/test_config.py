@@ -253,3 +253,34 @@ def test_params_yaml_header_lists_every_registered_name():
     first; the failure message is the block to paste."""
     header = valid_names_header()
     assert header in (REPO / "params.yaml").read_text(), "params.yaml's header should read:\n" + header
+
+
+FLOORS = {  # a folder and the parts of the package its code may never import (type-only imports aside)
+    "metrics": ("pipeline.checkpoint", "pipeline.paths", "pipeline.kinds", "pipeline.report", "pipeline.evaluation",
+                "pipeline.training", "pipeline.tracking"),
+    "kinds": ("pipeline.checkpoint", "pipeline.paths", "pipeline.report", "pipeline.evaluation", "pipeline.training"),
+    "models": ("pipeline.checkpoint", "pipeline.metrics", "pipeline.report", "pipeline.evaluation", "pipeline.training"),
+}
+
+
+@pytest.mark.parametrize("folder", sorted(FLOORS))
+def test_measuring_kinds_and_models_never_import_upwards(folder):
+    """The house has floors: measuring imports no storage, kind or report code, the kinds no report
+    code, the models no metric; function-level imports count too (they hide a dependency, not remove it)."""
+    import ast
+
+    def runtime_imports(tree):
+        type_only = [n for n in ast.walk(tree) if isinstance(n, ast.If) and "TYPE_CHECKING" in ast.unparse(n.test)]
+        hidden = {id(m) for block in type_only for m in ast.walk(block)}
+        for node in ast.walk(tree):
+            if id(node) in hidden:
+                continue
+            if isinstance(node, ast.ImportFrom) and node.module:
+                yield node.module
+            elif isinstance(node, ast.Import):
+                yield from (a.name for a in node.names)
+
+    upward = {f"{path.name}: {module}" for path in (REPO / "pipeline" / folder).glob("*.py")
+              for module in runtime_imports(ast.parse(path.read_text()))
+              if any(module == f or module.startswith(f + ".") for f in FLOORS[folder])}
+    assert upward == set()

@@ -18,7 +18,7 @@ from pipeline.data import prepare_dataset
 from pipeline.kinds import kind_of
 from pipeline.metrics.classifier import ChannelwiseClassifier, classify, train_classifier
 from pipeline.metrics.diversity import mean_pairwise_ssim, ssim_kind
-from pipeline.metrics.evaluate import evaluate_samples
+from pipeline.evaluation.evaluate import evaluate_samples
 
 pytestmark = pytest.mark.slow
 
@@ -133,7 +133,8 @@ def test_fidelity_sets_are_cut_to_equal_size_by_a_seeded_subset(monkeypatch, tmp
     weights.write_bytes(b"weights")
     gen = torch.arange(10, dtype=torch.uint8).reshape(10, 1, 1, 1)
     real = torch.arange(100, 130, dtype=torch.uint8).reshape(30, 1, 1, 1)
-    kw = dict(real_name="r", features="classifier", weights_path=weights, kid_subset_size=1000, cache_root=tmp_path)
+    kw = dict(real_name="r", features="classifier", weights_path=weights, kid_subset_size=1000, cache_root=tmp_path,
+              load_classifier=lambda path: None)
     fidelity_metrics(gen, real, seed=0, **kw)
     fidelity_metrics(real, gen, seed=0, **kw)
     fidelity_metrics(gen, real, seed=0, **kw)

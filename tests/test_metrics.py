@@ -54,7 +54,7 @@ def test_2d_histogram_counts_high_quality_points_only():
     """The report's mode histogram follows the protocol: a point far from every mode counts for none."""
     from conftest import point_data, tiny_recipe
 
-    from pipeline.metrics.evaluate import evaluate_samples
+    from pipeline.evaluation.evaluate import evaluate_samples
 
     data = point_data()
     modes = data.modes

@@ -11,7 +11,7 @@ import pytest
 import torch
 from conftest import image_data, tiny_recipe
 
-from pipeline.metrics.checks import still_improving
+from pipeline.evaluation.checks import still_improving
 from pipeline.metrics.frechet import frechet_distance, gaussian
 from pipeline.metrics.prdc import prdc
 from pipeline.stats import permutation_test, smallest_p, summarize
@@ -90,7 +90,7 @@ def test_still_improving_compares_the_last_quarter():
 def test_training_checks_log_fid_and_the_cost_axes(images):
     """Every check records FID on the classifier's features against fixed real images, real images
     seen by D and seconds of training; a 5-critic-step loss sees five batches a generator step."""
-    from pipeline.metrics.checks import make_training_evaluator
+    from pipeline.evaluation.checks import make_training_evaluator
     from pipeline.metrics.classifier import Classifier
     from pipeline.training import train
 
@@ -112,7 +112,7 @@ def test_cas_tells_right_labels_from_wrong_ones(tmp_path):
     from pipeline.config import ClassifierConfig, DataConfig, EvalConfig
     from pipeline.data import prepare_dataset
     from pipeline.metrics.classifier import train_classifier
-    from pipeline.metrics.evaluate import evaluate_samples
+    from pipeline.evaluation.evaluate import evaluate_samples
 
     data = prepare_dataset("mnist5k", DataConfig())
     cfg = ClassifierConfig(epochs=2)

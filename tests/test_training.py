@@ -160,7 +160,7 @@ def test_a_d_step_leaves_g_alone_and_a_g_step_leaves_d_alone(images, loss):
 
 def test_pacgan_d_sees_batch_size_packs_of_pac_samples(images, monkeypatch):
     """The PacGAN reference: D judges `batch_size` packs per step, i.e. pac x batch_size samples."""
-    from pipeline.training import loop as training_loop, steps as training_steps
+    from pipeline.training import steps as training_steps
 
     shapes = []
     plain = training_steps.d_step
@@ -289,7 +289,7 @@ def test_unrolled_look_ahead_starts_from_d_before_this_iterations_update():
 def test_wgan_critic_warm_up_as_in_the_reference():
     """WGAN's reference trains the critic 100 steps per G step for the first 25 G steps and every
     500th, 5 otherwise: 30 G steps make 25 x 100 + 5 x 5 = 2,525 critic steps. Other losses: d_steps."""
-    from pipeline.training import loop as training_loop, steps as training_steps
+    from pipeline.training import steps as training_steps
 
     recipe = tiny_recipe(dataset="ring8", arch="toy", loss="wgan", train={"steps": 30, "batch_size": 4, "z_dim": 2,
                                                                          "log_every": 10, "eval_every": 30})
@@ -326,7 +326,7 @@ def test_each_loss_carries_its_published_generator_noise():
 def test_more_generator_steps_share_the_noise_and_simultaneous_updates_share_the_weights(images, monkeypatch):
     """g_steps: 2 (PacGAN's Stacked MNIST code) runs G twice per iteration on the same z;
     updates: simultaneous (its 2D code) computes D's gradient at the weights G's was computed at."""
-    from pipeline.training import loop as training_loop, steps as training_steps
+    from pipeline.training import steps as training_steps
 
     seen = []
     plain = training_steps.g_step
@@ -488,7 +488,7 @@ def test_g_noise_reuse_feeds_the_d_steps_fakes_to_the_g_step_with_one_g_forward(
 
 
 def test_gradient_norms_are_measured_on_logged_steps_only(images, monkeypatch):
-    from pipeline.training import loop as training_loop, steps as training_steps
+    from pipeline.training import steps as training_steps
 
     measured = []
     plain = training_steps.grad_norm

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -51,6 +51,10 @@ class TensorImages(Dataset):
         return self.images[i]
 
 
+# how a classifier file becomes a model: storage's business (pipeline.checkpoint), handed in by the caller
+_CLASSIFIER_LOADER: dict[str, Callable[[str], torch.nn.Module]] = {}
+
+
 def _register_classifier_extractor() -> None:
     import torch_fidelity
     from torch_fidelity.feature_extractor_base import FeatureExtractorBase
@@ -66,9 +70,7 @@ def _register_classifier_extractor() -> None:
             super().__init__(name, features_list)
             if feature_extractor_weights_path is None:
                 raise ValueError("the classifier feature extractor needs feature_extractor_weights_path")
-            from pipeline.checkpoint import load_classifier
-
-            self.model = load_classifier(feature_extractor_weights_path)
+            self.model = _CLASSIFIER_LOADER["load"](feature_extractor_weights_path)
 
         @staticmethod
         def get_provided_features_list():
@@ -139,11 +141,13 @@ def real_cache_name(real: Tensor, name: str, features: str, weights_path: str | 
 
 
 def fidelity_metrics(generated: Tensor, real: Tensor, *, real_name: str, features: str, weights_path: str | Path,
-                     kid_subset_size: int, cache_root: Path, batch_size: int = 256, seed: int = 0
+                     kid_subset_size: int, cache_root: Path, batch_size: int = 256, seed: int = 0,
+                     load_classifier: Callable[[str], torch.nn.Module] | None = None
                      ) -> tuple[dict[str, float], dict[str, Any]]:
     """(FID, KID (mean, std), precision and recall between two uint8 image sets cut to equal size,
     the protocol they were measured with).
 
+    `load_classifier` reads the classifier file at `weights_path` (needed for `features="classifier"`).
     Features are cached under `cache_root`, keyed by the exact contents of each set and the
     extractor's weights (`real_cache_name`): the real set's are computed once for every variant, and
     re-evaluating the same samples (another KID subset size, another metric) computes none. Always
@@ -151,6 +155,10 @@ def fidelity_metrics(generated: Tensor, real: Tensor, *, real_name: str, feature
     """
     import torch_fidelity
 
+    if features == "classifier":
+        if load_classifier is None:
+            raise ValueError("classifier features need load_classifier, which reads the classifier file")
+        _CLASSIFIER_LOADER["load"] = load_classifier
     _register_classifier_extractor()
     _register_inception_extractor()
     generated, real = equal_size(generated, real, seed)

@@ -37,6 +37,7 @@ class EvalContext:
     inception_weights: Path | None = None  # when eval.features asks for Inception: its weights file
     classifier_config: "ClassifierConfig | None" = None  # how the lab's classifier trains (for CAS)
     protocol: dict[str, dict[str, Any]] = field(default_factory=dict)  # how each FID was measured, by features
+    load_classifier: "Callable[[str], nn.Module] | None" = None  # reads classifier_path (storage's, handed in)
 
     @cached_property
     def labels(self) -> "Tensor | None":
@@ -95,7 +96,7 @@ def _fidelity(ctx: EvalContext) -> dict[str, Any]:
         metrics, protocol = fidelity_metrics(
             to_uint8(ctx.samples), to_uint8(real), real_name=f"{prepared.name}-{e.reference}", features=features,
             weights_path=weights, kid_subset_size=e.kid_subset_size, cache_root=ctx.cache_root,
-            batch_size=e.batch_size, seed=ctx.recipe.seed)
+            batch_size=e.batch_size, seed=ctx.recipe.seed, load_classifier=ctx.load_classifier)
         out.update(metrics)
         ctx.protocol[features] = {**protocol, "reference": f"{prepared.name} {e.reference} split"}
     return out

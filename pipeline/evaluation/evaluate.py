@@ -11,6 +11,7 @@ import torch.nn as nn
 from torch import Tensor
 
 from pipeline import paths
+from pipeline.checkpoint import load_classifier
 from pipeline.config import ClassifierConfig, Recipe
 from pipeline.data import Prepared
 from pipeline.kinds import kind_of
@@ -34,7 +35,7 @@ def evaluate_samples(samples: Tensor, recipe: Recipe, prepared: Prepared, classi
     conditional generator was given."""
     ctx = EvalContext(samples, sample_labels, recipe, prepared, kind_of(prepared), classifier, classifier_path,
                       cache_root, inception_weights(recipe, cache_root) if kind_of(prepared).images else None,
-                      classifier_config)
+                      classifier_config, load_classifier=load_classifier)
     metrics: dict[str, Any] = {"n_samples": len(samples)}
     for name in recipe.eval.metrics:
         metric = METRICS.get(name, "eval.metrics")
