@@ -22,9 +22,16 @@ from pipeline.errors import ConfigError
 
 
 @dataclass(frozen=True)
+class ResolvedRecipe(Recipe):
+    """A recipe with nothing left for the loss to decide (`resolve` is the only way to get one, and
+    `train` takes nothing else). `for_this_machine` turns `device: auto` and `precision: auto` into
+    what this machine runs, once, before training."""
+
+
+@dataclass(frozen=True)
 class Variant:
     name: str
-    recipe: Recipe                  # resolved: no `auto` or null left for the loss to decide
+    recipe: ResolvedRecipe          # no `auto` or null left for the loss to decide
     notes: tuple[str, ...]          # what resolution decided beyond the defaults (a dropped shared trick)
     overrides: dict[str, Any]       # the variant's own keys in params.yaml
 
@@ -49,7 +56,7 @@ class Lab:
     def seeds(self) -> tuple[int, ...]:
         return self.params.seeds
 
-    def recipe(self, name: str, seed: int | None = None) -> Recipe:
+    def recipe(self, name: str, seed: int | None = None) -> ResolvedRecipe:
         """Variant `name`'s resolved recipe at `seed` (default: the first of `seeds`)."""
         return dataclasses.replace(self.variant(name).recipe, seed=self.params.check_seed(seed))
 
@@ -107,7 +114,7 @@ TRICKS: dict[str, tuple[Callable[[Any], bool], Any]] = {
 }
 
 
-def resolve(recipe: Recipe, own: Mapping[str, Any] | None = None, where: str = "") -> tuple[Recipe, tuple[str, ...]]:
+def resolve(recipe: Recipe, own: Mapping[str, Any] | None = None, where: str = "") -> tuple[ResolvedRecipe, tuple[str, ...]]:
     """(the recipe with what it leaves to the loss filled in, notes). Idempotent.
 
     `train.optimizer: auto` and null `lr_g`, `lr_d`, `betas`, `d_steps`, `d_steps_warmup` and
@@ -164,9 +171,21 @@ def resolve(recipe: Recipe, own: Mapping[str, Any] | None = None, where: str = "
         changes[key] = off
         notes.append(f"train.{key}={value} from the shared recipe does not apply to loss {recipe.loss!r} "
                      f"(only {users}); this variant trains without it")
-    return dataclasses.replace(recipe, train=dataclasses.replace(t, **changes)), tuple(notes)
+    fields = {f.name: getattr(recipe, f.name) for f in dataclasses.fields(Recipe)}
+    return ResolvedRecipe(**{**fields, "train": dataclasses.replace(t, **changes)}), tuple(notes)
 
 
 def is_resolved(recipe: Recipe) -> bool:
-    t = recipe.train
-    return t.optimizer != "auto" and None not in (t.lr_g, t.lr_d, t.betas, t.d_steps, t.d_steps_warmup, t.g_noise)
+    return isinstance(recipe, ResolvedRecipe)
+
+
+def for_this_machine(recipe: ResolvedRecipe) -> ResolvedRecipe:
+    """`train.device` and `train.precision` as this machine runs them (`auto`: CUDA, then MPS, then
+    the CPU; bf16 on CUDA GPUs that have it, fp32 on every CPU), decided once: what trains, what the
+    checkpoint's hash covers and what is logged and written to training.json are the same values.
+    Idempotent."""
+    from pipeline.device import resolve_device, resolve_precision
+
+    device = resolve_device(recipe.train.device)
+    precision = resolve_precision(recipe.train.precision, device)
+    return dataclasses.replace(recipe, train=dataclasses.replace(recipe.train, device=str(device), precision=precision))

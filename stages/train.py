@@ -6,7 +6,6 @@ MLflow run tagged with the variant and the seed, whose id the evaluate and repor
 
 from __future__ import annotations
 
-import dataclasses
 import subprocess
 from pathlib import Path
 from typing import Optional
@@ -14,14 +13,13 @@ from typing import Optional
 from pipeline import checkpoint, paths
 from pipeline.checkpoint import GeneratorCheckpoint, load_dataset_classifier, read_state
 from pipeline.data import load_prepared
-from pipeline.device import resolve_device, resolve_precision
 from pipeline.distributed import launch_command, under_launcher, world_from_env
 from pipeline.evaluation.checks import make_training_evaluator, still_improving
 from pipeline.tracking import NullTracker
 from pipeline.tracking_mlflow import (STILL_IMPROVING_TAG, VariantRun, log_generator_model, run_reference, run_status,
                                      start_variant_run)
 from pipeline.training import train
-from pipeline.variants import load_lab
+from pipeline.variants import for_this_machine, load_lab
 from stages._common import run
 
 
@@ -34,8 +32,7 @@ def main(variant: str, seed: Optional[int] = None, params_file: str = "params.ya
         raise SystemExit(subprocess.call(launch_command(recipe.train.nproc, "stages.train", variant, "--seed",
                                                         str(recipe.seed), "--params-file", params_file)))
     # what `auto` means on this machine is part of what trained: logged, saved and in resolved.yaml
-    precision = resolve_precision(recipe.train.precision, resolve_device(recipe.train.device))
-    recipe = dataclasses.replace(recipe, train=dataclasses.replace(recipe.train, precision=precision))
+    recipe = for_this_machine(recipe)
     prepared = load_prepared(recipe.dataset)
     state_path = paths.run_state_path(run_key)
     if not world_from_env().main:  # another rank: trains its shard; rank 0 logs and writes everything
@@ -44,7 +41,7 @@ def main(variant: str, seed: Optional[int] = None, params_file: str = "params.ya
     for note in v.notes:
         print(f"note: {variant}: {note}")
     classifier = load_dataset_classifier(recipe.dataset)
-    device = str(resolve_device(recipe.train.device))
+    device = recipe.train.device
     request = VariantRun(variant, recipe.seed, recipe.to_dict(), device, Path(params_file).read_text(), v.notes)
     # a killed training resumes from its checkpoint and continues its MLflow run
     tracker = start_variant_run(recipe.mlflow, request, previous=checkpoint.read_unfinished_run(run_key),

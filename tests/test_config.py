@@ -284,3 +284,23 @@ def test_measuring_kinds_and_models_never_import_upwards(folder):
               for module in runtime_imports(ast.parse(path.read_text()))
               if any(module == f or module.startswith(f + ".") for f in FLOORS[folder])}
     assert upward == set()
+
+
+def test_a_resolved_recipe_is_its_own_type_and_the_machine_is_resolved_once(images):
+    import dataclasses
+
+    from conftest import raw_recipe
+    from pipeline.training import train
+    from pipeline.variants import ResolvedRecipe, for_this_machine, is_resolved, resolve
+
+    raw = raw_recipe()
+    assert not is_resolved(raw)
+    with pytest.raises(ValueError, match="train\\(\\) needs a resolved recipe"):
+        train(raw, images, progress=False)
+    resolved, _ = resolve(raw)
+    assert type(resolved) is ResolvedRecipe and is_resolved(dataclasses.replace(resolved, seed=3))
+    auto = dataclasses.replace(resolved, train=dataclasses.replace(resolved.train, device="auto", precision="auto"))
+    here = for_this_machine(auto)  # no GPU in the test suite
+    assert (here.train.device, here.train.precision) == ("cpu", "fp32") and type(here) is ResolvedRecipe
+    assert for_this_machine(here) == here
+    assert here.training_hash() == for_this_machine(here).training_hash()

@@ -21,7 +21,7 @@ from pipeline import distributed
 from pipeline.checkpoint import read_state, restore_run_state, run_state
 from pipeline.config import Recipe
 from pipeline.data import Prepared
-from pipeline.device import autocast_factory, resolve_device, resolve_precision
+from pipeline.device import autocast_factory
 from pipeline.distributed import World, mean_over_ranks, rank_device, world_from_env
 from pipeline.errors import TrainingDiverged
 from pipeline.images import image_grid
@@ -32,7 +32,7 @@ from pipeline.sampling import generate
 from pipeline.tracking import NullTracker, Tracker
 from pipeline.training.setup import Run, device_data, setup_run
 from pipeline.training.steps import critic_steps, iteration, samples_per_step
-from pipeline.variants import is_resolved
+from pipeline.variants import ResolvedRecipe, for_this_machine, is_resolved
 
 Evaluator = Callable[[nn.Module], dict[str, float]]  # generator -> cheap mode-collapse metrics
 
@@ -63,17 +63,18 @@ def try_resume(run: Run, recipe: Recipe, state_path: Path | None) -> int:
     return run.step
 
 
-def train(recipe: Recipe, prepared: Prepared, *, variant: str = "variant", tracker: Tracker | None = None,
+def train(recipe: ResolvedRecipe, prepared: Prepared, *, variant: str = "variant", tracker: Tracker | None = None,
           evaluator: Evaluator | None = None, state_path: Path | None = None, progress: bool = True) -> TrainResult:
     """Train a resolved `recipe` (`pipeline.variants`) on `prepared`. Resumes from `state_path` if it
     holds a matching checkpoint, writes it every `checkpoint_every` steps, and raises
     TrainingDiverged on a NaN/Inf loss."""
     if not is_resolved(recipe):
         raise ValueError("train() needs a resolved recipe: pipeline.variants.resolve() fills in the loss's defaults")
+    recipe = for_this_machine(recipe)  # a no-op when the caller did it
     tracker = tracker or NullTracker()
     t, loss = recipe.train, LOSSES.get(recipe.loss, "loss")
     world = world_from_env()
-    device = rank_device(resolve_device(t.device), world)
+    device = rank_device(torch.device(t.device), world)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     distributed.start(world, device, samples_per_step(recipe))
@@ -83,7 +84,7 @@ def train(recipe: Recipe, prepared: Prepared, *, variant: str = "variant", track
     if not world.main:  # rank 0 alone logs, checks and writes
         tracker, evaluator, state_path = NullTracker(), None, None
         progress = False
-    autocast = autocast_factory(resolve_precision(t.precision, device), device)
+    autocast = autocast_factory(t.precision, device)
     sums: dict[str, Tensor] = {}
     last: dict[str, Tensor] = {}
     last_time, last_step = time.perf_counter(), start
