@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import shutil
@@ -55,8 +56,13 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
 
 
 def save_torch(obj: Any, path: str | Path) -> None:
+    """`torch.save`, atomically and byte-reproducibly: saved through memory, so the archive's inner
+    folder is "archive" rather than the name of the temporary file (which differed every time, and
+    with it every digest of a file whose contents were the same)."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
     with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+        tmp.write_bytes(buffer.getvalue())
 
 
 def load_torch(path: str | Path, map_location: str | torch.device = "cpu") -> Any:

@@ -101,3 +101,17 @@ def test_tables_are_written_and_read_as_pandas_does(tmp_path):
     assert (tmp_path / "c.csv").read_text() == (tmp_path / "pc.csv").read_text()
     write_table([], tmp_path / "empty.csv")
     assert (tmp_path / "empty.csv").read_text() == "step\n" and read_table(tmp_path / "empty.csv") == []
+
+
+def test_the_same_checkpoint_saved_twice_is_the_same_bytes(tmp_path):
+    """Digests of saved files (the classifier's, in every FID protocol and feature-cache key) must
+    not change between two builds that computed the same weights."""
+    import torch
+
+    from pipeline.io import load_torch, save_torch
+
+    state = {"w": torch.arange(6.0).reshape(2, 3), "meta": {"n": 3}}
+    save_torch(state, tmp_path / "a.pt")
+    save_torch(state, tmp_path / "b.pt")
+    assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "b.pt").read_bytes()
+    assert torch.equal(load_torch(tmp_path / "a.pt")["w"], state["w"])
