@@ -74,7 +74,8 @@ def test_each_stage_depends_on_exactly_the_code_it_loads(repo, tmp_path):
 
 def test_editing_a_file_changes_exactly_the_stages_that_depend_on_it(repo, tmp_path, monkeypatch):
     """The issue's cases included: config.py reruns training, sampling.py and the module that sets the
-    sample count (kinds) rerun sampling, the uint8 conversion (images.py) reruns evaluation."""
+    sample count (kinds) rerun sampling, the uint8 conversion (images.py) reruns evaluation; a report
+    edit (its captions and figures included) reruns only what draws it, never training."""
     from dvc.repo import Repo
 
     root = repo_copy(repo, tmp_path)
@@ -96,4 +97,8 @@ def test_editing_a_file_changes_exactly_the_stages_that_depend_on_it(repo, tmp_p
                 assert {"train", "sample"} & changed
             if name == "pipeline/images.py":
                 assert "evaluate" in changed
+            if name in ("pipeline/report/render.py", "pipeline/report/aggregate.py"):
+                assert changed == {"report"}  # a report-only edit reruns only the report
+            if name in ("pipeline/report/kind_views.py", "pipeline/report/plots.py"):
+                assert "train" not in changed  # a caption or a figure never retrains
         assert dvc.status() == {}
