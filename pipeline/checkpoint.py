@@ -8,7 +8,7 @@ with `weights_only=True`.
 - the classifier: models/classifier/<dataset>.pt
 - the tables: per-step CSVs and the long-format curves `dvc plots` draws
 - small side files: the resolved params a run trained with, the MLflow run it logged to
-- the resumable training state: models/<v>/seed<s>/last.pt, written every `checkpoint_every` steps
+- the resumable training state: .gan-lab/runs/<v>/seed<s>/last.pt, every `checkpoint_every` steps
 """
 
 from __future__ import annotations
@@ -281,7 +281,7 @@ def forget_unfinished_run(run: str) -> None:
 
 
 # ---- the resumable training state ---------------------------------------------------------------
-# models/<v>/seed<s>/last.pt (paths.run_state_path): everything `Run` holds, the recipe's training
+# .gan-lab/runs/<v>/seed<s>/last.pt (paths.run_state_path): everything `Run` holds, the recipe's training
 # hash and the digest of the code that decides the weights; resumed only when both match.
 
 
