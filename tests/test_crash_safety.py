@@ -85,16 +85,23 @@ def test_a_crash_while_writing_a_checkpoint_leaves_the_previous_one_whole(tmp_pa
     save_torch({"step": 40, "w": torch.arange(4.0)}, path)
 
     def dies_halfway(obj, f):
-        Path(f).write_bytes(b"PK\x03\x04 half a zip")
+        f.write(b"PK\x03\x04 half a zip")
         raise KeyboardInterrupt  # as a kill would stop it, mid-write
 
-    monkeypatch.setattr(torch, "save", dies_halfway)
-    with pytest.raises(KeyboardInterrupt):
-        save_torch({"step": 80, "w": torch.zeros(4)}, path)
-    monkeypatch.undo()
-    state = load_torch(path)
-    assert state["step"] == 40 and torch.equal(state["w"], torch.arange(4.0))
-    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]  # no temporary file left behind
+    plain_write = Path.write_bytes
+
+    def disk_dies_halfway(self, data):
+        plain_write(self, data[: len(data) // 2])
+        raise KeyboardInterrupt
+
+    for target, name, crash in ((torch, "save", dies_halfway), (Path, "write_bytes", disk_dies_halfway)):
+        monkeypatch.setattr(target, name, crash)
+        with pytest.raises(KeyboardInterrupt):
+            save_torch({"step": 80, "w": torch.zeros(4)}, path)
+        monkeypatch.undo()
+        state = load_torch(path)
+        assert state["step"] == 40 and torch.equal(state["w"], torch.arange(4.0)), name
+        assert [p.name for p in tmp_path.iterdir()] == ["last.pt"], name  # no temporary file left behind
 
 
 def test_an_unreadable_training_state_starts_over_with_a_note(tmp_path, capsys):
