@@ -105,8 +105,9 @@ def repo(tmp_path_factory) -> Path:
     return build_tiny_repo(tmp_path_factory.mktemp("gan-lab"))
 
 
-def build_tiny_repo(root: Path) -> Path:
-    """The project's pipeline files with tiny params in a new git repo at `root`, built by `dvc repro`."""
+def build_tiny_repo(root: Path, extra_env: dict[str, str] | None = None) -> Path:
+    """The project's pipeline files with tiny params in a new git repo at `root`, built by `dvc repro`
+    (`extra_env`: e.g. tracking off, for a build whose MLflow runs nobody reads)."""
     for name in COPY:
         src = REPO / name
         dst = root / name
@@ -119,7 +120,7 @@ def build_tiny_repo(root: Path) -> Path:
     run(["git", "init", "-q"], root)
     run(["git", "add", "-A"], root)
     run(["git", "commit", "-qm", "init"], root)
-    run(["dvc", "repro"], root)
+    run(["dvc", "repro"], root, extra_env)
     return root
 
 
