@@ -149,14 +149,15 @@ def load_dataset_classifier(dataset: str, device: torch.device | str = "cpu"
 # ---- tables -----------------------------------------------------------------------------------
 
 
-def _columns(rows: list[dict[str, Any]], first: tuple[str, ...] = ()) -> list[str]:
+def _columns(rows: list[dict[str, Any]]) -> list[str]:
     """Every key of the rows, in order of first appearance."""
-    return list(dict.fromkeys([*first, *(k for r in rows for k in r)]))
+    return list(dict.fromkeys(k for r in rows for k in r))
 
 
 def _write_csv(rows: list[dict[str, Any]], columns: list[str], path: str | Path) -> None:
     """A CSV as pandas' `to_csv(index=False)` writes it: a missing value or NaN is an empty cell, and
     a column that holds a float or a gap writes its integers as floats (5.0)."""
+
     def is_float_column(column: str) -> bool:
         values = [r.get(column) for r in rows]
         numbers = [v for v in values if v is not None]
