@@ -217,7 +217,7 @@ def write_curves(rows: list[dict[str, Any]], keys: tuple[str, ...] | None, path:
     _write_csv(long, ["step", "metric", "value"], path)
 
 
-LOSS_CURVES = ("loss_d", "loss_g", "d_real", "d_fake", "wasserstein", "gradient_penalty")
+LOSS_CURVES = ("loss_d", "loss_g", "d_real", "d_fake", "wasserstein", "gradient_penalty", "loss_rec", "loss_adv")
 
 
 def write_training_tables(run: str, log_rows: list[dict[str, Any]], eval_rows: list[dict[str, Any]]) -> None:

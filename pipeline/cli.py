@@ -60,6 +60,66 @@ def sample(
 MODEL_SEED_HELP = "which training seed's model (default: the first of seeds: in params.yaml)"
 
 
+@app.command()
+def translate(
+    variant: Annotated[str, typer.Argument(help="a trained variant of task translate")],
+    image: Annotated[Path, typer.Argument(help="an image file (PNG, JPEG, ...); resized to the training images' size")],
+    out: Annotated[Path, typer.Option(help="PNG file to write: input | outputs | your image")] = Path("translated.png"),
+    outputs: Annotated[int, typer.Option(min=1, help="outputs to draw (G's noise is dropout)")] = 3,
+    as_input: Annotated[bool, typer.Option(help="translate the image as given, instead of degrading it as the "
+                                                "variant's problem does (sr4, inpaint, edges) first")] = False,
+    invert: Annotated[bool, typer.Option(help="invert the image first (dark ink on light paper -> the digits' "
+                                              "light on dark)")] = False,
+    seed: Annotated[int, typer.Option(help="noise seed")] = 0,
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
+    model_seed: Annotated[Optional[int], typer.Option(help=MODEL_SEED_HELP)] = None,
+) -> None:
+    """Translate an image with a trained translator (task translate): super-resolve, complete or draw it."""
+    import torch
+
+    from pipeline import paths
+    from pipeline.device import resolve_device
+    from pipeline.errors import GanLabError
+    from pipeline.images import save_png
+    from pipeline.translate.problems import PROBLEMS, comparison_grid
+    from pipeline.translate.stages import load_translator
+    from pipeline.translate.stages import translate as run_translator
+
+    run_key = paths.run_name(variant, _first_seed() if model_seed is None else model_seed)
+    path = paths.generator_path(run_key)
+    if not path.exists():
+        _fail(f"no trained translator at {path}; run `dvc repro train@{run_key.replace('/seed', '-')}` first")
+    try:
+        generator, header = load_translator(path, resolve_device(device))
+        picture = _read_image(image, header["data_shape"], invert)
+        source = picture if as_input else PROBLEMS.get(header["problem"]).degrade(picture)
+        result = run_translator(generator, source, outputs, seed)
+    except GanLabError as exc:
+        _fail(str(exc))
+    save_png(comparison_grid(source, result, picture if not as_input else torch.zeros_like(picture)), out)
+    typer.echo(f"wrote {variant} ({header['problem']}): input | {outputs} output(s) | "
+               f"{'your image' if not as_input else 'blank'} -> {out}")
+
+
+def _read_image(path: Path, shape: list[int], invert: bool):
+    """One image as a 1 x C x H x W tensor in [-1, 1], or a clear exit."""
+    import numpy as np
+    import torch
+    from PIL import Image, UnidentifiedImageError
+
+    c, h, w = shape
+    try:
+        with Image.open(path) as img:
+            img = img.convert("L" if c == 1 else "RGB").resize((w, h), Image.Resampling.BILINEAR)
+            array = np.asarray(img, dtype=np.float32) / 255.0
+    except FileNotFoundError:
+        _fail(f"{path}: no such file")
+    except (UnidentifiedImageError, OSError) as exc:
+        _fail(f"{path}: not an image file this lab can read ({exc})")
+    x = torch.from_numpy(array).reshape(h, w, c).permute(2, 0, 1)[None]
+    return (1 - x if invert else x) * 2 - 1
+
+
 def _load(variant: str, device: str, model_seed: int | None = None):
     """(generator, what its checkpoint says, device) of a trained image variant, or a clear exit."""
     from pipeline import paths

@@ -37,6 +37,7 @@ class DataConfig:
     test_fraction: float = 0.1          # held-out share of the deterministic train/test split
     split_seed: int = 0                 # the split's seed (independent of the training seed)
     stacked_from: str = "mnist5k"       # stacked_mnist's digits: mnist5k (offline) | mnist (the published protocol)
+    translate: str | None = None        # task translate: the paired problem, sr4 | inpaint | edges (built from the images)
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,16 @@ class EvalConfig:
 
 
 @dataclass(frozen=True)
+class TranslateConfig:
+    """Task translate (image-to-image, pix2pix): G maps a degraded image back to the image."""
+
+    l1_weight: float = 100.0            # weight of the reconstruction term beside the adversarial loss (pix2pix: 100)
+    reconstruction: str = "l1"          # l1 | l2 (mean squared error: the course's blurry baseline)
+    dropout: float = 0.5                # the U-Net decoder's dropout, on at training and test time: G's only noise
+    outputs_per_input: int = 4          # outputs drawn for each test input (the per-input diversity)
+
+
+@dataclass(frozen=True)
 class MlflowConfig:
     experiment: str = "gan-lab"
     tracking_uri: str | None = None
@@ -106,6 +117,7 @@ class Recipe:
     """Everything that defines one trained run: a variant at one seed."""
 
     seed: int = 0                       # from `seeds:`, one run per seed (not a key of params.yaml)
+    task: str = "generate"              # generate: images from noise | translate: image-to-image (pix2pix)
     dataset: str = "mnist5k"
     loss: str = "ns"
     arch: str = "dcgan"
@@ -114,6 +126,7 @@ class Recipe:
     train: TrainConfig = field(default_factory=TrainConfig)
     sample: SampleConfig = field(default_factory=SampleConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    translate: TranslateConfig = field(default_factory=TranslateConfig)
     mlflow: MlflowConfig = field(default_factory=MlflowConfig)
 
     def to_dict(self) -> dict[str, Any]:
@@ -122,7 +135,7 @@ class Recipe:
     def training_hash(self) -> str:
         """Hash of what determines the trained weights (not sampling/eval/tracking)."""
         d = self.to_dict()
-        keep = {k: d[k] for k in ("seed", "dataset", "loss", "arch", "conditional", "data", "train")}
+        keep = {k: d[k] for k in ("seed", "task", "dataset", "loss", "arch", "conditional", "data", "train", "translate")}
         for k in ("log_every", "eval_every", "eval_samples", "checkpoint_every", "device"):
             keep["train"].pop(k)
         return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]
@@ -322,6 +335,45 @@ def check_values(recipe: Recipe, where: str = "") -> None:
         raise ConfigError(f"{prefix}train.ema must be in [0, 1), got {t.ema}")
     if not 0.0 < recipe.data.test_fraction < 1.0:
         raise ConfigError(f"{prefix}data.test_fraction must be in (0, 1), got {recipe.data.test_fraction}")
+    _check_translate(recipe, prefix)
+
+
+# Keys that mean something for one task only, with their "unused" value. `pipeline.variants.resolve` makes
+# one an error where a variant sets it itself for the other task, and drops it with a note where it comes
+# from the shared recipe (so `-S train.ema=0.999` still trains the translate variants beside the others).
+TRANSLATE_ONLY = {**{f"translate.{f.name}": getattr(TranslateConfig(), f.name)
+                     for f in dataclasses.fields(TranslateConfig)}, "data.translate": None}
+GENERATE_ONLY = {"conditional": False, "train.pac": 1, "train.unroll_steps": 0, "train.ema": 0.0, "train.g_steps": 1,
+                 "train.updates": "alternating", "train.nproc": 1, "train.compile": False}
+TASK_ONLY_KEYS = {"generate": GENERATE_ONLY, "translate": TRANSLATE_ONLY}  # task -> keys only it uses
+
+
+def lookup(obj: Any, dotted: str) -> Any:
+    """`lookup(recipe, "train.ema")`; on mappings too (a variant's overrides): None where absent."""
+    for part in dotted.split("."):
+        obj = obj.get(part) if isinstance(obj, Mapping) else getattr(obj, part)
+        if obj is None:
+            return None
+    return obj
+
+
+def _check_translate(recipe: Recipe, prefix: str) -> None:
+    """The translate keys' ranges, on a translate recipe (`TASK_ONLY_KEYS` says which keys apply where)."""
+    if recipe.task == "translate":
+        tr = recipe.translate
+        if recipe.data.translate is None:
+            raise ConfigError(f"{prefix}data.translate: task translate needs a problem: sr4 | inpaint | edges")
+        _choice(tr.reconstruction, ("l1", "l2"), f"{prefix}translate.reconstruction")
+        if tr.l1_weight < 0:
+            raise ConfigError(f"{prefix}translate.l1_weight must be >= 0, got {tr.l1_weight}")
+        if not 0.0 <= tr.dropout < 1.0:
+            raise ConfigError(f"{prefix}translate.dropout must be in [0, 1), got {tr.dropout}")
+        if tr.outputs_per_input < 2:
+            raise ConfigError(f"{prefix}translate.outputs_per_input must be >= 2 (the per-input diversity compares "
+                              f"outputs), got {tr.outputs_per_input}")
+        if recipe.loss == "none" and tr.l1_weight == 0:
+            raise ConfigError(f"{prefix}translate.l1_weight: 0 with loss none leaves nothing to train; "
+                              f"set l1_weight > 0 or choose a GAN loss")
 
 
 def _choice(value: str, valid: tuple[str, ...], key: str) -> None:

@@ -97,6 +97,15 @@ LOSSES.add("wgan_gp", GanLoss("wgan_gp", wasserstein_discriminator, wasserstein_
                               wasserstein=True, gradient_penalty=True, smoothing=False, zero_sum=True,
                               default_lr=1.0e-4, default_betas=(0.0, 0.9), default_d_steps=5, default_g_noise="fresh"))
 
+def _no_adversary(*_args) -> Tensor:
+    raise RuntimeError("loss none has no discriminator: nothing calls it")
+
+
+# Losses some task accepts beside the GAN losses (`pipeline.tasks`): translate's reconstruction-only
+# baseline, `loss: none` (no discriminator; Adam 2e-4, betas (0.5, 0.999), as pix2pix trains)
+TASK_LOSSES = {"none": GanLoss("none", _no_adversary, _no_adversary, probabilistic=False, smoothing=False)}
+
+
 def gradient_penalty(
     critic: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor, pac: int = 1,
     generator: torch.Generator | None = None,

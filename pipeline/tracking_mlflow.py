@@ -31,6 +31,8 @@ from pipeline.errors import GanLabError
 from pipeline.tracking import BackgroundTracker
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from pipeline.models import ModelSpec
 
 STORE_FILE = "mlflow.db"
@@ -299,21 +301,35 @@ class ServingGenerator(nn.Module):
 def log_generator_model(tracker: MlflowTracker, generator: nn.Module, spec: "ModelSpec") -> None:
     """`mlflow.pytorch.log_model` with a signature and an input example, loadable with
     `mlflow.pyfunc.load_model(uri).predict(z)`; the package code travels with the model."""
-    import mlflow
     import numpy as np
-    import torch
-    from mlflow.models import infer_signature
 
     z_dim, num_classes = spec.z_dim, spec.num_classes
     serving = ServingGenerator(copy.deepcopy(generator).cpu().eval(), z_dim, num_classes)
     example = np.random.default_rng(0).standard_normal((2, z_dim)).astype(np.float32)
     if num_classes:
         example = np.concatenate([example, np.array([[0.0], [1.0]], dtype=np.float32)], axis=1)
+    _log_model(tracker, serving, example, "generator")
+
+
+def log_translator_model(tracker: MlflowTracker, generator: nn.Module, data_shape: tuple[int, ...]) -> None:
+    """The translator as an MLflow model: `predict(images)`, images N x C x H x W float32 in [-1, 1] (the
+    degraded inputs), returns the translated images, same shape."""
+    import numpy as np
+
+    example = np.random.default_rng(0).uniform(-1, 1, (2, *data_shape)).astype(np.float32)
+    _log_model(tracker, copy.deepcopy(generator).cpu().eval(), example, "translator")
+
+
+def _log_model(tracker: MlflowTracker, module: nn.Module, example: "np.ndarray", name: str) -> None:
+    import mlflow
+    import torch
+    from mlflow.models import infer_signature
+
     with torch.no_grad():
-        output = serving(torch.from_numpy(example)).numpy()
+        output = module(torch.from_numpy(example)).numpy()
     mlflow.set_tracking_uri(tracker.client.tracking_uri)
     with mlflow.start_run(run_id=tracker.run_id):
-        mlflow.pytorch.log_model(serving, name="generator", signature=infer_signature(example, output),
+        mlflow.pytorch.log_model(module, name=name, signature=infer_signature(example, output),
                                  input_example=example, pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],
                                  code_paths=[str(Path(__file__).resolve().parent)], serialization_format="pickle")
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from pipeline.config import Params, Recipe, build, load_params, parse_params
+from pipeline.config import TASK_ONLY_KEYS, Params, Recipe, build, load_params, lookup, parse_params
 from pipeline.errors import ConfigError
 
 
@@ -86,7 +86,19 @@ def lab_from_params(params: Params, names: bool = True) -> Lab:
             check_names(merged, f"variants.{name}")
         recipe, notes = resolve(merged, overrides, f"variants.{name}")
         variants[name] = Variant(name, recipe, notes, overrides)
+    _check_shared_task_keys(shared, {v.recipe.task for v in variants.values()})
     return Lab(params, variants)
+
+
+def _check_shared_task_keys(shared: Recipe, tasks: set[str]) -> None:
+    """A shared key that only one task uses, while no variant has that task, would change nothing: an error."""
+    for owner, keys in TASK_ONLY_KEYS.items():
+        if owner in tasks:
+            continue
+        for key, unused in keys.items():
+            if lookup(shared, key) != unused:
+                raise ConfigError(f"{key}: applies to task {owner} only, and no variant has task {owner} "
+                                  f"(tasks here: {', '.join(sorted(tasks))}); remove it or add a {owner} variant")
 
 
 def check_names(recipe: Recipe, where: str = "") -> None:
@@ -94,10 +106,16 @@ def check_names(recipe: Recipe, where: str = "") -> None:
     from pipeline.data.sources import DATASETS
     from pipeline.metrics.registry import METRICS
     from pipeline.models import ARCHITECTURES
+    from pipeline.tasks import TASKS
+    from pipeline.translate.problems import PROBLEMS
 
     prefix = f"{where}." if where else ""
+    task = TASKS.get(recipe.task, f"{prefix}task")
     DATASETS.get(recipe.dataset, f"{prefix}dataset")
-    ARCHITECTURES.get(recipe.arch, f"{prefix}arch")
+    if task.uses_arch:
+        ARCHITECTURES.get(recipe.arch, f"{prefix}arch")
+    if recipe.data.translate is not None:
+        PROBLEMS.get(recipe.data.translate, f"{prefix}data.translate")
     for name in recipe.eval.metrics:
         METRICS.get(name, f"{prefix}eval.metrics")
     weights = recipe.eval.inception_weights
@@ -129,9 +147,11 @@ def resolve(recipe: Recipe, own: Mapping[str, Any] | None = None, where: str = "
     """
     from pipeline.losses import LOSSES
     from pipeline.optim import OPTIMIZERS
+    from pipeline.tasks import TASKS
 
     prefix = f"{where}." if where else ""
-    loss = LOSSES.get(recipe.loss, f"{prefix}loss")
+    task = TASKS.get(recipe.task, f"{prefix}task")
+    loss = task.loss(recipe.loss, f"{prefix}loss")
     t = recipe.train
     if t.optimizer != "auto" and t.optimizer not in OPTIMIZERS:
         raise ConfigError(f"{prefix}train.optimizer: unknown optimizer {t.optimizer!r}; "
@@ -172,7 +192,38 @@ def resolve(recipe: Recipe, own: Mapping[str, Any] | None = None, where: str = "
         notes.append(f"train.{key}={value} from the shared recipe does not apply to loss {recipe.loss!r} "
                      f"(only {users}); this variant trains without it")
     fields = {f.name: getattr(recipe, f.name) for f in dataclasses.fields(Recipe)}
-    return ResolvedRecipe(**{**fields, "train": dataclasses.replace(t, **changes)}), tuple(notes)
+    # A key of another task is an error where the variant sets it itself, unless the variant's task is a
+    # shared `task:` that switched it (`-S task=translate` turns every variant written for generate into a
+    # translator: their own generate keys are dropped with a note)
+    switched = own is not None and "task" not in own and recipe.task != Recipe.task
+    for owner, keys in TASK_ONLY_KEYS.items():
+        if owner == recipe.task:
+            continue
+        for key, unused in keys.items():
+            value = lookup(recipe, key)
+            if value == unused:
+                continue
+            if own is None or (lookup(own, key) is not None and not switched):
+                raise ConfigError(f"{prefix}{key}: applies to task {owner} only, not {recipe.task!r}; remove it "
+                                  f"or set task: {owner}")
+            section, _, name = key.rpartition(".")
+            if section:
+                fields[section] = dataclasses.replace(fields[section], **{name: unused})
+            else:
+                fields[name] = unused
+            notes.append(f"{key}={value} applies to task {owner} only; this {recipe.task} variant trains without it")
+    if not task.uses_arch:  # translate trains its own networks, whatever the shared `arch` says
+        if own is not None and own.get("arch", TRANSLATE_ARCH) != TRANSLATE_ARCH and switched:
+            notes.append(f"arch={own['arch']}: task {recipe.task!r} trains a U-Net and a PatchGAN ({TRANSLATE_ARCH})")
+        elif own is not None and own.get("arch", TRANSLATE_ARCH) != TRANSLATE_ARCH:
+            raise ConfigError(f"{prefix}arch: task {recipe.task!r} trains a U-Net generator and a PatchGAN "
+                              f"discriminator ({TRANSLATE_ARCH}); remove arch from this variant")
+        fields["arch"] = TRANSLATE_ARCH
+    fields["train"] = dataclasses.replace(fields["train"], **changes)
+    return ResolvedRecipe(**fields), tuple(notes)
+
+
+TRANSLATE_ARCH = "unet_patchgan"  # what `arch` resolves to for task translate
 
 
 def is_resolved(recipe: Recipe) -> bool:

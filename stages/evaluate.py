@@ -14,10 +14,15 @@ from pipeline.io import write_json
 from pipeline.evaluation.evaluate import evaluate_samples
 from pipeline.tracking import BackgroundTracker
 from pipeline.tracking_mlflow import reopen
+from pipeline.tasks import run_stage
 from stages._common import run
 
 
 def main(variant: str, seed: Optional[int] = None, params_file: str = "params.yaml") -> None:
+    run_stage("evaluate", variant, seed, params_file)  # the variant's task picks the function: evaluate_generate below for task generate
+
+
+def evaluate_generate(variant: str, seed: Optional[int], params_file: str) -> None:
     # the sample and eval sections need no resolving; the prepare stage checked every name
     params = load_params(params_file)
     recipe = params.merged(variant, seed)

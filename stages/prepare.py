@@ -3,6 +3,8 @@ info.json). It checks every name in params.yaml first, so a typo stops the pipel
 
 from __future__ import annotations
 
+import dataclasses
+
 from pipeline import paths
 from pipeline.config import DataConfig
 from pipeline.data import prepare_dataset, save_prepared
@@ -12,12 +14,14 @@ from stages._common import run
 
 
 def data_configs(lab: Lab) -> dict[str, DataConfig]:
-    """dataset -> its data section; two variants may not prepare one dataset two ways."""
+    """dataset -> its data section; two variants may not prepare one dataset two ways (the translation
+    problem, `data.translate`, is built from the prepared images at training time: it may differ)."""
     configs: dict[str, DataConfig] = {}
     for name, variant in lab.variants.items():
         recipe = variant.recipe
-        seen = configs.setdefault(recipe.dataset, recipe.data)
-        if seen != recipe.data:
+        data = dataclasses.replace(recipe.data, translate=None)
+        seen = configs.setdefault(recipe.dataset, data)
+        if seen != data:
             raise ConfigError(f"variants.{name}: overrides data: for dataset {recipe.dataset!r} differently from "
                               f"another variant; prepared data is shared per dataset, so use one data: section")
     return configs

@@ -18,10 +18,15 @@ from pipeline.kinds import kind_of
 from pipeline.report.kind_views import sample_figure
 from pipeline.report.plots import save_latent_figures
 from pipeline.sampling import generate
+from pipeline.tasks import run_stage
 from stages._common import run
 
 
 def main(variant: str, seed: Optional[int] = None, params_file: str = "params.yaml") -> None:
+    run_stage("sample", variant, seed, params_file)  # the variant's task picks the function: sample_generate below for task generate
+
+
+def sample_generate(variant: str, seed: Optional[int], params_file: str) -> None:
     # the sample and eval sections need no resolving; the prepare stage checked every name
     recipe = load_params(params_file).merged(variant, seed)
     run_key = paths.run_name(variant, recipe.seed)

@@ -20,10 +20,15 @@ from pipeline.tracking_mlflow import (STILL_IMPROVING_TAG, VariantRun, log_gener
                                      start_variant_run)
 from pipeline.training import train
 from pipeline.variants import for_this_machine, load_lab
+from pipeline.tasks import run_stage
 from stages._common import run
 
 
 def main(variant: str, seed: Optional[int] = None, params_file: str = "params.yaml") -> None:
+    run_stage("train", variant, seed, params_file)  # the variant's task picks the function: train_generate below for task generate
+
+
+def train_generate(variant: str, seed: Optional[int], params_file: str) -> None:
     lab = load_lab(params_file, names=False)  # the prepare stage checked every name
     v, recipe = lab.variant(variant), lab.recipe(variant, seed)
     run_key = paths.run_name(variant, recipe.seed)

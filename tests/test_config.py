@@ -81,7 +81,7 @@ def test_deep_merge_keeps_siblings():
 @pytest.mark.parametrize(
     "mutate, message",
     [
-        (lambda r: r.update(los="ns"), "unknown key 'los' in params.yaml; valid keys: seeds, dataset, loss"),
+        (lambda r: r.update(los="ns"), "unknown key 'los' in params.yaml; valid keys: seeds, task, dataset, loss"),
         (lambda r: r["train"].update(stepz=3), "unknown key 'train.stepz'; valid keys under train: steps"),
         (lambda r: r["train"].update(steps="many"), "train.steps must be an integer, got 'many'"),
         (lambda r: r["train"].update(betas=[0.5]), "train.betas must be a list of 2 numbers"),
@@ -241,15 +241,18 @@ def valid_names_header() -> str:
     from pipeline.metrics.registry import METRICS
     from pipeline.models import ARCHITECTURES
     from pipeline.optim import OPTIMIZERS
+    from pipeline.tasks import TASKS
+    from pipeline.translate.problems import PROBLEMS
 
-    rows = [("dataset", DATASETS.names()), ("loss", LOSSES.names()), ("arch", ARCHITECTURES.names()),
-            ("optimizer", ["auto", *OPTIMIZERS.names()]), ("metrics", METRICS.names())]
+    rows = [("task", TASKS.names()), ("dataset", DATASETS.names()), ("loss", LOSSES.names()),
+            ("arch", ARCHITECTURES.names()), ("optimizer", ["auto", *OPTIMIZERS.names()]), ("metrics", METRICS.names()),
+            ("problem", PROBLEMS.names())]
     lines = [f"#              {key:<9} {' | '.join(names)}" for key, names in rows]
     return "# Valid names: " + lines[0][len("#              "):] + "\n" + "\n".join(lines[1:]) + "\n"
 
 
 def test_params_yaml_header_lists_every_registered_name():
-    """A registered dataset, loss, architecture, optimizer or metric is documented where users look
+    """A registered task, dataset, loss, architecture, optimizer, metric or translation problem is documented where users look
     first; the failure message is the block to paste."""
     header = valid_names_header()
     assert header in (REPO / "params.yaml").read_text(), "params.yaml's header should read:\n" + header

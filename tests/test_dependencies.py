@@ -17,8 +17,10 @@ pytestmark = pytest.mark.slow
 
 # MLflow logging decides where results are recorded, not what they are: not a dep of any stage
 NOT_DEPS = {"pipeline/tracking.py", "pipeline/tracking_mlflow.py"}
-STAGE_ARGS = {"prepare": [], "classifier": [], "train": ["dcgan"], "sample": ["dcgan"], "evaluate": ["dcgan"],
-              "report": []}
+STAGE_RUNS = [("prepare", []), ("classifier", []), ("train", ["dcgan"]), ("sample", ["dcgan"]), ("evaluate", ["dcgan"]),
+              ("report", [])]
+# a stage loads its variant's task's code only: a translate variant's runs make up the rest of its deps
+TRANSLATE_RUNS = [("train", ["sr4"]), ("sample", ["sr4"]), ("evaluate", ["sr4"])]
 
 # runs a stage as `python -m stages.<name>` would, then lists the package files it loaded
 LOADED = """
@@ -61,15 +63,23 @@ def test_each_stage_depends_on_exactly_the_code_it_loads(repo, tmp_path):
     (tmp_path / "loaded.py").write_text(LOADED)
     declared = declared_code_deps(root)
     env = {**os.environ, "GAN_LAB_TRACKING": "off"}
-    for stage, args in STAGE_ARGS.items():
-        listing = tmp_path / f"{stage}.txt"
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["variants"]["sr4"] = {"task": "translate", "data": {"translate": "sr4"}}
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    loaded: dict[str, set[str]] = {}
+    for i, (stage, args) in enumerate(STAGE_RUNS + TRANSLATE_RUNS):
+        listing = tmp_path / f"{i}.txt"
         result = subprocess.run([sys.executable, str(tmp_path / "loaded.py"), str(listing), stage, *args], cwd=root,
                                 env=env, capture_output=True, text=True, timeout=600)
         assert result.returncode == 0, result.stderr[-2000:]
-        loaded = set(listing.read_text().split()) - NOT_DEPS
-        assert f"stages/{stage}.py" in loaded and "pipeline/config.py" in loaded
-        assert declared[stage] == loaded, (stage, "missing from dvc.yaml:", sorted(loaded - declared[stage]),
-                                           "declared but not loaded:", sorted(declared[stage] - loaded))
+        files = set(listing.read_text().split()) - NOT_DEPS
+        assert f"stages/{stage}.py" in files and "pipeline/config.py" in files
+        if args == ["sr4"]:
+            assert "pipeline/translate/stages.py" in files, stage
+        loaded[stage] = loaded.get(stage, set()) | files
+    for stage, files in loaded.items():
+        assert declared[stage] == files, (stage, "missing from dvc.yaml:", sorted(files - declared[stage]),
+                                          "declared but not loaded:", sorted(declared[stage] - files))
 
 
 def test_editing_a_file_changes_exactly_the_stages_that_depend_on_it(repo, tmp_path, monkeypatch):

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from conftest import REPO, run
+from conftest import REPO, repo_copy, run
 
 pytestmark = pytest.mark.slow
 
@@ -175,6 +175,48 @@ def test_temp_exp_run_with_other_loss_lands_in_the_main_store(repo):
     dcgan = [r for r in runs if r.data.tags.get("variant") == "dcgan"]
     assert dcgan and dcgan[0].data.params["loss"] == "wgan_gp"
     assert "gradient_penalty" in dcgan[0].data.metrics
+
+
+def test_translate_experiment_as_typed_trains_tracked_translators(repo, tmp_path):
+    """The image-to-image task, as the README types it: every variant becomes a translator (inpaint, LSGAN);
+    its metrics are the task's, its MLflow run has the loss terms, and the logged model translates images.
+    Then `gan translate` on a picture file."""
+    import mlflow
+    import numpy as np
+    from mlflow.tracking import MlflowClient
+    from PIL import Image
+
+    repo = repo_copy(repo, tmp_path)
+    run(["dvc", "exp", "run", "--temp", "-n", "try-translate", "-S", "task=translate", "-S", "data.translate=inpaint",
+         "-S", "loss=lsgan"], repo)
+    shown = json.loads(run(["dvc", "exp", "show", "--json"], repo).stdout)
+    exp = next(e for baseline in shown for e in (baseline.get("experiments") or []) if e.get("name") == "try-translate")
+    data = exp["revs"][0]["data"]
+    for variant in ("dcgan", "wgan_gp"):
+        metrics = data["metrics"][f"reports/variants/{variant}/seed0/metrics.json"]["data"]
+        assert {"l1", "psnr", "ssim", "sharpness", "diversity_ssim_per_input", "fid_classifier", "accuracy"} <= set(metrics)
+        assert "classes_covered" not in metrics and 0 <= metrics["accuracy"] <= 1 and metrics["psnr"] > 0
+
+    client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("gan-lab").experiment_id],
+                              filter_string="tags.dvc_experiment = 'try-translate'")
+    dcgan = next(r for r in runs if r.data.tags.get("variant") == "dcgan")
+    assert dcgan.data.params["task"] == "translate" and dcgan.data.params["loss"] == "lsgan"
+    assert dcgan.data.params["arch"] == "unet_patchgan" and dcgan.data.params["data.translate"] == "inpaint"
+    assert {"loss_rec", "loss_adv", "loss_d", "psnr", "eval.psnr", "eval.accuracy"} <= set(dcgan.data.metrics)
+    mlflow.set_tracking_uri(f"sqlite:///{repo / 'mlflow.db'}")
+    model = mlflow.pyfunc.load_model(f"runs:/{dcgan.info.run_id}/translator")
+    images = np.random.default_rng(0).uniform(-1, 1, (3, 1, 28, 28)).astype(np.float32)
+    out = np.asarray(model.predict(images))
+    assert out.shape == (3, 1, 28, 28) and out.min() >= -1 and out.max() <= 1
+
+    # the temporary experiment's models are gone from the workspace: apply it, then translate a file
+    run(["dvc", "exp", "apply", "try-translate"], repo)
+    Image.fromarray((np.arange(64).reshape(8, 8) * 4).astype(np.uint8)).save(tmp_path / "digit.png")
+    result = run(["gan", "translate", "dcgan", str(tmp_path / "digit.png"), "--out", str(tmp_path / "out.png")], repo)
+    assert "input | 3 output(s) | your image" in result.stdout
+    picture = np.asarray(Image.open(tmp_path / "out.png"))
+    assert picture.shape[1] == 5 * 28 + 6 * 2  # input, three outputs and your image, 28 px each, 2 px apart
 
 
 def documented_overrides() -> list[list[str]]:

@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest import image_data, tiny_recipe
+from conftest import tiny_recipe
 
 from pipeline.evaluation.checks import still_improving
 from pipeline.metrics.frechet import frechet_distance, gaussian

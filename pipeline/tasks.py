@@ -1,0 +1,63 @@
+"""Tasks by name (`task:` in params.yaml): what a variant learns to do. The stages dispatch on the task.
+
+- `generate`: images (or points) from noise, the GAN course's main line.
+- `translate`: paired image-to-image translation (pix2pix): a U-Net maps a degraded image (`data.translate`:
+  sr4, inpaint, edges) back to the image, trained with a reconstruction loss, an adversarial loss or both.
+
+A task names, for each of the train, sample and evaluate stages, the function that runs it, as an import
+path: a stage loads only its own task's code. Adding a task is one `Task(...)` here and its stage functions.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable
+
+from pipeline.errors import ConfigError
+from pipeline.registry import Registry
+
+if TYPE_CHECKING:
+    from pipeline.losses import GanLoss
+
+StageFunction = Callable[[str, "int | None", str], None]  # (variant, seed, params file) -> None
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    stages: dict[str, str]          # stage -> "module:function" running it for this task
+    uses_arch: bool = True          # `arch` picks the networks (translate always trains a U-Net and a PatchGAN)
+    extra_losses: tuple[str, ...] = ()  # losses beyond the GAN losses (`pipeline.losses.TASK_LOSSES`) it accepts
+
+    def loss(self, name: str, key: str = "loss") -> "GanLoss":
+        """The loss `name` for this task; the error lists the task's valid losses."""
+        from pipeline.losses import LOSSES, TASK_LOSSES
+
+        extra = {n: TASK_LOSSES[n] for n in self.extra_losses}
+        if name in extra:
+            return extra[name]
+        if name in LOSSES or not extra:
+            return LOSSES.get(name, key)
+        raise ConfigError(f"{key}: unknown loss {name!r} for task {self.name!r}; valid losses: "
+                          f"{', '.join([*LOSSES.names(), *extra])}")
+
+    def stage(self, stage: str) -> StageFunction:
+        module, _, function = self.stages[stage].partition(":")
+        return getattr(importlib.import_module(module), function)
+
+
+TASKS: Registry[Task] = Registry("task")
+TASKS.add("generate", Task("generate", {stage: f"stages.{stage}:{stage}_generate"
+                                        for stage in ("train", "sample", "evaluate")}))
+TASKS.add("translate", Task("translate", {stage: f"pipeline.translate.stages:{stage}"
+                                          for stage in ("train", "sample", "evaluate")},
+                            uses_arch=False, extra_losses=("none",)))
+
+
+def run_stage(stage: str, variant: str, seed: int | None, params_file: str) -> None:
+    """Run `stage` for a variant at one seed with the function its task names."""
+    from pipeline.config import load_params
+
+    recipe = load_params(params_file).merged(variant, seed)
+    TASKS.get(recipe.task, f"variants.{variant}.task").stage(stage)(variant, seed, params_file)

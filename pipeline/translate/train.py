@@ -1,0 +1,252 @@
+"""Training a translator: G (a U-Net) maps each degraded input to an output; its loss is
+`translate.l1_weight` x reconstruction (L1, or L2 with `translate.reconstruction: l2`) plus, unless
+`loss: none`, the GAN loss of a PatchGAN D that judges (input, output) pairs against (input, image).
+
+The GAN loss is any registered one: D's and G's terms are the loss's own functions applied to
+every patch logit; a gradient penalty interpolates outputs with the input held fixed; weight
+clipping, label smoothing, spectral norm and the critic-step schedule are the recipe's, as in the
+generate task. The training state is saved every `checkpoint_every` steps and a matching one is
+resumed.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn as nn
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from pipeline.checkpoint import code_digest
+from pipeline.data import Prepared
+from pipeline.device import autocast_factory
+from pipeline.errors import ConfigError, TrainingDiverged
+from pipeline.io import load_torch, save_torch
+from pipeline.kinds import kind_of
+from pipeline.losses import GanLoss, gradient_penalty
+from pipeline.optim import OPTIMIZERS
+from pipeline.tasks import TASKS
+from pipeline.tracking import NullTracker, Tracker
+from pipeline.training.steps import critic_steps, frozen
+from pipeline.translate.metrics import l1_error, psnr
+from pipeline.translate.networks import PatchGAN, UNet
+from pipeline.translate.problems import PROBLEMS, comparison_grid
+from pipeline.variants import ResolvedRecipe, for_this_machine
+
+
+
+@dataclass
+class Translator:
+    generator: UNet
+    discriminator: PatchGAN | None      # None with loss: none
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer | None
+    gen: torch.Generator
+    step: int = 0
+    d_updates: int = 0
+    log_rows: list[dict[str, float]] = field(default_factory=list)
+    eval_rows: list[dict[str, float]] = field(default_factory=list)
+
+
+def reconstruction(output: Tensor, target: Tensor, kind: str) -> Tensor:
+    """Mean absolute (l1) or squared (l2) error, on images in [-1, 1]."""
+    diff = output.float() - target.float()
+    return diff.abs().mean() if kind == "l1" else diff.square().mean()
+
+
+def generator_loss(loss: GanLoss, discriminator: nn.Module | None, source: Tensor, output: Tensor, target: Tensor,
+                   recipe: ResolvedRecipe) -> tuple[Tensor, dict[str, Tensor]]:
+    """(G's total loss, its terms): l1_weight x reconstruction + the GAN loss (none without D)."""
+    tr = recipe.translate
+    rec = reconstruction(output, target, tr.reconstruction)
+    total = tr.l1_weight * rec
+    terms = {"loss_rec": rec.detach()}
+    if discriminator is not None:
+        with frozen(discriminator):
+            adv = loss.generator(discriminator(source, output).float())
+        total = total + adv
+        terms["loss_adv"] = adv.detach()
+    return total, terms
+
+
+def discriminator_loss(loss: GanLoss, discriminator: nn.Module, source: Tensor, output: Tensor, target: Tensor,
+                       recipe: ResolvedRecipe, gen: torch.Generator) -> tuple[Tensor, dict[str, Tensor]]:
+    t = recipe.train
+    real_out = discriminator(source, target).float()
+    fake_out = discriminator(source, output.detach()).float()
+    loss_d = loss.discriminator(real_out, fake_out, 1.0 - t.label_smoothing)
+    terms = {"loss_d": loss_d.detach()}
+    if loss.gradient_penalty:  # the input is the condition: only the output is interpolated
+        gp = gradient_penalty(lambda y: discriminator(source, y).flatten(1).mean(1), target, output, 1, gen)
+        loss_d = loss_d + t.gp_weight * gp
+        terms["gradient_penalty"] = gp.detach()
+    return loss_d, terms
+
+
+def build(recipe: ResolvedRecipe, prepared: Prepared, device: torch.device) -> Translator:
+    t, tr = recipe.train, recipe.translate
+    loss = TASKS.get("translate").loss(recipe.loss)
+    torch.manual_seed(recipe.seed)
+    channels = prepared.data_shape[0]
+    generator = UNet(channels, t.width, tr.dropout).to(device)
+    make = OPTIMIZERS.get(t.optimizer, "train.optimizer")
+    discriminator = opt_d = None
+    if loss.name != "none":
+        norm = "none" if (loss.gradient_penalty or t.spectral_norm) else "batch"
+        discriminator = PatchGAN(channels, t.width, norm, t.spectral_norm).to(device)
+        opt_d = make(discriminator.parameters(), t.lr_d, t.betas, device)
+    opt_g = make(generator.parameters(), t.lr_g, t.betas, device)
+    return Translator(generator, discriminator, opt_g, opt_d, torch.Generator(device=device).manual_seed(recipe.seed))
+
+
+def _state(tr: Translator, recipe: ResolvedRecipe) -> dict[str, Any]:
+    modules = {"generator": tr.generator, "opt_g": tr.opt_g}
+    if tr.discriminator is not None:
+        modules.update(discriminator=tr.discriminator, opt_d=tr.opt_d)
+    return {"hash": recipe.training_hash(), "code": code_digest(), "step": tr.step, "d_updates": tr.d_updates,
+            "log_rows": tr.log_rows, "eval_rows": tr.eval_rows, "gen": tr.gen.get_state(),
+            "torch_rng": torch.get_rng_state(), **{k: m.state_dict() for k, m in modules.items()}}
+
+
+def _resume(tr: Translator, recipe: ResolvedRecipe, state_path: Path | None) -> int:
+    if state_path is None or not state_path.exists():
+        return 0
+    state = load_torch(state_path)
+    if state.get("hash") != recipe.training_hash() or state.get("code") != code_digest():
+        print(f"note: {state_path} was written by another recipe or code version; training from scratch")
+        return 0
+    tr.generator.load_state_dict(state["generator"])
+    tr.opt_g.load_state_dict(state["opt_g"])
+    if tr.discriminator is not None:
+        tr.discriminator.load_state_dict(state["discriminator"])
+        tr.opt_d.load_state_dict(state["opt_d"])
+    tr.gen.set_state(state["gen"])
+    torch.set_rng_state(state["torch_rng"])
+    tr.step, tr.d_updates = state["step"], state["d_updates"]
+    tr.log_rows, tr.eval_rows = list(state["log_rows"]), list(state["eval_rows"])
+    return tr.step
+
+
+class HeldOutCheck:
+    """G -> L1, PSNR and (with a classifier) accuracy and FID against the true images, on the first `n`
+    test pairs (`train.eval_samples`), and a picture of the first eight (`grid`). Dropout's draws come
+    from a forked random state: a check never changes what training draws next."""
+
+    def __init__(self, recipe: ResolvedRecipe, prepared: Prepared, classifier: nn.Module | None,
+                 device: torch.device, n: int | None = None) -> None:
+        from pipeline.metrics.fidelity import classifier_features
+        from pipeline.metrics.frechet import gaussian
+
+        problem = PROBLEMS.get(recipe.data.translate, "data.translate")
+        n = n or recipe.train.eval_samples
+        self.seed, self.classifier, self.device = recipe.seed + 1, classifier, device
+        self.target = prepared.x_test[:n].to(device)
+        self.source = problem.degrade(self.target)
+        self.labels = prepared.y_test[:n] if prepared.y_test is not None else None
+        self.real = gaussian(classifier_features(classifier, self.target)) if classifier is not None else None
+
+    @torch.no_grad()
+    def outputs(self, generator: nn.Module, source: Tensor) -> Tensor:
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            torch.manual_seed(self.seed)
+            generator.eval()
+            output = generator(source)
+            generator.train()
+        return output
+
+    def __call__(self, generator: nn.Module) -> dict[str, float]:
+        from pipeline.metrics.classifier import classify
+        from pipeline.metrics.fidelity import classifier_features
+        from pipeline.metrics.frechet import frechet_distance, gaussian
+
+        output = self.outputs(generator, self.source)
+        out = {"l1": l1_error(output, self.target), "psnr": psnr(output, self.target)}
+        if self.classifier is not None:
+            out["fid_classifier"] = frechet_distance(gaussian(classifier_features(self.classifier, output)), self.real)
+            if self.labels is not None:
+                out["accuracy"] = float((classify(self.classifier, output) == self.labels).float().mean())
+        return out
+
+    def grid(self, generator: nn.Module) -> Tensor:
+        source, target = self.source[:8], self.target[:8]
+        return comparison_grid(source.cpu(), self.outputs(generator, source)[None].cpu(), target.cpu())
+
+
+def train_translator(recipe: ResolvedRecipe, prepared: Prepared, *, variant: str = "variant",
+                     tracker: Tracker | None = None, checker: HeldOutCheck | None = None, state_path: Path | None = None,
+                     progress: bool = True) -> Translator:
+    recipe = for_this_machine(recipe)
+    tracker = tracker or NullTracker()
+    t = recipe.train
+    if not kind_of(prepared).images:
+        raise ConfigError(f"task translate needs an image dataset; {prepared.name!r} is {prepared.kind!r} data "
+                          f"(choose mnist5k, mnist, fashion_mnist, digits, cifar10, stacked_mnist or folder)")
+    device = torch.device(t.device)
+    loss = TASKS.get("translate").loss(recipe.loss)
+    problem = PROBLEMS.get(recipe.data.translate, "data.translate")
+    tr = build(recipe, prepared, device)
+    start = _resume(tr, recipe, state_path)
+    x = prepared.x_train.to(device)
+    autocast = autocast_factory(t.precision, device)
+    sums: dict[str, float] = {}
+    count, clock = 0, time.perf_counter()
+    bar = tqdm(total=t.steps, initial=start, desc=f"train {variant}", disable=None if progress else True, unit="step")
+
+    def batch() -> tuple[Tensor, Tensor]:
+        target = x[torch.randint(len(x), (t.batch_size,), device=device, generator=tr.gen)]
+        return problem.degrade(target), target
+
+    for step in range(start + 1, t.steps + 1):
+        logs: dict[str, Tensor] = {}
+        if tr.discriminator is not None:
+            for _ in range(critic_steps(recipe, step)):
+                source, target = batch()
+                with autocast():
+                    with torch.no_grad():
+                        output = tr.generator(source)
+                    loss_d, d_terms = discriminator_loss(loss, tr.discriminator, source, output, target, recipe, tr.gen)
+                tr.opt_d.zero_grad(set_to_none=True)
+                loss_d.backward()
+                tr.opt_d.step()
+                if loss.weight_clipping:
+                    with torch.no_grad():
+                        for p in tr.discriminator.parameters():
+                            p.clamp_(-t.clip_value, t.clip_value)
+                tr.d_updates += 1
+                logs.update(d_terms)
+        source, target = batch()
+        with autocast():
+            output = tr.generator(source)
+            loss_g, g_terms = generator_loss(loss, tr.discriminator, source, output, target, recipe)
+        tr.opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        tr.opt_g.step()
+        logs.update(loss_g=loss_g.detach(), **g_terms)
+        for k, v in logs.items():
+            sums[k] = sums.get(k, 0.0) + float(v)
+        count += 1
+        tr.step = step
+        bar.update()
+        if step % t.log_every == 0 or step == t.steps:
+            row = {"step": step, **{k: v / count for k, v in sums.items()},
+                   "seconds_per_step": (time.perf_counter() - clock) / count}
+            if any(not torch.isfinite(torch.tensor(v)) for v in row.values()):
+                raise TrainingDiverged(f"{variant}: a loss became NaN/Inf by step {step}: {row}")
+            tr.log_rows.append(row)
+            tracker.log_metrics({k: v for k, v in row.items() if k != "step"}, step)
+            bar.set_postfix(loss_g=f"{row['loss_g']:.3f}", loss_rec=f"{row['loss_rec']:.4f}")
+            sums, count, clock = {}, 0, time.perf_counter()
+        if checker is not None and (step % t.eval_every == 0 or step == t.steps):
+            row = {"step": step, "images_seen": step * t.batch_size, **checker(tr.generator)}
+            tr.eval_rows.append(row)
+            tracker.log_metrics({k: v for k, v in row.items() if k != "step"}, step)
+            tracker.log_image(checker.grid(tr.generator), "translations", step)
+        if state_path is not None and step % t.checkpoint_every == 0 and step < t.steps:
+            save_torch(_state(tr, recipe), state_path)
+    bar.close()
+    tr.generator.eval()
+    return tr

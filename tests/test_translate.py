@@ -1,0 +1,271 @@
+"""Task translate (pix2pix): the problems' data construction, the U-Net and PatchGAN shapes, what the
+reconstruction weight and `loss: none` do, the metrics on hand-made inputs, training and resuming, and
+the configuration's clear errors."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+
+import pytest
+import torch
+import yaml
+from conftest import REPO, image_data, raw_recipe
+
+from pipeline.errors import ConfigError
+from pipeline.losses import LOSSES
+from pipeline.tasks import TASKS
+from pipeline.tracking import NullTracker
+from pipeline.translate import metrics as tm
+from pipeline.translate.networks import PatchGAN, UNet
+from pipeline.translate.problems import PROBLEMS, edges, inpaint, sr4
+from pipeline.translate.train import Translator, build, generator_loss, HeldOutCheck, train_translator
+from pipeline.variants import lab_from_raw, resolve
+
+
+def translate_recipe(**overrides):
+    """A tiny translate recipe, resolved as a variant that sets these keys itself."""
+    train = overrides.pop("train", {})
+    tr = overrides.pop("translate", {})
+    problem = overrides.pop("problem", "sr4")
+    recipe = raw_recipe(task="translate", train={"eval_every": 2, "eval_samples": 16, **train}, **overrides)
+    recipe = dataclasses.replace(recipe, data=dataclasses.replace(recipe.data, translate=problem),
+                                 translate=dataclasses.replace(recipe.translate, **tr))
+    return resolve(recipe)[0]
+
+
+# ---- the problems ------------------------------------------------------------------------------
+
+
+def test_sr4_input_is_the_4x4_block_means_shown_at_full_size():
+    x = torch.rand(2, 1, 28, 28) * 2 - 1
+    out = sr4(x)
+    assert out.shape == x.shape
+    for i, j in ((0, 0), (3, 5), (6, 6)):
+        block = x[:, :, 4 * i:4 * i + 4, 4 * j:4 * j + 4]
+        expected = block.mean(dim=(2, 3), keepdim=True).expand_as(block)
+        assert torch.allclose(out[:, :, 4 * i:4 * i + 4, 4 * j:4 * j + 4], expected, atol=1e-6)
+    with pytest.raises(ConfigError, match="divisible by 4"):
+        sr4(torch.zeros(1, 1, 30, 30))
+
+
+def test_inpaint_greys_out_the_bottom_half_and_keeps_the_top():
+    x = torch.rand(3, 1, 28, 28) * 2 - 1
+    out = inpaint(x)
+    assert torch.equal(out[..., :14, :], x[..., :14, :])
+    assert torch.equal(out[..., 14:, :], torch.zeros(3, 1, 14, 28))
+    assert not torch.equal(out, x) and torch.equal(inpaint(x), out)  # a copy, deterministic
+
+
+def test_edges_are_dark_on_flat_regions_and_bright_on_a_step():
+    x = -torch.ones(1, 1, 28, 28)
+    x[..., :, 14:] = 1.0  # a black-to-white step between columns 13 and 14
+    out = edges(x)
+    assert out.shape == x.shape and out.min() >= -1 and out.max() <= 1
+    assert torch.all(out[..., :, :12] == -1) and torch.all(out[..., :, 16:] == -1)   # flat: no edge
+    assert torch.all(out[..., :, 13:15] == 1)                                         # the step: full edge
+    assert torch.all(edges(-torch.ones(2, 1, 28, 28)) == -1)
+
+
+def test_every_registered_problem_keeps_the_shape_and_range():
+    x = image_data(n=8).x_train
+    for name in PROBLEMS.names():
+        out = PROBLEMS.get(name).degrade(x)
+        assert out.shape == x.shape and out.min() >= -1 and out.max() <= 1 and not torch.equal(out, x), name
+
+
+# ---- the networks --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_unet_and_patchgan_shapes(channels):
+    g, d = UNet(channels, width=8), PatchGAN(channels, width=8)
+    x = torch.rand(4, channels, 28, 28) * 2 - 1
+    y = g(x)
+    assert y.shape == x.shape and y.min() >= -1 and y.max() <= 1
+    assert d(x, y).shape == (4, 1, 7, 7)  # one logit per patch
+    # D judges the pair: the same output beside another input is judged differently
+    assert not torch.allclose(d(x, y), d(torch.flip(x, [0]), y))
+
+
+def test_unet_dropout_is_its_noise_at_test_time_and_zero_dropout_is_deterministic():
+    x = torch.rand(2, 1, 28, 28) * 2 - 1
+    noisy, plain = UNet(1, 8, dropout=0.5).eval(), UNet(1, 8, dropout=0.0).eval()
+    assert not torch.equal(noisy(x), noisy(x))  # eval mode, still two different answers
+    assert torch.equal(plain(x), plain(x))
+
+
+# ---- the objective -----------------------------------------------------------------------------
+
+
+def test_loss_none_trains_no_discriminator_and_g_minimises_the_reconstruction_alone():
+    recipe = translate_recipe(loss="none", translate={"l1_weight": 3.0})
+    tr = build(recipe, image_data(), torch.device("cpu"))
+    assert tr.discriminator is None and tr.opt_d is None
+    source, target = torch.zeros(2, 1, 28, 28), torch.ones(2, 1, 28, 28) * 0.5
+    output = tr.generator(source).detach()
+    total, terms = generator_loss(TASKS.get("translate").loss("none"), None, source, output, target, recipe)
+    assert set(terms) == {"loss_rec"}
+    assert math.isclose(float(total), 3.0 * float((output - target).abs().mean().detach()), rel_tol=1e-6)
+
+
+@pytest.mark.parametrize("reconstruction", ["l1", "l2"])
+def test_l1_weight_scales_the_reconstruction_beside_the_adversarial_term(reconstruction):
+    recipe = translate_recipe(loss="ns", translate={"l1_weight": 100.0, "reconstruction": reconstruction})
+    tr = build(recipe, image_data(), torch.device("cpu"))
+    source, target = torch.rand(2, 1, 28, 28) * 2 - 1, torch.rand(2, 1, 28, 28) * 2 - 1
+    with torch.no_grad():
+        output = tr.generator(source)
+    total, terms = generator_loss(LOSSES.get("ns"), tr.discriminator, source, output, target, recipe)
+    diff = output - target
+    rec = diff.abs().mean() if reconstruction == "l1" else diff.square().mean()
+    with torch.no_grad():
+        adv = LOSSES.get("ns").generator(tr.discriminator(source, output))
+    assert math.isclose(float(terms["loss_rec"]), float(rec), rel_tol=1e-5)
+    assert math.isclose(float(terms["loss_adv"]), float(adv), rel_tol=1e-5)
+    assert math.isclose(float(total), 100.0 * float(rec) + float(adv), rel_tol=1e-5)
+    # l1_weight 0: the adversarial loss alone (pix2pix's "cGAN" column)
+    zero = dataclasses.replace(recipe, translate=dataclasses.replace(recipe.translate, l1_weight=0.0))
+    total0, _ = generator_loss(LOSSES.get("ns"), tr.discriminator, source, output, target, zero)
+    assert math.isclose(float(total0), float(adv), rel_tol=1e-5)
+
+
+# ---- the metrics, on hand-made inputs -------------------------------------------------------------
+
+
+def test_fidelity_metrics_on_known_images():
+    target = -torch.ones(4, 1, 28, 28)
+    output = target.clone()
+    output[..., :14] = 0.0  # half the pixels off by 0.5 on the [0, 1] scale
+    assert math.isclose(tm.l1_error(output, target), 0.25, rel_tol=1e-6)
+    assert math.isclose(tm.psnr(output, target), 10 * math.log10(1 / 0.125), rel_tol=1e-6)  # MSE 0.125
+    assert tm.psnr(target, target) == tm.PSNR_CAP
+    assert math.isclose(tm.ssim(target + 0.5, target + 0.5), 1.0, rel_tol=1e-5)
+    assert tm.ssim(output, target) < 0.9
+
+
+def test_sharpness_falls_when_an_image_is_blurred():
+    x = (torch.rand(8, 1, 28, 28) > 0.5).float() * 2 - 1
+    blurred = torch.nn.functional.avg_pool2d(x, 3, stride=1, padding=1, count_include_pad=False)
+    assert tm.gradient_magnitude(blurred) < 0.6 * tm.gradient_magnitude(x)
+    assert tm.gradient_magnitude(torch.zeros(2, 1, 28, 28)) == 0.0
+
+
+class Oracle(torch.nn.Module):
+    """A stand-in classifier: class 1 when the top-left pixel is bright, else 0; features = two pixels."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.anchor = torch.nn.Parameter(torch.zeros(1))
+
+    def features(self, x):
+        return x[:, 0, :2, 0].double() + torch.randn(len(x), 2, generator=torch.Generator().manual_seed(0)) * 1e-3
+
+    def forward(self, x):
+        return torch.stack([-x[:, 0, 0, 0], x[:, 0, 0, 0]], dim=1)
+
+
+def test_translation_metrics_accuracy_and_per_input_diversity():
+    n = 40
+    targets = -torch.ones(n, 1, 28, 28)
+    labels = torch.arange(n) % 2
+    targets[labels == 1, 0, 0, 0] = 1.0
+    right = targets.clone()
+    wrong = targets.clone()
+    wrong[:, 0, 0, 0] = 1.0  # every output reads as class 1: half right, and a different distribution
+    same = torch.stack([right, right])
+    out = tm.translation_metrics(same, torch.zeros_like(targets), targets, labels, Oracle())
+    assert out["accuracy"] == 1.0 and out["accuracy_real"] == 1.0 and out["accuracy_input"] == 0.5
+    assert math.isclose(out["diversity_ssim_per_input"], 1.0, rel_tol=1e-5)  # identical outputs: no diversity
+    assert out["n_inputs"] == n and out["psnr"] == tm.PSNR_CAP and out["l1"] == 0.0
+    assert out["fid_classifier"] < 1e-3
+    collapsed = tm.translation_metrics(torch.stack([wrong, right]), torch.zeros_like(targets), targets, labels, Oracle())
+    assert collapsed["accuracy"] == 0.5 and collapsed["diversity_ssim_per_input"] < 1.0 and collapsed["fid_classifier"] > 0.5
+
+
+# ---- training --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("loss", ["none", "ns", "lsgan", "hinge", "wgan_gp", "wgan"])
+def test_every_loss_trains_a_translator_with_finite_losses(loss):
+    recipe = translate_recipe(loss=loss, train={"d_steps": 1, "d_steps_warmup": 0} if "wgan" in loss else {})
+    data, tracker = image_data(), NullTracker()
+    tr = train_translator(recipe, data, tracker=tracker, checker=HeldOutCheck(recipe, data, None, torch.device("cpu")),
+                          progress=False)
+    assert tracker.images == [("translations", 2), ("translations", 4)]  # input | output | truth, at each check
+    assert isinstance(tr, Translator) and tr.step == recipe.train.steps
+    keys = {"loss_g", "loss_rec"} | ({"loss_d", "loss_adv"} if loss != "none" else set())
+    assert keys <= set(tr.log_rows[-1]) and all(math.isfinite(v) for v in tr.log_rows[-1].values())
+    assert tr.d_updates == (0 if loss == "none" else recipe.train.steps)
+    assert [r["step"] for r in tr.eval_rows] == [2, 4] and {"l1", "psnr"} <= set(tr.eval_rows[-1])
+
+
+class Crash(Exception):
+    """Stands in for a kill."""
+
+
+class CrashingTracker(NullTracker):
+    def __init__(self, at_step: int) -> None:
+        super().__init__()
+        self.at_step = at_step
+
+    def log_metrics(self, metrics, step):
+        if step == self.at_step:
+            raise Crash(f"killed at step {step}")
+
+
+def test_a_killed_translator_resumes_to_the_same_weights(tmp_path):
+    recipe = translate_recipe(loss="ns", train={"steps": 4, "checkpoint_every": 2, "log_every": 1})
+    data = image_data()
+    straight = train_translator(recipe, data, progress=False)
+    state = tmp_path / "last.pt"
+    with pytest.raises(Crash):
+        train_translator(recipe, data, tracker=CrashingTracker(at_step=3), state_path=state, progress=False)
+    assert state.exists()
+    resumed = train_translator(recipe, data, state_path=state, progress=False)
+    for a, b in zip(straight.generator.parameters(), resumed.generator.parameters()):
+        assert torch.equal(a, b)
+    assert [r["step"] for r in resumed.log_rows] == [1, 2, 3, 4]
+
+
+# ---- configuration ---------------------------------------------------------------------------------
+
+
+def _params(**changes):
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    for key, value in changes.items():
+        raw[key] = value
+    return raw
+
+
+def test_a_translate_only_key_on_a_generate_variant_is_an_error_naming_it():
+    raw = _params()
+    raw["variants"]["dcgan"] = {"translate": {"l1_weight": 10.0}}
+    with pytest.raises(ConfigError, match=r"variants\.dcgan\.translate\.l1_weight: applies to task translate only"):
+        lab_from_raw(raw)
+    with pytest.raises(ConfigError, match=r"^translate\.l1_weight: applies to task translate only, and no variant"):
+        lab_from_raw(_params(translate={"l1_weight": 10.0}))
+    with pytest.raises(ConfigError, match=r"variants\.t\.train\.pac: applies to task generate only"):
+        lab_from_raw({**_params(), "variants": {"t": {"task": "translate", "data": {"translate": "sr4"},
+                                                       "train": {"pac": 2}}}})
+    with pytest.raises(ConfigError, match=r"data\.translate: task translate needs a problem: sr4 \| inpaint \| edges"):
+        lab_from_raw({**_params(), "variants": {"t": {"task": "translate"}}})
+    with pytest.raises(ConfigError, match=r"unknown translation problem 'sr8'; valid translation problems: sr4, "):
+        lab_from_raw({**_params(), "variants": {"t": {"task": "translate", "data": {"translate": "sr8"}}}})
+    with pytest.raises(ConfigError, match=r"^loss: unknown loss 'none'; valid losses: minimax"):
+        lab_from_raw(_params(loss="none"))  # the reconstruction-only baseline is translate's
+    with pytest.raises(ConfigError, match=r"^task: unknown task 'segment'; valid tasks: generate, translate"):
+        lab_from_raw(_params(task="segment"))
+
+
+def test_a_shared_task_switch_turns_every_variant_into_a_translator_with_notes():
+    """`dvc exp run -S task=translate -S data.translate=inpaint -S loss=lsgan` on the shipped variants."""
+    raw = _params(task="translate", loss="lsgan")
+    raw["data"] = {**raw["data"], "translate": "inpaint"}
+    lab = lab_from_raw(copy.deepcopy(raw))
+    assert {v.recipe.task for v in lab.variants.values()} == {"translate"}
+    assert {v.recipe.arch for v in lab.variants.values()} == {"unet_patchgan"}
+    assert lab.variants["dcgan"].recipe.loss == "lsgan" and lab.variants["vanilla"].recipe.loss == "minimax"
+    assert lab.variants["cdcgan"].recipe.conditional is False
+    assert any("conditional=True applies to task generate only" in n for n in lab.variants["cdcgan"].notes)
