@@ -65,7 +65,7 @@ def translate(
     variant: Annotated[str, typer.Argument(help="a trained variant of task translate")],
     image: Annotated[Path, typer.Argument(help="an image file (PNG, JPEG, ...); resized to the training images' size")],
     out: Annotated[Path, typer.Option(help="PNG file to write: input | outputs | your image")] = Path("translated.png"),
-    outputs: Annotated[int, typer.Option(min=1, help="outputs to draw (G's noise is dropout)")] = 3,
+    outputs: Annotated[int, typer.Option(min=1, help="outputs to draw (G's noise is dropout; a CycleGAN draws one)")] = 3,
     as_input: Annotated[bool, typer.Option(help="translate the image as given, instead of degrading it as the "
                                                 "variant's problem does (sr4, inpaint, edges) first")] = False,
     invert: Annotated[bool, typer.Option(help="invert the image first (dark ink on light paper -> the digits' "
@@ -74,9 +74,8 @@ def translate(
     device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
     model_seed: Annotated[Optional[int], typer.Option(help=MODEL_SEED_HELP)] = None,
 ) -> None:
-    """Translate an image with a trained translator (task translate): super-resolve, complete or draw it."""
-    import torch
-
+    """Translate an image with a trained translator: task translate (super-resolve, complete or draw it) or
+    task cycle (from the first domain to the second)."""
     from pipeline import paths
     from pipeline.device import resolve_device
     from pipeline.errors import GanLabError
@@ -91,14 +90,16 @@ def translate(
         _fail(f"no trained translator at {path}; run `dvc repro train@{run_key.replace('/seed', '-')}` first")
     try:
         generator, header = load_translator(path, resolve_device(device))
+        if header["problem"] is None:  # a CycleGAN: the image itself, from domain A to B, deterministic
+            as_input, outputs = True, 1
         picture = _read_image(image, header["data_shape"], invert)
         source = picture if as_input else PROBLEMS.get(header["problem"]).degrade(picture)
         result = run_translator(generator, source, outputs, seed)
     except GanLabError as exc:
         _fail(str(exc))
-    save_png(comparison_grid(source, result, picture if not as_input else torch.zeros_like(picture)), out)
-    typer.echo(f"wrote {variant} ({header['problem']}): input | {outputs} output(s) | "
-               f"{'your image' if not as_input else 'blank'} -> {out}")
+    save_png(comparison_grid(source, result, None if as_input else picture), out)
+    typer.echo(f"wrote {variant} ({header['problem'] or 'A to B'}): input | {outputs} output(s)"
+               f"{'' if as_input else ' | your image'} -> {out}")
 
 
 def _read_image(path: Path, shape: list[int], invert: bool):

@@ -38,6 +38,7 @@ class DataConfig:
     split_seed: int = 0                 # the split's seed (independent of the training seed)
     stacked_from: str = "mnist5k"       # stacked_mnist's digits: mnist5k (offline) | mnist (the published protocol)
     translate: str | None = None        # task translate: the paired problem, sr4 | inpaint | edges (built from the images)
+    cycle_with: str | None = None       # task cycle: the second, unpaired image domain (a dataset name)
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,14 @@ class TranslateConfig:
 
 
 @dataclass(frozen=True)
+class CycleConfig:
+    """Task cycle (unpaired translation, CycleGAN) between `dataset` (domain A) and `data.cycle_with` (B)."""
+
+    cycle_weight: float = 10.0          # lambda: weight of each cycle-consistency L1 term (CycleGAN: 10)
+    identity_weight: float = 5.0        # weight of each identity L1 term, G_AB(b) ~ b (CycleGAN: 0.5 lambda = 5)
+
+
+@dataclass(frozen=True)
 class MlflowConfig:
     experiment: str = "gan-lab"
     tracking_uri: str | None = None
@@ -117,7 +126,8 @@ class Recipe:
     """Everything that defines one trained run: a variant at one seed."""
 
     seed: int = 0                       # from `seeds:`, one run per seed (not a key of params.yaml)
-    task: str = "generate"              # generate: images from noise | translate: image-to-image (pix2pix)
+    task: str = "generate"              # generate: images from noise | translate: paired image-to-image (pix2pix)
+                                        #   | cycle: unpaired image-to-image (CycleGAN)
     dataset: str = "mnist5k"
     loss: str = "ns"
     arch: str = "dcgan"
@@ -127,6 +137,7 @@ class Recipe:
     sample: SampleConfig = field(default_factory=SampleConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     translate: TranslateConfig = field(default_factory=TranslateConfig)
+    cycle: CycleConfig = field(default_factory=CycleConfig)
     mlflow: MlflowConfig = field(default_factory=MlflowConfig)
 
     def to_dict(self) -> dict[str, Any]:
@@ -135,7 +146,8 @@ class Recipe:
     def training_hash(self) -> str:
         """Hash of what determines the trained weights (not sampling/eval/tracking)."""
         d = self.to_dict()
-        keep = {k: d[k] for k in ("seed", "task", "dataset", "loss", "arch", "conditional", "data", "train", "translate")}
+        keep = {k: d[k] for k in ("seed", "task", "dataset", "loss", "arch", "conditional", "data", "train", "translate",
+                                  "cycle")}
         for k in ("log_every", "eval_every", "eval_samples", "checkpoint_every", "device"):
             keep["train"].pop(k)
         return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]
@@ -188,8 +200,13 @@ class Params:
         return seed
 
     def datasets(self) -> list[str]:
-        """Every dataset some variant trains on, in first-use order."""
-        return list(dict.fromkeys(self.merged(name).dataset for name in self.variants))
+        """Every dataset some variant trains on (a CycleGAN's second domain included), in first-use order."""
+        names = []
+        for name in self.variants:
+            recipe = self.merged(name)
+            names += [recipe.dataset] + ([recipe.data.cycle_with] if recipe.task == "cycle" and recipe.data.cycle_with
+                                         else [])
+        return list(dict.fromkeys(names))
 
 
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
@@ -343,9 +360,11 @@ def check_values(recipe: Recipe, where: str = "") -> None:
 # from the shared recipe (so `-S train.ema=0.999` still trains the translate variants beside the others).
 TRANSLATE_ONLY = {**{f"translate.{f.name}": getattr(TranslateConfig(), f.name)
                      for f in dataclasses.fields(TranslateConfig)}, "data.translate": None}
+CYCLE_ONLY = {**{f"cycle.{f.name}": getattr(CycleConfig(), f.name) for f in dataclasses.fields(CycleConfig)},
+              "data.cycle_with": None}
 GENERATE_ONLY = {"conditional": False, "train.pac": 1, "train.unroll_steps": 0, "train.ema": 0.0, "train.g_steps": 1,
                  "train.updates": "alternating", "train.nproc": 1, "train.compile": False}
-TASK_ONLY_KEYS = {"generate": GENERATE_ONLY, "translate": TRANSLATE_ONLY}  # task -> keys only it uses
+TASK_ONLY_KEYS = {"generate": GENERATE_ONLY, "translate": TRANSLATE_ONLY, "cycle": CYCLE_ONLY}  # task -> keys only it uses
 
 
 def lookup(obj: Any, dotted: str) -> Any:
@@ -358,7 +377,7 @@ def lookup(obj: Any, dotted: str) -> Any:
 
 
 def _check_translate(recipe: Recipe, prefix: str) -> None:
-    """The translate keys' ranges, on a translate recipe (`TASK_ONLY_KEYS` says which keys apply where)."""
+    """The translate and cycle keys' ranges, on such a recipe (`TASK_ONLY_KEYS` says which keys apply where)."""
     if recipe.task == "translate":
         tr = recipe.translate
         if recipe.data.translate is None:
@@ -374,6 +393,16 @@ def _check_translate(recipe: Recipe, prefix: str) -> None:
         if recipe.loss == "none" and tr.l1_weight == 0:
             raise ConfigError(f"{prefix}translate.l1_weight: 0 with loss none leaves nothing to train; "
                               f"set l1_weight > 0 or choose a GAN loss")
+    if recipe.task == "cycle":
+        if recipe.data.cycle_with is None:
+            raise ConfigError(f"{prefix}data.cycle_with: task cycle needs a second image dataset (domain B), "
+                              f"e.g. digits")
+        if recipe.data.cycle_with == recipe.dataset:
+            raise ConfigError(f"{prefix}data.cycle_with: domain B must be another dataset than domain A "
+                              f"({recipe.dataset!r})")
+        for key in ("cycle_weight", "identity_weight"):
+            if getattr(recipe.cycle, key) < 0:
+                raise ConfigError(f"{prefix}cycle.{key} must be >= 0, got {getattr(recipe.cycle, key)}")
 
 
 def _choice(value: str, valid: tuple[str, ...], key: str) -> None:

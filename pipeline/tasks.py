@@ -3,6 +3,7 @@
 - `generate`: images (or points) from noise, the GAN course's main line.
 - `translate`: paired image-to-image translation (pix2pix): a U-Net maps a degraded image (`data.translate`:
   sr4, inpaint, edges) back to the image, trained with a reconstruction loss, an adversarial loss or both.
+- `cycle`: unpaired image-to-image translation (CycleGAN) between `dataset` and `data.cycle_with`.
 
 A task names, for each of the train, sample and evaluate stages, the function that runs it, as an import
 path: a stage loads only its own task's code. Adding a task is one `Task(...)` here and its stage functions.
@@ -53,6 +54,8 @@ TASKS.add("generate", Task("generate", {stage: f"stages.{stage}:{stage}_generate
 TASKS.add("translate", Task("translate", {stage: f"pipeline.translate.stages:{stage}"
                                           for stage in ("train", "sample", "evaluate")},
                             uses_arch=False, extra_losses=("none",)))
+TASKS.add("cycle", Task("cycle", {stage: f"pipeline.translate.cycle:{stage}" for stage in ("train", "sample", "evaluate")},
+                        uses_arch=False))
 
 
 def run_stage(stage: str, variant: str, seed: int | None, params_file: str) -> None:

@@ -116,6 +116,8 @@ def check_names(recipe: Recipe, where: str = "") -> None:
         ARCHITECTURES.get(recipe.arch, f"{prefix}arch")
     if recipe.data.translate is not None:
         PROBLEMS.get(recipe.data.translate, f"{prefix}data.translate")
+    if recipe.data.cycle_with is not None:
+        DATASETS.get(recipe.data.cycle_with, f"{prefix}data.cycle_with")
     for name in recipe.eval.metrics:
         METRICS.get(name, f"{prefix}eval.metrics")
     weights = recipe.eval.inception_weights
@@ -214,16 +216,17 @@ def resolve(recipe: Recipe, own: Mapping[str, Any] | None = None, where: str = "
             notes.append(f"{key}={value} applies to task {owner} only; this {recipe.task} variant trains without it")
     if not task.uses_arch:  # translate trains its own networks, whatever the shared `arch` says
         if own is not None and own.get("arch", TRANSLATE_ARCH) != TRANSLATE_ARCH and switched:
-            notes.append(f"arch={own['arch']}: task {recipe.task!r} trains a U-Net and a PatchGAN ({TRANSLATE_ARCH})")
+            notes.append(f"arch={own['arch']}: task {recipe.task!r} trains U-Net generators and PatchGAN "
+                         f"discriminators ({TRANSLATE_ARCH})")
         elif own is not None and own.get("arch", TRANSLATE_ARCH) != TRANSLATE_ARCH:
-            raise ConfigError(f"{prefix}arch: task {recipe.task!r} trains a U-Net generator and a PatchGAN "
-                              f"discriminator ({TRANSLATE_ARCH}); remove arch from this variant")
+            raise ConfigError(f"{prefix}arch: task {recipe.task!r} trains U-Net generators and PatchGAN "
+                              f"discriminators ({TRANSLATE_ARCH}); remove arch from this variant")
         fields["arch"] = TRANSLATE_ARCH
     fields["train"] = dataclasses.replace(fields["train"], **changes)
     return ResolvedRecipe(**fields), tuple(notes)
 
 
-TRANSLATE_ARCH = "unet_patchgan"  # what `arch` resolves to for task translate
+TRANSLATE_ARCH = "unet_patchgan"  # what `arch` resolves to for tasks translate and cycle
 
 
 def is_resolved(recipe: Recipe) -> bool:

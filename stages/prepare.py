@@ -15,15 +15,19 @@ from stages._common import run
 
 def data_configs(lab: Lab) -> dict[str, DataConfig]:
     """dataset -> its data section; two variants may not prepare one dataset two ways (the translation
-    problem, `data.translate`, is built from the prepared images at training time: it may differ)."""
+    problem, `data.translate`, is built from the prepared images at training time: it may differ). A CycleGAN's
+    second domain (`data.cycle_with`) is prepared with its first domain's section."""
     configs: dict[str, DataConfig] = {}
     for name, variant in lab.variants.items():
         recipe = variant.recipe
-        data = dataclasses.replace(recipe.data, translate=None)
+        data = dataclasses.replace(recipe.data, translate=None, cycle_with=None)
         seen = configs.setdefault(recipe.dataset, data)
         if seen != data:
             raise ConfigError(f"variants.{name}: overrides data: for dataset {recipe.dataset!r} differently from "
                               f"another variant; prepared data is shared per dataset, so use one data: section")
+    for variant in lab.variants.values():  # a CycleGAN's second domain, prepared as its first
+        if variant.recipe.data.cycle_with:
+            configs.setdefault(variant.recipe.data.cycle_with, configs[variant.recipe.dataset])
     return configs
 
 

@@ -19,8 +19,8 @@ pytestmark = pytest.mark.slow
 NOT_DEPS = {"pipeline/tracking.py", "pipeline/tracking_mlflow.py"}
 STAGE_RUNS = [("prepare", []), ("classifier", []), ("train", ["dcgan"]), ("sample", ["dcgan"]), ("evaluate", ["dcgan"]),
               ("report", [])]
-# a stage loads its variant's task's code only: a translate variant's runs make up the rest of its deps
-TRANSLATE_RUNS = [("train", ["sr4"]), ("sample", ["sr4"]), ("evaluate", ["sr4"])]
+# a stage loads its variant's task's code only: translate and cycle variants' runs make up the rest of its deps
+OTHER_TASK_RUNS = [(stage, [variant]) for variant in ("sr4", "cyc") for stage in ("train", "sample", "evaluate")]
 
 # runs a stage as `python -m stages.<name>` would, then lists the package files it loaded
 LOADED = """
@@ -65,17 +65,18 @@ def test_each_stage_depends_on_exactly_the_code_it_loads(repo, tmp_path):
     env = {**os.environ, "GAN_LAB_TRACKING": "off"}
     params = yaml.safe_load((root / "params.yaml").read_text())
     params["variants"]["sr4"] = {"task": "translate", "data": {"translate": "sr4"}}
+    params["variants"]["cyc"] = {"task": "cycle", "loss": "lsgan", "data": {"cycle_with": "digits"}}
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     loaded: dict[str, set[str]] = {}
-    for i, (stage, args) in enumerate(STAGE_RUNS + TRANSLATE_RUNS):
+    for i, (stage, args) in enumerate(STAGE_RUNS + OTHER_TASK_RUNS):
         listing = tmp_path / f"{i}.txt"
         result = subprocess.run([sys.executable, str(tmp_path / "loaded.py"), str(listing), stage, *args], cwd=root,
                                 env=env, capture_output=True, text=True, timeout=600)
         assert result.returncode == 0, result.stderr[-2000:]
         files = set(listing.read_text().split()) - NOT_DEPS
         assert f"stages/{stage}.py" in files and "pipeline/config.py" in files
-        if args == ["sr4"]:
-            assert "pipeline/translate/stages.py" in files, stage
+        if args in (["sr4"], ["cyc"]):
+            assert {"sr4": "pipeline/translate/stages.py", "cyc": "pipeline/translate/cycle.py"}[args[0]] in files
         loaded[stage] = loaded.get(stage, set()) | files
     for stage, files in loaded.items():
         assert declared[stage] == files, (stage, "missing from dvc.yaml:", sorted(files - declared[stage]),

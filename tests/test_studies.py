@@ -42,7 +42,7 @@ def test_dvc_applies_the_overrides_exactly(in_repo, params_raw, tmp_path):
 
 
 def test_bad_studies(in_repo, params_raw):
-    with pytest.raises(ConfigError, match="unknown study 'nope'; studies in studies/: lucic_fashion, lucic_mnist, "):
+    with pytest.raises(ConfigError, match="unknown study 'nope'; studies in studies/: cycle_digits, lucic_fashion, lucic_mnist, "):
         studies.load_study("nope")
     with pytest.raises(ConfigError, match="unknown loss 'bce'"):
         studies.apply_study(params_raw, {"variants": {"a": {"loss": "bce"}}})

@@ -269,3 +269,104 @@ def test_a_shared_task_switch_turns_every_variant_into_a_translator_with_notes()
     assert lab.variants["dcgan"].recipe.loss == "lsgan" and lab.variants["vanilla"].recipe.loss == "minimax"
     assert lab.variants["cdcgan"].recipe.conditional is False
     assert any("conditional=True applies to task generate only" in n for n in lab.variants["cdcgan"].notes)
+
+
+# ---- task cycle (CycleGAN) ---------------------------------------------------------------------------
+
+
+def cycle_recipe(**overrides):
+    recipe = raw_recipe(task="cycle", loss=overrides.pop("loss", "lsgan"),
+                        train={"eval_every": 2, "eval_samples": 16, **overrides.pop("train", {})})
+    recipe = dataclasses.replace(recipe, data=dataclasses.replace(recipe.data, cycle_with="digits"),
+                                 cycle=dataclasses.replace(recipe.cycle, **overrides))
+    return resolve(recipe)[0]
+
+
+def two_domains():
+    from pipeline.translate.cycle import domains
+
+    a = image_data(n=48, size=28, seed=0)
+    b = image_data(n=48, size=8, seed=1)
+    b.name = "small"
+    return domains(a, b)
+
+
+def test_cycle_domains_are_resized_to_the_first_domains_size_and_channels_must_agree():
+    from pipeline.translate.cycle import domains
+
+    d = two_domains()
+    assert d.b_train.shape[1:] == d.a_train.shape[1:] == (1, 28, 28) and d.b_native == (1, 8, 8)
+    assert d.b_train.min() >= -1 and d.b_train.max() <= 1
+    with pytest.raises(ConfigError, match="the same number of channels"):
+        domains(image_data(size=28), image_data(size=8, channels=3))
+
+
+@pytest.mark.parametrize("identity_weight", [5.0, 0.0])
+def test_cycle_generator_loss_is_gan_plus_weighted_cycle_and_identity_terms(identity_weight):
+    from pipeline.translate.cycle import build, generator_loss
+
+    recipe = cycle_recipe(cycle_weight=10.0, identity_weight=identity_weight)
+    m = build(recipe, 1, torch.device("cpu"))
+    a, b = torch.rand(4, 1, 28, 28) * 2 - 1, torch.rand(4, 1, 28, 28) * 2 - 1
+    loss = LOSSES.get("lsgan")
+    total, terms, fake_b, fake_a = generator_loss(loss, m, a, b, recipe)
+    with torch.no_grad():  # the same calls by hand (no dropout; batch norm on the same batches: the same outputs)
+        adv = loss.generator(m.d_b(m.g_ab(a))) + loss.generator(m.d_a(m.g_ba(b)))
+        cyc = (m.g_ba(m.g_ab(a)) - a).abs().mean() + (m.g_ab(m.g_ba(b)) - b).abs().mean()
+        idt = (m.g_ab(b) - b).abs().mean() + (m.g_ba(a) - a).abs().mean()
+    assert math.isclose(float(terms["loss_adv"]), float(adv), rel_tol=1e-5)
+    assert math.isclose(float(terms["loss_cycle"]), float(cyc), rel_tol=1e-5)
+    assert math.isclose(float(total.detach()), float(adv) + 10.0 * float(cyc) + identity_weight * float(idt), rel_tol=1e-5)
+    assert ("loss_identity" in terms) == bool(identity_weight) and fake_b.shape == a.shape == fake_a.shape
+
+
+def test_cycle_metrics_of_identity_generators():
+    from pipeline.translate.cycle import Translations, cycle_metrics
+
+    n = 40
+    a = -torch.ones(n, 1, 28, 28)
+    labels = torch.arange(n) % 2
+    a[labels == 1, 0, 0, 0] = 1.0
+    b = a.clone()
+    same = Translations(ab=a.clone(), ba=b.clone(), aba=a.clone(), bab=b.clone())
+    out = cycle_metrics(same, a, b, labels, labels, (Oracle(), Oracle()), (1, 28, 28))
+    assert out["cycle_l1_a"] == 0.0 and out["cycle_l1_b"] == 0.0
+    assert out["accuracy_ab"] == out["accuracy_ab_untranslated"] == 1.0 and out["fid_classifier_ab"] < 1e-3
+    broken = Translations(ab=-torch.ones_like(a), ba=b.clone(), aba=torch.zeros_like(a), bab=b.clone())
+    out = cycle_metrics(broken, a, b, labels, labels, (Oracle(), Oracle()), (1, 28, 28))
+    assert out["accuracy_ab"] == 0.5 and math.isclose(out["cycle_l1_a"], 0.5, rel_tol=1e-6)
+
+
+def test_a_cyclegan_trains_with_finite_losses_and_resumes_to_the_same_weights(tmp_path):
+    from pipeline.translate.cycle import train_cycle
+
+    recipe = cycle_recipe(train={"steps": 4, "checkpoint_every": 2, "log_every": 1})
+    d = two_domains()
+    tracker = NullTracker()
+    straight = train_cycle(recipe, d, tracker=tracker, progress=False)
+    row = straight.log_rows[-1]
+    assert {"loss_g", "loss_adv", "loss_cycle", "loss_identity", "loss_d", "loss_d_a", "loss_d_b"} <= set(row)
+    assert all(math.isfinite(v) for v in row.values()) and straight.d_updates == 4
+    assert {"cycle_l1_a", "cycle_l1_b"} <= set(straight.eval_rows[-1])
+    assert tracker.images == [("translations", 2), ("translations", 4)]
+    state = tmp_path / "last.pt"
+    with pytest.raises(Crash):
+        train_cycle(recipe, d, tracker=CrashingTracker(at_step=3), state_path=state, progress=False)
+    resumed = train_cycle(recipe, d, state_path=state, progress=False)
+    for a, b in zip(straight.g_ab.parameters(), resumed.g_ab.parameters()):
+        assert torch.equal(a, b)
+
+
+def test_cycle_configuration_errors_and_its_second_domain_is_prepared():
+    base = _params()
+    cyc = {"task": "cycle", "loss": "lsgan", "data": {"cycle_with": "digits"}}
+    lab = lab_from_raw({**base, "variants": {"dcgan": {}, "cyc": cyc}})
+    assert lab.datasets() == ["mnist5k", "digits"]  # prepared, and given a classifier
+    with pytest.raises(ConfigError, match=r"variants\.c\.data\.cycle_with: task cycle needs a second image dataset"):
+        lab_from_raw({**base, "variants": {"c": {"task": "cycle"}}})
+    with pytest.raises(ConfigError, match=r"domain B must be another dataset than domain A \('mnist5k'\)"):
+        lab_from_raw({**base, "variants": {"c": {"task": "cycle", "data": {"cycle_with": "mnist5k"}}}})
+    with pytest.raises(ConfigError, match=r"variants\.c\.data\.cycle_with: unknown dataset 'svhn'"):
+        lab_from_raw({**base, "variants": {"c": {"task": "cycle", "data": {"cycle_with": "svhn"}}}})
+    with pytest.raises(ConfigError, match=r"variants\.c\.translate\.l1_weight: applies to task translate only"):
+        lab_from_raw({**base, "variants": {"c": {**cyc, "translate": {"l1_weight": 1.0}}}})

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from pipeline import paths
 from pipeline.config import flatten
 from pipeline.data import load_prepared
@@ -195,7 +197,8 @@ def render(lab: Lab, figures_dir: Path = paths.REPORT_FIGURES) -> tuple[str, str
         judgement=judgement([s.runs for s in sections]), differences=_differences(tests), direction=direction,
         shared=_shared_figures(sections, figures_dir), recipe=flatten(lab.params.recipe),
         classifier=read_json(paths.CLASSIFIER_METRICS) if paths.CLASSIFIER_METRICS.exists() else {},
-        features={n: v.recipe.eval.features for n, v in lab.variants.items()}, **_datasets(lab, figures_dir))
+        features={n: v.recipe.eval.features for n, v in lab.variants.items()},
+        translations=translation_figures(lab, sections, figures_dir), **_datasets(lab, figures_dir))
     summary = summary_file([s.runs for s in sections])
     return env.get_template("index.html.j2").render(**context), env.get_template("report.md.j2").render(**context), summary
 
@@ -225,6 +228,31 @@ def _shared_figures(sections: list[VariantSection], figures_dir: Path) -> dict[s
         if plots.shared_axes_plot(runs, key, path, log_y=key.startswith("fid")):
             out[key] = _figure_href(path)
     return out
+
+
+def translation_figures(lab: Lab, sections: list[VariantSection], figures_dir: Path) -> list[dict[str, Any]]:
+    """Task translate: per (dataset, problem), the same test inputs through every variant side by side,
+    input | each variant's output | truth (the course's point: an L1 model blurs, L1 + GAN commits)."""
+    from pipeline.images import from_uint8, save_png
+    from pipeline.io import load_torch
+    from pipeline.translate.problems import PROBLEMS, comparison_grid
+    from pipeline.translate.stages import SHOWN_FILE
+
+    groups: dict[tuple[str, str], list[tuple[str, Path]]] = {}
+    for section in sections:
+        recipe = lab.variants[section.name].recipe
+        shown = paths.latent_dir(paths.run_name(section.name, section.shown_seed)) / SHOWN_FILE
+        if recipe.task == "translate" and shown.exists():
+            groups.setdefault((recipe.dataset, recipe.data.translate), []).append((section.name, shown))
+    figures = []
+    for (dataset, problem), members in groups.items():
+        outputs = torch.stack([from_uint8(load_torch(path)["outputs"]) for _, path in members])
+        targets = load_prepared(dataset).x_test[:outputs.shape[1]]
+        out = figures_dir / f"translate_{dataset}_{problem}.png"
+        save_png(comparison_grid(PROBLEMS.get(problem).degrade(targets), outputs, targets), out)
+        figures.append({"dataset": dataset, "problem": PROBLEMS.get(problem).description, "href": _figure_href(out),
+                        "columns": ["input", *[name for name, _ in members], "truth"]})
+    return figures
 
 
 def _differences(tests: list[PairwiseTest]) -> dict[str, list[PairwiseTest]]:

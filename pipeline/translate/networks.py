@@ -3,8 +3,8 @@
 - `UNet`: an encoder-decoder whose decoder sees the encoder's features at the same scale (skip
   connections), so the input's layout passes through. pix2pix gives G no z (it found G ignores one);
   its only noise is dropout in the decoder, kept on at test time, as in pix2pix.
-- `PatchGAN`: a conditional discriminator on (input, output) pairs, concatenated on channels, that
-  outputs one real/fake logit per patch (7x7 patches of a 28x28 image, each seeing 16x16 pixels):
+- `PatchGAN`: a conditional discriminator on (input, output) pairs, concatenated on channels (or on
+  one image, for CycleGAN), that outputs one real/fake logit per patch (7x7 patches of a 28x28 image, each seeing 16x16 pixels):
   it judges local texture and sharpness; the reconstruction loss takes care of the layout.
 """
 
@@ -37,18 +37,20 @@ class UNet(nn.Module):
 
 class PatchGAN(nn.Module):
     """`norm`: batch (pix2pix) | none (with spectral norm, or a gradient penalty, which needs a
-    per-sample critic)."""
+    per-sample critic). `inputs`: images judged together, concatenated on channels (2: pix2pix's
+    (input, output) pairs; 1: CycleGAN's unconditional D)."""
 
-    def __init__(self, channels: int = 1, width: int = 64, norm: str = "batch", spectral_norm: bool = False) -> None:
+    def __init__(self, channels: int = 1, width: int = 64, norm: str = "batch", spectral_norm: bool = False,
+                 inputs: int = 2) -> None:
         super().__init__()
         w = width
         sn = nn.utils.parametrizations.spectral_norm if spectral_norm else (lambda m: m)
         norm_layer = nn.BatchNorm2d(2 * w) if norm == "batch" else nn.Identity()
         self.net = nn.Sequential(
-            sn(nn.Conv2d(2 * channels, w, 4, 2, 1)), nn.LeakyReLU(0.2),           # H/2
+            sn(nn.Conv2d(inputs * channels, w, 4, 2, 1)), nn.LeakyReLU(0.2),      # H/2
             sn(nn.Conv2d(w, 2 * w, 4, 2, 1)), norm_layer, nn.LeakyReLU(0.2),      # H/4
             sn(nn.Conv2d(2 * w, 1, 3, 1, 1)),                                     # one logit per patch
         )
 
-    def forward(self, source: Tensor, output: Tensor) -> Tensor:
-        return self.net(torch.cat([source, output], 1))
+    def forward(self, *images: Tensor) -> Tensor:
+        return self.net(torch.cat(images, 1))

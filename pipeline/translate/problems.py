@@ -20,7 +20,6 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from pipeline.errors import ConfigError
-from pipeline.images import image_grid
 from pipeline.registry import Registry
 
 
@@ -70,7 +69,10 @@ PROBLEMS.add("inpaint", Problem("inpaint", inpaint, "completion: the top half to
 PROBLEMS.add("edges", Problem("edges", edges, "edges to image: the Sobel edge map to the image"))
 
 
-def comparison_grid(sources: Tensor, outputs: Tensor, targets: Tensor) -> Tensor:
-    """uint8 grid, one row per input: input | each of the K outputs (K x N x C x H x W) | truth."""
-    rows = [torch.cat([sources[i:i + 1], outputs[:, i], targets[i:i + 1]]) for i in range(len(sources))]
-    return image_grid(torch.cat(rows), nrow=outputs.shape[0] + 2)
+def comparison_grid(sources: Tensor, outputs: Tensor, targets: Tensor | None) -> Tensor:
+    """uint8 grid, one row per input: input | each of the K outputs (K x N x C x H x W) | truth (if given)."""
+    from pipeline.images import image_grid  # here: the prepare stage checks problem names, and draws nothing
+
+    rows = [torch.cat([sources[i:i + 1], outputs[:, i], *([targets[i:i + 1]] if targets is not None else [])])
+            for i in range(len(sources))]
+    return image_grid(torch.cat(rows), nrow=outputs.shape[0] + 1 + (targets is not None))

@@ -25,7 +25,8 @@ from pipeline.io import atomic_dir, load_torch, save_torch, write_json
 from pipeline.translate.networks import UNet
 from pipeline.translate.problems import PROBLEMS, comparison_grid
 
-SAMPLE_ROWS = 8  # test inputs shown in samples.png
+SAMPLE_ROWS = 8  # test inputs shown in samples.png and the report
+SHOWN_FILE = "translations.pt"  # in the run's latent/ folder: the first output for each shown input
 
 
 # ---- the translator on disk -------------------------------------------------------------------
@@ -45,11 +46,13 @@ def save_translator(run: str, tr: Any, recipe: dict[str, Any], variant: str, dat
 
 
 def load_translator(path: str | Path, device: torch.device | str = "cpu") -> tuple[UNet, dict[str, Any]]:
-    """(the U-Net in eval mode, dropout still on, the checkpoint's header)."""
+    """(the U-Net in eval mode, dropout still on, the checkpoint's header). A CycleGAN's checkpoint gives
+    its G_AB (header problem: None, the image is translated as given)."""
     try:
         ckpt = load_torch(path)
-        if ckpt.get("task") != "translate":
-            raise CheckpointError(f"{path} is a generator of task {ckpt.get('task', 'generate')!r}, not a translator")
+        if ckpt.get("task") not in ("translate", "cycle"):
+            raise CheckpointError(f"{path} is a generator of task {ckpt.get('task', 'generate')!r}, not a translator "
+                                  f"(task translate or cycle)")
         generator = UNet(ckpt["data_shape"][0], ckpt["width"], ckpt["dropout"])
         generator.load_state_dict(ckpt.pop("state_dict"))
     except FileNotFoundError:
@@ -145,6 +148,8 @@ def sample(variant: str, seed: int | None, params_file: str) -> None:
         reason = "task translate: G has no latent space (its only noise is dropout)"
         write_json({key: {"unavailable": reason} for key in ("interpolation", "direction", "arithmetic")},
                    out / "index.json")
+        # the first output of the shown inputs: the report sets the variants of one problem side by side
+        save_torch({"outputs": to_uint8(outputs[0, :n]), "problem": recipe.data.translate}, out / SHOWN_FILE)
     print(f"sampled {run_key}: {outputs.shape[0]} outputs for each of {outputs.shape[1]} test inputs "
           f"-> {paths.generated_path(run_key)}, grid (input | outputs | truth) -> {paths.samples_png(run_key)}")
 

@@ -1,0 +1,435 @@
+"""Task cycle: unpaired image-to-image translation (CycleGAN, Zhu et al. 2017) between two image datasets,
+domain A (`dataset`) and domain B (`data.cycle_with`), resized to A's size. Nothing pairs an image of A
+with one of B; two generators (G_AB, G_BA) and two discriminators (D_A, D_B) learn from
+
+  GAN loss of G_AB against D_B + GAN loss of G_BA against D_A
+  + `cycle.cycle_weight` x (|G_BA(G_AB(a)) - a| + |G_AB(G_BA(b)) - b|)        (cycle consistency, lambda 10)
+  + `cycle.identity_weight` x (|G_AB(b) - b| + |G_BA(a) - a|)                   (identity, 0.5 lambda = 5)
+
+with any registered GAN loss (CycleGAN uses LSGAN). G is the U-Net of task translate without dropout, D the
+PatchGAN on one image. Departures from the CycleGAN reference: U-Net generators (CycleGAN's: ResNet blocks)
+sized for small images, and no pool of 50 past fakes for D.
+
+Metrics (evaluate), per direction on the test images of the source domain:
+  `fid_classifier_ab`: FID between G_AB(A test) and B's test images on B's classifier features;
+  `accuracy_ab`: B's classifier on G_AB(A test) against the A labels (is the digit kept?), beside
+  `accuracy_ab_untranslated` (B's classifier on A's test images merely resized: what translation adds);
+  `cycle_l1_a`: |G_BA(G_AB(a)) - a|, pixels in [0, 1]; and the same from B to A.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from pipeline import paths
+from pipeline.data import Prepared
+from pipeline.errors import ConfigError, TrainingDiverged
+from pipeline.images import from_uint8, image_grid, save_png, to_uint8
+from pipeline.io import atomic_dir, load_torch, save_torch, write_json
+from pipeline.translate.networks import PatchGAN, UNet
+
+SAMPLE_ROWS = 8
+
+
+def to_size(x: Tensor, shape: tuple[int, ...]) -> Tensor:
+    """Images resized (bilinear) to `shape` = (C, H, W); channels must agree."""
+    if x.shape[1] != shape[0]:
+        raise ConfigError(f"data.cycle_with: the two domains need the same number of channels, got {x.shape[1]} "
+                          f"and {shape[0]}")
+    if tuple(x.shape[-2:]) == tuple(shape[-2:]):
+        return x
+    return F.interpolate(x.float(), size=tuple(shape[-2:]), mode="bilinear", align_corners=False).clamp(-1, 1)
+
+
+@dataclass
+class Domains:
+    """Both domains' images at A's size; labels only for evaluation (training never sees them)."""
+
+    a_train: Tensor
+    b_train: Tensor
+    a_test: Tensor
+    b_test: Tensor
+    a_labels: Tensor | None
+    b_labels: Tensor | None
+    b_native: tuple[int, ...]   # B's own C, H, W: what B's classifier reads
+
+
+def domains(a: Prepared, b: Prepared) -> Domains:
+    for p in (a, b):
+        if p.kind != "image":
+            raise ConfigError(f"task cycle needs two image datasets; {p.name!r} is {p.kind!r} data")
+    shape = a.data_shape
+    return Domains(a.x_train, to_size(b.x_train, shape), a.x_test, to_size(b.x_test, shape), a.y_test, b.y_test,
+                   b.data_shape)
+
+
+@dataclass
+class CycleModels:
+    g_ab: UNet
+    g_ba: UNet
+    d_a: PatchGAN
+    d_b: PatchGAN
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    gen: torch.Generator
+    step: int = 0
+    d_updates: int = 0
+    log_rows: list[dict[str, float]] = field(default_factory=list)
+    eval_rows: list[dict[str, float]] = field(default_factory=list)
+
+    def modules(self) -> dict[str, Any]:
+        return {"g_ab": self.g_ab, "g_ba": self.g_ba, "d_a": self.d_a, "d_b": self.d_b, "opt_g": self.opt_g,
+                "opt_d": self.opt_d}
+
+
+def build(recipe: Any, channels: int, device: torch.device) -> CycleModels:
+    from pipeline.optim import OPTIMIZERS
+    from pipeline.tasks import TASKS
+
+    t = recipe.train
+    loss = TASKS.get("cycle").loss(recipe.loss)
+    torch.manual_seed(recipe.seed)
+    norm = "none" if (loss.gradient_penalty or t.spectral_norm) else "batch"
+    g_ab, g_ba = UNet(channels, t.width, 0.0).to(device), UNet(channels, t.width, 0.0).to(device)
+    d_a, d_b = (PatchGAN(channels, t.width, norm, t.spectral_norm, inputs=1).to(device) for _ in range(2))
+    make = OPTIMIZERS.get(t.optimizer, "train.optimizer")
+    opt_g = make([*g_ab.parameters(), *g_ba.parameters()], t.lr_g, t.betas, device)
+    opt_d = make([*d_a.parameters(), *d_b.parameters()], t.lr_d, t.betas, device)
+    return CycleModels(g_ab, g_ba, d_a, d_b, opt_g, opt_d, torch.Generator(device=device).manual_seed(recipe.seed))
+
+
+def generator_loss(loss: Any, m: CycleModels, a: Tensor, b: Tensor, recipe: Any) -> tuple[Tensor, dict[str, Tensor],
+                                                                                          Tensor, Tensor]:
+    """(G's total loss, its terms, G_AB(a), G_BA(b))."""
+    from pipeline.training.steps import frozen
+
+    c = recipe.cycle
+    fake_b, fake_a = m.g_ab(a), m.g_ba(b)
+    with frozen(m.d_a), frozen(m.d_b):
+        adv = loss.generator(m.d_b(fake_b).float()) + loss.generator(m.d_a(fake_a).float())
+    cyc = (m.g_ba(fake_b) - a).abs().mean() + (m.g_ab(fake_a) - b).abs().mean()
+    total = adv + c.cycle_weight * cyc
+    terms = {"loss_adv": adv.detach(), "loss_cycle": cyc.detach()}
+    if c.identity_weight:
+        idt = (m.g_ab(b) - b).abs().mean() + (m.g_ba(a) - a).abs().mean()
+        total = total + c.identity_weight * idt
+        terms["loss_identity"] = idt.detach()
+    return total, terms, fake_b, fake_a
+
+
+def discriminator_loss(loss: Any, m: CycleModels, a: Tensor, b: Tensor, fake_a: Tensor, fake_b: Tensor,
+                       recipe: Any) -> tuple[Tensor, dict[str, Tensor]]:
+    from pipeline.losses import gradient_penalty
+
+    t = recipe.train
+    smooth = 1.0 - t.label_smoothing
+    d_a = loss.discriminator(m.d_a(a).float(), m.d_a(fake_a.detach()).float(), smooth)
+    d_b = loss.discriminator(m.d_b(b).float(), m.d_b(fake_b.detach()).float(), smooth)
+    total = d_a + d_b
+    if loss.gradient_penalty:
+        gp = (gradient_penalty(lambda x: m.d_a(x).flatten(1).mean(1), a, fake_a, 1, m.gen)
+              + gradient_penalty(lambda x: m.d_b(x).flatten(1).mean(1), b, fake_b, 1, m.gen))
+        total = total + t.gp_weight * gp
+    return total, {"loss_d": total.detach(), "loss_d_a": d_a.detach(), "loss_d_b": d_b.detach()}
+
+
+def _state(m: CycleModels, recipe: Any) -> dict[str, Any]:
+    from pipeline.checkpoint import code_digest
+
+    return {"hash": recipe.training_hash(), "code": code_digest(), "step": m.step, "d_updates": m.d_updates,
+            "log_rows": m.log_rows, "eval_rows": m.eval_rows, "gen": m.gen.get_state(),
+            "torch_rng": torch.get_rng_state(), **{k: v.state_dict() for k, v in m.modules().items()}}
+
+
+def _resume(m: CycleModels, recipe: Any, state_path: Path | None) -> int:
+    from pipeline.checkpoint import code_digest
+
+    if state_path is None or not state_path.exists():
+        return 0
+    state = load_torch(state_path)
+    if state.get("hash") != recipe.training_hash() or state.get("code") != code_digest():
+        print(f"note: {state_path} was written by another recipe or code version; training from scratch")
+        return 0
+    for key, module in m.modules().items():
+        module.load_state_dict(state[key])
+    m.gen.set_state(state["gen"])
+    torch.set_rng_state(state["torch_rng"])
+    m.step, m.d_updates = state["step"], state["d_updates"]
+    m.log_rows, m.eval_rows = list(state["log_rows"]), list(state["eval_rows"])
+    return m.step
+
+
+@torch.no_grad()
+def apply(generator: nn.Module, x: Tensor, batch_size: int = 500) -> Tensor:
+    """G on `x`, batched, in eval mode (there is no dropout: deterministic), on the CPU."""
+    device = next(generator.parameters()).device
+    was = generator.training
+    generator.eval()
+    out = torch.cat([generator(x[i:i + batch_size].to(device)).float().cpu() for i in range(0, len(x), batch_size)])
+    generator.train(was)
+    return out
+
+
+def train_cycle(recipe: Any, d: Domains, *, variant: str = "variant", tracker: Any = None,
+                classifiers: tuple[nn.Module | None, nn.Module | None] = (None, None), state_path: Path | None = None,
+                progress: bool = True) -> CycleModels:
+    from pipeline.device import autocast_factory
+    from pipeline.tasks import TASKS
+    from pipeline.tracking import NullTracker
+    from pipeline.training.steps import critic_steps
+    from pipeline.variants import for_this_machine
+
+    recipe = for_this_machine(recipe)
+    tracker = tracker or NullTracker()
+    t = recipe.train
+    device = torch.device(t.device)
+    loss = TASKS.get("cycle").loss(recipe.loss)
+    m = build(recipe, d.a_train.shape[1], device)
+    start = _resume(m, recipe, state_path)
+    a_all, b_all = d.a_train.to(device), d.b_train.to(device)
+    autocast = autocast_factory(t.precision, device)
+    sums: dict[str, float] = {}
+    count, clock = 0, time.perf_counter()
+    bar = tqdm(total=t.steps, initial=start, desc=f"train {variant}", disable=None if progress else True, unit="step")
+
+    def draw(x: Tensor) -> Tensor:
+        return x[torch.randint(len(x), (t.batch_size,), device=device, generator=m.gen)]
+
+    for step in range(start + 1, t.steps + 1):
+        a, b = draw(a_all), draw(b_all)  # unpaired: independent draws
+        with autocast():
+            loss_g, terms, fake_b, fake_a = generator_loss(loss, m, a, b, recipe)
+        m.opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        m.opt_g.step()
+        for k in range(critic_steps(recipe, step)):  # CycleGAN: D after G, on G's latest fakes
+            if k:
+                a, b = draw(a_all), draw(b_all)
+                with torch.no_grad(), autocast():
+                    fake_b, fake_a = m.g_ab(a), m.g_ba(b)
+            with autocast():
+                loss_d, d_terms = discriminator_loss(loss, m, a, b, fake_a, fake_b, recipe)
+            m.opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            m.opt_d.step()
+            if loss.weight_clipping:
+                with torch.no_grad():
+                    for p in [*m.d_a.parameters(), *m.d_b.parameters()]:
+                        p.clamp_(-t.clip_value, t.clip_value)
+            m.d_updates += 1
+        for key, value in {"loss_g": loss_g.detach(), **terms, **d_terms}.items():
+            sums[key] = sums.get(key, 0.0) + float(value)
+        count += 1
+        m.step = step
+        bar.update()
+        if step % t.log_every == 0 or step == t.steps:
+            row = {"step": step, **{k: v / count for k, v in sums.items()},
+                   "seconds_per_step": (time.perf_counter() - clock) / count}
+            if any(not torch.isfinite(torch.tensor(v)) for v in row.values()):
+                raise TrainingDiverged(f"{variant}: a loss became NaN/Inf by step {step}: {row}")
+            m.log_rows.append(row)
+            tracker.log_metrics({k: v for k, v in row.items() if k != "step"}, step)
+            bar.set_postfix(loss_g=f"{row['loss_g']:.3f}", cycle=f"{row['loss_cycle']:.4f}")
+            sums, count, clock = {}, 0, time.perf_counter()
+        if step % t.eval_every == 0 or step == t.steps:
+            n = t.eval_samples
+            row = {"step": step, "images_seen": step * t.batch_size,
+                   **cycle_metrics(Translations.of(m, d.a_test[:n], d.b_test[:n]), d.a_test[:n], d.b_test[:n],
+                                   _head(d.a_labels, n), _head(d.b_labels, n), classifiers, d.b_native, fid=False)}
+            m.eval_rows.append(row)
+            tracker.log_metrics({k: v for k, v in row.items() if k != "step"}, step)
+            tracker.log_image(sample_grid(m, d.a_test[:SAMPLE_ROWS], d.b_test[:SAMPLE_ROWS]), "translations", step)
+        if state_path is not None and step % t.checkpoint_every == 0 and step < t.steps:
+            save_torch(_state(m, recipe), state_path)
+    bar.close()
+    return m
+
+
+def _head(x: Tensor | None, n: int) -> Tensor | None:
+    return x[:n] if x is not None else None
+
+
+def sample_grid(m: Any, a: Tensor, b: Tensor) -> Tensor:
+    """Rows a | G_AB(a) | G_BA(G_AB(a)), then b | G_BA(b) | G_AB(G_BA(b)): uint8."""
+    ab, ba = apply(m.g_ab, a), apply(m.g_ba, b)
+    rows = torch.stack([a.cpu(), ab, apply(m.g_ba, ab), b.cpu(), ba, apply(m.g_ab, ba)])  # 6 x N x C x H x W
+    first, second = rows[:3].transpose(0, 1).flatten(0, 1), rows[3:].transpose(0, 1).flatten(0, 1)
+    return image_grid(torch.cat([first, second]), nrow=3)
+
+
+@dataclass
+class Translations:
+    """Each domain's test images translated (ab: A to B, ba: B to A) and translated back (aba, bab)."""
+
+    ab: Tensor
+    ba: Tensor
+    aba: Tensor
+    bab: Tensor
+
+    @classmethod
+    def of(cls, m: Any, a: Tensor, b: Tensor) -> "Translations":
+        ab, ba = apply(m.g_ab, a), apply(m.g_ba, b)
+        return cls(ab, ba, apply(m.g_ba, ab), apply(m.g_ab, ba))
+
+
+def cycle_metrics(tr: Translations, a: Tensor, b: Tensor, a_labels: Tensor | None, b_labels: Tensor | None,
+                  classifiers: tuple[nn.Module | None, nn.Module | None], b_native: tuple[int, ...],
+                  fid: bool = True) -> dict[str, float]:
+    """Both directions' label accuracy, cycle error and (with `fid`) classifier FID. `classifiers`: (A's, B's)."""
+    from pipeline.metrics.classifier import classify
+    from pipeline.metrics.fidelity import classifier_features
+    from pipeline.metrics.frechet import frechet_distance, gaussian
+    from pipeline.translate.metrics import l1_error
+
+    a, b = a.cpu(), b.cpu()
+    out = {"cycle_l1_a": l1_error(tr.aba, a), "cycle_l1_b": l1_error(tr.bab, b)}
+    clf_a, clf_b = classifiers
+    # direction, translated, the untranslated source, the target domain's test images, the target domain's
+    # classifier and the size it reads, the source labels
+    for name, translated, source, target, clf, size, labels in (
+            ("ab", tr.ab, a, b, clf_b, b_native, a_labels), ("ba", tr.ba, b, a, clf_a, tuple(a.shape[1:]), b_labels)):
+        if clf is None:
+            continue
+        if labels is not None:
+            for key, x in ((f"accuracy_{name}", translated), (f"accuracy_{name}_untranslated", source)):
+                out[key] = float((classify(clf, to_size(x, size)) == labels.cpu()).float().mean())
+        if fid:
+            feats = [classifier_features(clf, to_size(x, size)) for x in (translated, target)]
+            out[f"fid_classifier_{name}"] = frechet_distance(gaussian(feats[0]), gaussian(feats[1]))
+    return out
+
+
+# ---- the stages ---------------------------------------------------------------------------------
+
+
+def _domains(recipe: Any) -> Domains:
+    from pipeline.data import load_prepared
+
+    return domains(load_prepared(recipe.dataset), load_prepared(recipe.data.cycle_with))
+
+
+def _merged(params_file: str, variant: str, seed: int | None) -> Any:
+    """The sample and evaluate stages' recipe: merged, not resolved (what they read needs no resolving)."""
+    from pipeline.config import load_params
+
+    return load_params(params_file).merged(variant, seed)
+
+
+def _classifiers(recipe: Any, device: str = "cpu") -> tuple[nn.Module | None, nn.Module | None]:
+    from pipeline.checkpoint import load_dataset_classifier
+
+    return load_dataset_classifier(recipe.dataset, device), load_dataset_classifier(recipe.data.cycle_with, device)
+
+
+def train(variant: str, seed: int | None, params_file: str) -> None:
+    from pipeline import checkpoint
+    from pipeline.tracking import NullTracker
+    from pipeline.tracking_mlflow import VariantRun, log_translator_model, run_reference, run_status, start_variant_run
+    from pipeline.variants import for_this_machine, load_lab
+
+    lab = load_lab(params_file, names=False)
+    v, recipe = lab.variant(variant), for_this_machine(lab.recipe(variant, seed))
+    d = _domains(recipe)
+    run_key = paths.run_name(variant, recipe.seed)
+    for note in v.notes:
+        print(f"note: {variant}: {note}")
+    state_path = paths.run_state_path(run_key)
+    request = VariantRun(variant, recipe.seed, recipe.to_dict(), recipe.train.device, Path(params_file).read_text(),
+                         v.notes)
+    tracker = start_variant_run(recipe.mlflow, request, previous=checkpoint.read_unfinished_run(run_key),
+                                resume=state_path.exists(),
+                                remember=lambda ref: checkpoint.write_unfinished_run(run_key, ref))
+    with run_status(tracker):
+        m = train_cycle(recipe, d, variant=run_key, tracker=tracker or NullTracker(),
+                        classifiers=_classifiers(recipe, recipe.train.device), state_path=state_path)
+        header = {"task": "cycle", "problem": None, "data_shape": list(d.a_train.shape[1:]), "width": recipe.train.width,
+                  "dropout": 0.0, "variant": variant, "recipe": recipe.to_dict(), "domains": [recipe.dataset,
+                                                                                          recipe.data.cycle_with]}
+        with atomic_dir(paths.model_dir(run_key)) as out:
+            save_torch({"state_dict": m.g_ab.state_dict(), "g_ba": m.g_ba.state_dict(), **header},
+                       out / paths.GENERATOR_FILE)
+            save_torch({"state_dict": m.g_ab.state_dict(), "g_ba": m.g_ba.state_dict(), "d_a": m.d_a.state_dict(),
+                        "d_b": m.d_b.state_dict(), **header}, out / paths.FULL_CHECKPOINT_FILE)
+        checkpoint.write_training_tables(run_key, m.log_rows, m.eval_rows)
+        checkpoint.write_resolved(run_key, recipe.to_dict(), v.notes)
+        checkpoint.write_training_summary(run_key, recipe.to_dict(), recipe.train.device, m.d_updates, {})
+        checkpoint.write_run_reference(run_key, run_reference(tracker))
+        if tracker is not None:
+            for path, folder in ((paths.generator_path(run_key), "checkpoint"),
+                                 (paths.full_checkpoint_path(run_key), "checkpoint"),
+                                 (paths.train_log_path(run_key), "tables"), (paths.train_eval_path(run_key), "tables"),
+                                 (paths.resolved_path(run_key), "tables")):
+                tracker.log_artifact(path, folder)
+            tracker.submit(log_translator_model, m.g_ab, tuple(d.a_train.shape[1:]))
+    checkpoint.forget_unfinished_run(run_key)
+    last = m.log_rows[-1]
+    print(f"trained {run_key}: {recipe.train.steps} steps, loss_g {last['loss_g']:.4f}, cycle {last['loss_cycle']:.4f}")
+
+
+def _load(run_key: str, shape: list[int], width: int) -> tuple[UNet, UNet]:
+    ckpt = load_torch(paths.generator_path(run_key))
+    g_ab, g_ba = UNet(shape[0], width, 0.0), UNet(shape[0], width, 0.0)
+    g_ab.load_state_dict(ckpt["state_dict"])
+    g_ba.load_state_dict(ckpt["g_ba"])
+    return g_ab.eval(), g_ba.eval()
+
+
+@dataclass
+class _Pair:
+    g_ab: UNet
+    g_ba: UNet
+
+
+def sample(variant: str, seed: int | None, params_file: str) -> None:
+    recipe = _merged(params_file, variant, seed)
+    d = _domains(recipe)
+    run_key = paths.run_name(variant, recipe.seed)
+    m = _Pair(*_load(run_key, list(d.a_train.shape[1:]), recipe.train.width))
+    tr = Translations.of(m, d.a_test, d.b_test)
+    save_torch({k: to_uint8(getattr(tr, k)) for k in ("ab", "ba", "aba", "bab")}, paths.generated_path(run_key))
+    save_png(sample_grid(m, d.a_test[:SAMPLE_ROWS], d.b_test[:SAMPLE_ROWS]), paths.samples_png(run_key))
+    with atomic_dir(paths.latent_dir(run_key)) as out:
+        reason = "task cycle: G has no latent space"
+        write_json({key: {"unavailable": reason} for key in ("interpolation", "direction", "arithmetic")},
+                   out / "index.json")
+    print(f"sampled {run_key}: {len(d.a_test)} A->B and {len(d.b_test)} B->A translations, grid (image | translated "
+          f"| back) -> {paths.samples_png(run_key)}")
+
+
+def evaluate(variant: str, seed: int | None, params_file: str) -> None:
+    from pipeline.checkpoint import read_run_reference
+    from pipeline.tracking import BackgroundTracker
+    from pipeline.tracking_mlflow import reopen
+
+    recipe = _merged(params_file, variant, seed)
+    d = _domains(recipe)
+    run_key = paths.run_name(variant, recipe.seed)
+    reference = read_run_reference(run_key)
+    tracker = BackgroundTracker(lambda: reopen(reference)) if reference else None
+    stored = load_torch(paths.generated_path(run_key))
+    tr = Translations(**{k: from_uint8(stored[k]) for k in ("ab", "ba", "aba", "bab")})
+    metrics = {"n_a": len(d.a_test), "n_b": len(d.b_test),
+               **cycle_metrics(tr, d.a_test, d.b_test, d.a_labels, d.b_labels, _classifiers(recipe), d.b_native)}
+    write_json(metrics, paths.metrics_path(run_key))
+    write_json({}, paths.class_hist_path(run_key))
+    write_json({"classifier": {"features": "classifier", "network": "each target domain's classifier "
+                               "(models/classifier), translations resized to its input size",
+                               "reference": "the target domain's test split", "n_generated": len(d.a_test),
+                               "n_reference": len(d.b_test)}}, paths.fid_protocol_path(run_key))
+    if tracker is not None:
+        tracker.log_metrics({f"eval.{k}": v for k, v in metrics.items() if isinstance(v, (int, float))},
+                            step=recipe.train.steps)
+        for path in (paths.metrics_path(run_key), paths.fid_protocol_path(run_key)):
+            tracker.log_artifact(path, "evaluation")
+        tracker.close()
+    print(f"evaluated {run_key}: " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                                               for k, v in metrics.items()))
