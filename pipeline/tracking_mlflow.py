@@ -226,6 +226,40 @@ def start_variant_run(cfg: MlflowConfig, request: VariantRun, previous: Mapping[
     return BackgroundTracker(open_run)
 
 
+def start_training_run(recipe: Any, variant: str, params_file: str, notes: tuple[str, ...], run_key: str,
+                       resume: bool) -> BackgroundTracker | None:
+    """A train stage's run (`start_variant_run`): the resolved recipe as params, an unfinished training's
+    run continued when `resume`, and remembered beside the resumable state as soon as it is open."""
+    from pipeline import checkpoint
+
+    request = VariantRun(variant, recipe.seed, recipe.to_dict(), recipe.train.device, Path(params_file).read_text(),
+                         notes)
+    return start_variant_run(recipe.mlflow, request, previous=checkpoint.read_unfinished_run(run_key), resume=resume,
+                             remember=lambda ref: checkpoint.write_unfinished_run(run_key, ref))
+
+
+def log_training_files(tracker: "MlflowTracker | BackgroundTracker", run_key: str) -> None:
+    """What the train stage wrote, as artifacts: the checkpoints and the tables."""
+    from pipeline import paths
+
+    for path, folder in ((paths.generator_path(run_key), "checkpoint"), (paths.full_checkpoint_path(run_key), "checkpoint"),
+                         (paths.train_log_path(run_key), "tables"), (paths.train_eval_path(run_key), "tables"),
+                         (paths.resolved_path(run_key), "tables")):
+        tracker.log_artifact(path, folder)
+
+
+def log_evaluation(tracker: "MlflowTracker | BackgroundTracker", run_key: str, metrics: Mapping[str, Any],
+                   step: int) -> None:
+    """The evaluate stage's metrics as `eval.<metric>` at the last training step, its files as artifacts;
+    then the tracker is closed."""
+    from pipeline import paths
+
+    tracker.log_metrics({f"eval.{k}": v for k, v in metrics.items() if isinstance(v, (int, float))}, step=step)
+    for path in (paths.metrics_path(run_key), paths.class_hist_path(run_key), paths.fid_protocol_path(run_key)):
+        tracker.log_artifact(path, "evaluation")
+    tracker.close()
+
+
 def _continue_run(client, previous: Mapping[str, str] | None, uri: str) -> MlflowTracker | None:
     if not previous or previous.get("tracking_uri") != uri:
         return None

@@ -13,7 +13,7 @@ from pipeline.data import load_prepared
 from pipeline.io import write_json
 from pipeline.evaluation.evaluate import evaluate_samples
 from pipeline.tracking import BackgroundTracker
-from pipeline.tracking_mlflow import reopen
+from pipeline.tracking_mlflow import log_evaluation, reopen
 from pipeline.tasks import run_stage
 from stages._common import run
 
@@ -40,11 +40,7 @@ def evaluate_generate(variant: str, seed: Optional[int], params_file: str) -> No
     write_json(evaluation.histogram, paths.class_hist_path(run_key))
     write_json(evaluation.protocol, paths.fid_protocol_path(run_key))
     if tracker is not None:
-        tracker.log_metrics({f"eval.{k}": v for k, v in metrics.items() if isinstance(v, (int, float))},
-                            step=recipe.train.steps)
-        for path in (paths.metrics_path(run_key), paths.class_hist_path(run_key), paths.fid_protocol_path(run_key)):
-            tracker.log_artifact(path, "evaluation")
-        tracker.close()
+        log_evaluation(tracker, run_key, metrics, recipe.train.steps)
     print(f"evaluated {run_key}: " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                                                for k, v in metrics.items()))
 

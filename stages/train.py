@@ -7,7 +7,6 @@ MLflow run tagged with the variant and the seed, whose id the evaluate and repor
 from __future__ import annotations
 
 import subprocess
-from pathlib import Path
 from typing import Optional
 
 from pipeline import checkpoint, paths
@@ -16,8 +15,8 @@ from pipeline.data import load_prepared
 from pipeline.distributed import launch_command, under_launcher, world_from_env
 from pipeline.evaluation.checks import make_training_evaluator, still_improving
 from pipeline.tracking import NullTracker
-from pipeline.tracking_mlflow import (STILL_IMPROVING_TAG, VariantRun, log_generator_model, run_reference, run_status,
-                                     start_variant_run)
+from pipeline.tracking_mlflow import (STILL_IMPROVING_TAG, log_generator_model, log_training_files, run_reference,
+                                     run_status, start_training_run)
 from pipeline.training import train
 from pipeline.variants import for_this_machine, load_lab
 from pipeline.tasks import run_stage
@@ -47,11 +46,9 @@ def train_generate(variant: str, seed: Optional[int], params_file: str) -> None:
         print(f"note: {variant}: {note}")
     classifier = load_dataset_classifier(recipe.dataset)
     device = recipe.train.device
-    request = VariantRun(variant, recipe.seed, recipe.to_dict(), device, Path(params_file).read_text(), v.notes)
     # a killed training resumes from its checkpoint and continues its MLflow run
-    tracker = start_variant_run(recipe.mlflow, request, previous=checkpoint.read_unfinished_run(run_key),
-                                resume=read_state(recipe, state_path, quiet=True) is not None,
-                                remember=lambda ref: checkpoint.write_unfinished_run(run_key, ref))
+    tracker = start_training_run(recipe, variant, params_file, v.notes, run_key,
+                                 resume=read_state(recipe, state_path, quiet=True) is not None)
     with run_status(tracker):
         result = train(recipe, prepared, variant=run_key, tracker=tracker or NullTracker(), state_path=state_path,
                        evaluator=make_training_evaluator(recipe, prepared, classifier))
@@ -67,11 +64,7 @@ def train_generate(variant: str, seed: Optional[int], params_file: str) -> None:
             tracker.set_tags({STILL_IMPROVING_TAG: str(convergence["still_improving"]).lower()})
         checkpoint.write_run_reference(run_key, run_reference(tracker))
         if tracker is not None:
-            for path, folder in ((paths.generator_path(run_key), "checkpoint"),
-                                 (paths.full_checkpoint_path(run_key), "checkpoint"),
-                                 (paths.train_log_path(run_key), "tables"), (paths.train_eval_path(run_key), "tables"),
-                                 (paths.resolved_path(run_key), "tables")):
-                tracker.log_artifact(path, folder)
+            log_training_files(tracker, run_key)
             tracker.submit(log_generator_model, result.generator, result.spec)
     checkpoint.forget_unfinished_run(run_key)  # finished: nothing left to resume
     last = result.log_rows[-1]

@@ -53,6 +53,26 @@ def point_data(name: str = "ring8", n: int = 2000) -> Prepared:
     return prepared
 
 
+class Crash(Exception):
+    """Stands in for a kill: raised from inside a training loop."""
+
+
+class CrashingTracker:
+    """A tracker that records nothing and raises Crash when step `at_step` is logged."""
+
+    def __init__(self, at_step: int) -> None:
+        from pipeline.tracking import NullTracker
+
+        self.at_step, self.inner = at_step, NullTracker()
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def log_metrics(self, metrics, step):
+        if step == self.at_step:
+            raise Crash(f"killed at step {step}")
+
+
 @pytest.fixture
 def images() -> Prepared:
     return image_data()

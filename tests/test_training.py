@@ -6,7 +6,7 @@ import copy
 
 import pytest
 import torch
-from conftest import image_data, point_data, raw_recipe, tiny_recipe
+from conftest import Crash, CrashingTracker, image_data, point_data, raw_recipe, tiny_recipe
 
 from pipeline.device import resolve_device
 from pipeline.errors import ConfigError, TrainingDiverged
@@ -14,20 +14,6 @@ from pipeline.losses import LOSSES
 from pipeline.models import build_models
 from pipeline.tracking import NullTracker
 from pipeline.training import model_spec, train
-
-
-class Crash(Exception):
-    """Stands in for a kill: raised from inside the training loop."""
-
-
-class CrashingTracker(NullTracker):
-    def __init__(self, at_step: int) -> None:
-        super().__init__()
-        self.at_step = at_step
-
-    def log_metrics(self, metrics, step):
-        if step == self.at_step:
-            raise Crash(f"killed at step {step}")
 
 
 def weights(module: torch.nn.Module) -> torch.Tensor:

@@ -11,7 +11,7 @@ import math
 import pytest
 import torch
 import yaml
-from conftest import REPO, image_data, raw_recipe
+from conftest import REPO, Crash, CrashingTracker, image_data, raw_recipe
 
 from pipeline.errors import ConfigError
 from pipeline.losses import LOSSES
@@ -199,20 +199,6 @@ def test_every_loss_trains_a_translator_with_finite_losses(loss):
     assert keys <= set(tr.log_rows[-1]) and all(math.isfinite(v) for v in tr.log_rows[-1].values())
     assert tr.d_updates == (0 if loss == "none" else recipe.train.steps)
     assert [r["step"] for r in tr.eval_rows] == [2, 4] and {"l1", "psnr"} <= set(tr.eval_rows[-1])
-
-
-class Crash(Exception):
-    """Stands in for a kill."""
-
-
-class CrashingTracker(NullTracker):
-    def __init__(self, at_step: int) -> None:
-        super().__init__()
-        self.at_step = at_step
-
-    def log_metrics(self, metrics, step):
-        if step == self.at_step:
-            raise Crash(f"killed at step {step}")
 
 
 def test_a_killed_translator_resumes_to_the_same_weights(tmp_path):

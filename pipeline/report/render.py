@@ -49,6 +49,7 @@ class VariantSection:
     figures: dict[str, str] = field(default_factory=dict)
     latent: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> {href, caption} or {unavailable}
     protocol: dict[str, dict[str, Any]] = field(default_factory=dict)  # features -> how its FID was measured
+    task: str = "generate"                  # variants of different tasks are never ranked or tested against each other
 
     @property
     def missing(self) -> list[str]:
@@ -69,15 +70,19 @@ def _figure_href(path: Path) -> str:
     return f"{paths.REPORT_FIGURES.name}/{path.name}"
 
 
-def best_values(sections: list[VariantSection], columns: list[str]) -> dict[str, float]:
-    """The best mean over seeds in each column with a direction."""
-    best: dict[str, float] = {}
-    for col in columns:
-        sign = direction(col)
-        values = [s.metrics[col]["mean"] for s in sections if col in s.metrics and s.metrics[col]["mean"] is not None
-                  and math.isfinite(s.metrics[col]["mean"])]
-        if sign and values:
-            best[col] = max(values) if sign > 0 else min(values)
+def best_values(sections: list[VariantSection], columns: list[str]) -> dict[str, dict[str, float]]:
+    """task -> the best mean over seeds in each column with a direction, among that task's variants (a
+    translator's FID against true test images is not a generator's FID against the training set)."""
+    best: dict[str, dict[str, float]] = {}
+    for task in dict.fromkeys(s.task for s in sections):
+        group = [s for s in sections if s.task == task]
+        best[task] = {}
+        for col in columns if len(group) > 1 else ():  # a task's lone variant is best at nothing
+            sign = direction(col)
+            values = [s.metrics[col]["mean"] for s in group if col in s.metrics and s.metrics[col]["mean"] is not None
+                      and math.isfinite(s.metrics[col]["mean"])]
+            if sign and values:
+                best[task][col] = max(values) if sign > 0 else min(values)
     return best
 
 
@@ -87,7 +92,7 @@ def variant_section(variant: Variant, seeds: tuple[int, ...], figures_dir: Path)
     resolved = {"loss": recipe.loss, "arch": recipe.arch, **{k: getattr(t, k) for k in RESOLVED_KEYS}}
     shown = runs.runs[0].seed if runs.runs else seeds[0]
     section = VariantSection(name, recipe.dataset, flatten(variant.overrides), runs, runs.summary(), shown,
-                             resolved=resolved, notes=list(variant.notes))
+                             resolved=resolved, notes=list(variant.notes), task=recipe.task)
     first = paths.run_name(name, shown)
     section.protocol = runs.evaluated[0].protocol if runs.evaluated else {}
     if paths.samples_png(first).exists():
@@ -185,7 +190,8 @@ def render(lab: Lab, figures_dir: Path = paths.REPORT_FIGURES) -> tuple[str, str
 
     sections = [variant_section(variant, lab.seeds, figures_dir) for variant in lab.variants.values()]
     columns = list(dict.fromkeys(k for s in sections for k in s.metrics if not k.startswith(HIDDEN)))
-    tests = pairwise([s.runs for s in sections], columns)
+    tests = [t for task in dict.fromkeys(s.task for s in sections)  # within a task: the same protocol
+             for t in pairwise([s.runs for s in sections if s.task == task], columns)]
     env = Environment(loader=PackageLoader("pipeline.report", "templates"), autoescape=select_autoescape(("html", "html.j2")))
     env.filters["fmt"] = _fmt
     env.filters["stat"] = _stat

@@ -19,7 +19,6 @@ Metrics (evaluate), per direction on the test images of the source domain:
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,7 @@ from tqdm.auto import tqdm
 
 from pipeline import paths
 from pipeline.data import Prepared
-from pipeline.errors import ConfigError, TrainingDiverged
+from pipeline.errors import ConfigError
 from pipeline.images import from_uint8, image_grid, save_png, to_uint8
 from pipeline.io import atomic_dir, load_torch, save_torch, write_json
 from pipeline.translate.networks import PatchGAN, UNet
@@ -142,32 +141,6 @@ def discriminator_loss(loss: Any, m: CycleModels, a: Tensor, b: Tensor, fake_a: 
     return total, {"loss_d": total.detach(), "loss_d_a": d_a.detach(), "loss_d_b": d_b.detach()}
 
 
-def _state(m: CycleModels, recipe: Any) -> dict[str, Any]:
-    from pipeline.checkpoint import code_digest
-
-    return {"hash": recipe.training_hash(), "code": code_digest(), "step": m.step, "d_updates": m.d_updates,
-            "log_rows": m.log_rows, "eval_rows": m.eval_rows, "gen": m.gen.get_state(),
-            "torch_rng": torch.get_rng_state(), **{k: v.state_dict() for k, v in m.modules().items()}}
-
-
-def _resume(m: CycleModels, recipe: Any, state_path: Path | None) -> int:
-    from pipeline.checkpoint import code_digest
-
-    if state_path is None or not state_path.exists():
-        return 0
-    state = load_torch(state_path)
-    if state.get("hash") != recipe.training_hash() or state.get("code") != code_digest():
-        print(f"note: {state_path} was written by another recipe or code version; training from scratch")
-        return 0
-    for key, module in m.modules().items():
-        module.load_state_dict(state[key])
-    m.gen.set_state(state["gen"])
-    torch.set_rng_state(state["torch_rng"])
-    m.step, m.d_updates = state["step"], state["d_updates"]
-    m.log_rows, m.eval_rows = list(state["log_rows"]), list(state["eval_rows"])
-    return m.step
-
-
 @torch.no_grad()
 def apply(generator: nn.Module, x: Tensor, batch_size: int = 500) -> Tensor:
     """G on `x`, batched, in eval mode (there is no dropout: deterministic), on the CPU."""
@@ -186,6 +159,7 @@ def train_cycle(recipe: Any, d: Domains, *, variant: str = "variant", tracker: A
     from pipeline.tasks import TASKS
     from pipeline.tracking import NullTracker
     from pipeline.training.steps import critic_steps
+    from pipeline.translate.train import LossLog, resume, save_state
     from pipeline.variants import for_this_machine
 
     recipe = for_this_machine(recipe)
@@ -194,11 +168,10 @@ def train_cycle(recipe: Any, d: Domains, *, variant: str = "variant", tracker: A
     device = torch.device(t.device)
     loss = TASKS.get("cycle").loss(recipe.loss)
     m = build(recipe, d.a_train.shape[1], device)
-    start = _resume(m, recipe, state_path)
+    start = resume(m, recipe, state_path)
     a_all, b_all = d.a_train.to(device), d.b_train.to(device)
     autocast = autocast_factory(t.precision, device)
-    sums: dict[str, float] = {}
-    count, clock = 0, time.perf_counter()
+    log = LossLog(variant, tracker)
     bar = tqdm(total=t.steps, initial=start, desc=f"train {variant}", disable=None if progress else True, unit="step")
 
     def draw(x: Tensor) -> Tensor:
@@ -226,20 +199,12 @@ def train_cycle(recipe: Any, d: Domains, *, variant: str = "variant", tracker: A
                     for p in [*m.d_a.parameters(), *m.d_b.parameters()]:
                         p.clamp_(-t.clip_value, t.clip_value)
             m.d_updates += 1
-        for key, value in {"loss_g": loss_g.detach(), **terms, **d_terms}.items():
-            sums[key] = sums.get(key, 0.0) + float(value)
-        count += 1
+        log.add({"loss_g": loss_g.detach(), **terms, **d_terms})
         m.step = step
         bar.update()
         if step % t.log_every == 0 or step == t.steps:
-            row = {"step": step, **{k: v / count for k, v in sums.items()},
-                   "seconds_per_step": (time.perf_counter() - clock) / count}
-            if any(not torch.isfinite(torch.tensor(v)) for v in row.values()):
-                raise TrainingDiverged(f"{variant}: a loss became NaN/Inf by step {step}: {row}")
-            m.log_rows.append(row)
-            tracker.log_metrics({k: v for k, v in row.items() if k != "step"}, step)
-            bar.set_postfix(loss_g=f"{row['loss_g']:.3f}", cycle=f"{row['loss_cycle']:.4f}")
-            sums, count, clock = {}, 0, time.perf_counter()
+            m.log_rows.append(log.flush(step))
+            bar.set_postfix(loss_g=f"{m.log_rows[-1]['loss_g']:.3f}", cycle=f"{m.log_rows[-1]['loss_cycle']:.4f}")
         if step % t.eval_every == 0 or step == t.steps:
             n = t.eval_samples
             row = {"step": step, "images_seen": step * t.batch_size,
@@ -249,7 +214,7 @@ def train_cycle(recipe: Any, d: Domains, *, variant: str = "variant", tracker: A
             tracker.log_metrics({k: v for k, v in row.items() if k != "step"}, step)
             tracker.log_image(sample_grid(m, d.a_test[:SAMPLE_ROWS], d.b_test[:SAMPLE_ROWS]), "translations", step)
         if state_path is not None and step % t.checkpoint_every == 0 and step < t.steps:
-            save_torch(_state(m, recipe), state_path)
+            save_state(m, recipe, state_path)
     bar.close()
     return m
 
@@ -333,7 +298,8 @@ def _classifiers(recipe: Any, device: str = "cpu") -> tuple[nn.Module | None, nn
 def train(variant: str, seed: int | None, params_file: str) -> None:
     from pipeline import checkpoint
     from pipeline.tracking import NullTracker
-    from pipeline.tracking_mlflow import VariantRun, log_translator_model, run_reference, run_status, start_variant_run
+    from pipeline.tracking_mlflow import (log_training_files, log_translator_model, run_reference, run_status,
+                                         start_training_run)
     from pipeline.variants import for_this_machine, load_lab
 
     lab = load_lab(params_file, names=False)
@@ -343,11 +309,7 @@ def train(variant: str, seed: int | None, params_file: str) -> None:
     for note in v.notes:
         print(f"note: {variant}: {note}")
     state_path = paths.run_state_path(run_key)
-    request = VariantRun(variant, recipe.seed, recipe.to_dict(), recipe.train.device, Path(params_file).read_text(),
-                         v.notes)
-    tracker = start_variant_run(recipe.mlflow, request, previous=checkpoint.read_unfinished_run(run_key),
-                                resume=state_path.exists(),
-                                remember=lambda ref: checkpoint.write_unfinished_run(run_key, ref))
+    tracker = start_training_run(recipe, variant, params_file, v.notes, run_key, resume=state_path.exists())
     with run_status(tracker):
         m = train_cycle(recipe, d, variant=run_key, tracker=tracker or NullTracker(),
                         classifiers=_classifiers(recipe, recipe.train.device), state_path=state_path)
@@ -364,11 +326,7 @@ def train(variant: str, seed: int | None, params_file: str) -> None:
         checkpoint.write_training_summary(run_key, recipe.to_dict(), recipe.train.device, m.d_updates, {})
         checkpoint.write_run_reference(run_key, run_reference(tracker))
         if tracker is not None:
-            for path, folder in ((paths.generator_path(run_key), "checkpoint"),
-                                 (paths.full_checkpoint_path(run_key), "checkpoint"),
-                                 (paths.train_log_path(run_key), "tables"), (paths.train_eval_path(run_key), "tables"),
-                                 (paths.resolved_path(run_key), "tables")):
-                tracker.log_artifact(path, folder)
+            log_training_files(tracker, run_key)
             tracker.submit(log_translator_model, m.g_ab, tuple(d.a_train.shape[1:]))
     checkpoint.forget_unfinished_run(run_key)
     last = m.log_rows[-1]
@@ -408,7 +366,7 @@ def sample(variant: str, seed: int | None, params_file: str) -> None:
 def evaluate(variant: str, seed: int | None, params_file: str) -> None:
     from pipeline.checkpoint import read_run_reference
     from pipeline.tracking import BackgroundTracker
-    from pipeline.tracking_mlflow import reopen
+    from pipeline.tracking_mlflow import log_evaluation, reopen
 
     recipe = _merged(params_file, variant, seed)
     d = _domains(recipe)
@@ -426,10 +384,6 @@ def evaluate(variant: str, seed: int | None, params_file: str) -> None:
                                "reference": "the target domain's test split", "n_generated": len(d.a_test),
                                "n_reference": len(d.b_test)}}, paths.fid_protocol_path(run_key))
     if tracker is not None:
-        tracker.log_metrics({f"eval.{k}": v for k, v in metrics.items() if isinstance(v, (int, float))},
-                            step=recipe.train.steps)
-        for path in (paths.metrics_path(run_key), paths.fid_protocol_path(run_key)):
-            tracker.log_artifact(path, "evaluation")
-        tracker.close()
+        log_evaluation(tracker, run_key, metrics, recipe.train.steps)
     print(f"evaluated {run_key}: " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                                                for k, v in metrics.items()))

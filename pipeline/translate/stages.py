@@ -85,7 +85,8 @@ def train(variant: str, seed: int | None, params_file: str) -> None:
     from pipeline.data import load_prepared
     from pipeline.evaluation.checks import still_improving
     from pipeline.tracking import NullTracker
-    from pipeline.tracking_mlflow import VariantRun, log_translator_model, run_reference, run_status, start_variant_run
+    from pipeline.tracking_mlflow import (log_training_files, log_translator_model, run_reference, run_status,
+                                         start_training_run)
     from pipeline.translate.train import HeldOutCheck, train_translator
     from pipeline.variants import for_this_machine, load_lab
 
@@ -97,11 +98,7 @@ def train(variant: str, seed: int | None, params_file: str) -> None:
     for note in v.notes:
         print(f"note: {variant}: {note}")
     state_path = paths.run_state_path(run_key)
-    request = VariantRun(variant, recipe.seed, recipe.to_dict(), recipe.train.device, Path(params_file).read_text(),
-                         v.notes)
-    tracker = start_variant_run(recipe.mlflow, request, previous=checkpoint.read_unfinished_run(run_key),
-                                resume=state_path.exists(),
-                                remember=lambda ref: checkpoint.write_unfinished_run(run_key, ref))
+    tracker = start_training_run(recipe, variant, params_file, v.notes, run_key, resume=state_path.exists())
     with run_status(tracker):
         tr = train_translator(recipe, prepared, variant=run_key, tracker=tracker or NullTracker(),
                               checker=HeldOutCheck(recipe, prepared, classifier, torch.device(recipe.train.device)),
@@ -113,11 +110,7 @@ def train(variant: str, seed: int | None, params_file: str) -> None:
                                           still_improving(tr.eval_rows, recipe.train.steps))
         checkpoint.write_run_reference(run_key, run_reference(tracker))
         if tracker is not None:
-            for path, folder in ((paths.generator_path(run_key), "checkpoint"),
-                                 (paths.full_checkpoint_path(run_key), "checkpoint"),
-                                 (paths.train_log_path(run_key), "tables"), (paths.train_eval_path(run_key), "tables"),
-                                 (paths.resolved_path(run_key), "tables")):
-                tracker.log_artifact(path, folder)
+            log_training_files(tracker, run_key)
             tracker.submit(log_translator_model, tr.generator, prepared.data_shape)
     checkpoint.forget_unfinished_run(run_key)
     last = tr.log_rows[-1]
@@ -162,7 +155,7 @@ def evaluate(variant: str, seed: int | None, params_file: str) -> None:
     from pipeline.metrics.fidelity import fidelity_protocol
     from pipeline.metrics.modes import class_histogram
     from pipeline.tracking import BackgroundTracker
-    from pipeline.tracking_mlflow import reopen
+    from pipeline.tracking_mlflow import log_evaluation, reopen
     from pipeline.translate.metrics import translation_metrics
 
     recipe = load_params(params_file).merged(variant, seed)
@@ -188,10 +181,6 @@ def evaluate(variant: str, seed: int | None, params_file: str) -> None:
     write_json(histogram, paths.class_hist_path(run_key))
     write_json(protocol, paths.fid_protocol_path(run_key))
     if tracker is not None:
-        tracker.log_metrics({f"eval.{k}": v for k, v in metrics.items() if isinstance(v, (int, float))},
-                            step=recipe.train.steps)
-        for path in (paths.metrics_path(run_key), paths.class_hist_path(run_key), paths.fid_protocol_path(run_key)):
-            tracker.log_artifact(path, "evaluation")
-        tracker.close()
+        log_evaluation(tracker, run_key, metrics, recipe.train.steps)
     print(f"evaluated {run_key}: " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                                                for k, v in metrics.items()))

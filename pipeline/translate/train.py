@@ -38,7 +38,6 @@ from pipeline.translate.problems import PROBLEMS, comparison_grid
 from pipeline.variants import ResolvedRecipe, for_this_machine
 
 
-
 @dataclass
 class Translator:
     generator: UNet
@@ -50,6 +49,60 @@ class Translator:
     d_updates: int = 0
     log_rows: list[dict[str, float]] = field(default_factory=list)
     eval_rows: list[dict[str, float]] = field(default_factory=list)
+
+    def modules(self) -> dict[str, Any]:
+        """What the resumable state saves, by name."""
+        out = {"generator": self.generator, "opt_g": self.opt_g}
+        if self.discriminator is not None:
+            out.update(discriminator=self.discriminator, opt_d=self.opt_d)
+        return out
+
+
+class LossLog:
+    """Per-step losses averaged over `log_every` steps into one row (a NaN/Inf stops training), logged."""
+
+    def __init__(self, variant: str, tracker: Tracker) -> None:
+        self.variant, self.tracker = variant, tracker
+        self.sums: dict[str, float] = {}
+        self.count, self.clock = 0, time.perf_counter()
+
+    def add(self, logs: dict[str, Tensor]) -> None:
+        for k, v in logs.items():
+            self.sums[k] = self.sums.get(k, 0.0) + float(v)
+        self.count += 1
+
+    def flush(self, step: int) -> dict[str, float]:
+        row = {"step": step, **{k: v / self.count for k, v in self.sums.items()},
+               "seconds_per_step": (time.perf_counter() - self.clock) / self.count}
+        if any(not torch.isfinite(torch.tensor(v)) for v in row.values()):
+            raise TrainingDiverged(f"{self.variant}: a loss became NaN/Inf by step {step}: {row}")
+        self.tracker.log_metrics({k: v for k, v in row.items() if k != "step"}, step)
+        self.sums, self.count, self.clock = {}, 0, time.perf_counter()
+        return row
+
+
+def save_state(run: Any, recipe: ResolvedRecipe, path: Path) -> None:
+    """The resumable state of a translate or cycle run (`run.modules()`, counters, tables, random streams)."""
+    save_torch({"hash": recipe.training_hash(), "code": code_digest(), "step": run.step, "d_updates": run.d_updates,
+                "log_rows": run.log_rows, "eval_rows": run.eval_rows, "gen": run.gen.get_state(),
+                "torch_rng": torch.get_rng_state(), **{k: m.state_dict() for k, m in run.modules().items()}}, path)
+
+
+def resume(run: Any, recipe: ResolvedRecipe, state_path: Path | None) -> int:
+    """Restore `run` from a state the same recipe and code wrote; the step to continue after (0: none)."""
+    if state_path is None or not state_path.exists():
+        return 0
+    state = load_torch(state_path)
+    if state.get("hash") != recipe.training_hash() or state.get("code") != code_digest():
+        print(f"note: {state_path} was written by another recipe or code version; training from scratch")
+        return 0
+    for key, module in run.modules().items():
+        module.load_state_dict(state[key])
+    run.gen.set_state(state["gen"])
+    torch.set_rng_state(state["torch_rng"])
+    run.step, run.d_updates = state["step"], state["d_updates"]
+    run.log_rows, run.eval_rows = list(state["log_rows"]), list(state["eval_rows"])
+    return run.step
 
 
 def reconstruction(output: Tensor, target: Tensor, kind: str) -> Tensor:
@@ -101,34 +154,6 @@ def build(recipe: ResolvedRecipe, prepared: Prepared, device: torch.device) -> T
         opt_d = make(discriminator.parameters(), t.lr_d, t.betas, device)
     opt_g = make(generator.parameters(), t.lr_g, t.betas, device)
     return Translator(generator, discriminator, opt_g, opt_d, torch.Generator(device=device).manual_seed(recipe.seed))
-
-
-def _state(tr: Translator, recipe: ResolvedRecipe) -> dict[str, Any]:
-    modules = {"generator": tr.generator, "opt_g": tr.opt_g}
-    if tr.discriminator is not None:
-        modules.update(discriminator=tr.discriminator, opt_d=tr.opt_d)
-    return {"hash": recipe.training_hash(), "code": code_digest(), "step": tr.step, "d_updates": tr.d_updates,
-            "log_rows": tr.log_rows, "eval_rows": tr.eval_rows, "gen": tr.gen.get_state(),
-            "torch_rng": torch.get_rng_state(), **{k: m.state_dict() for k, m in modules.items()}}
-
-
-def _resume(tr: Translator, recipe: ResolvedRecipe, state_path: Path | None) -> int:
-    if state_path is None or not state_path.exists():
-        return 0
-    state = load_torch(state_path)
-    if state.get("hash") != recipe.training_hash() or state.get("code") != code_digest():
-        print(f"note: {state_path} was written by another recipe or code version; training from scratch")
-        return 0
-    tr.generator.load_state_dict(state["generator"])
-    tr.opt_g.load_state_dict(state["opt_g"])
-    if tr.discriminator is not None:
-        tr.discriminator.load_state_dict(state["discriminator"])
-        tr.opt_d.load_state_dict(state["opt_d"])
-    tr.gen.set_state(state["gen"])
-    torch.set_rng_state(state["torch_rng"])
-    tr.step, tr.d_updates = state["step"], state["d_updates"]
-    tr.log_rows, tr.eval_rows = list(state["log_rows"]), list(state["eval_rows"])
-    return tr.step
 
 
 class HeldOutCheck:
@@ -189,11 +214,10 @@ def train_translator(recipe: ResolvedRecipe, prepared: Prepared, *, variant: str
     loss = TASKS.get("translate").loss(recipe.loss)
     problem = PROBLEMS.get(recipe.data.translate, "data.translate")
     tr = build(recipe, prepared, device)
-    start = _resume(tr, recipe, state_path)
+    start = resume(tr, recipe, state_path)
     x = prepared.x_train.to(device)
     autocast = autocast_factory(t.precision, device)
-    sums: dict[str, float] = {}
-    count, clock = 0, time.perf_counter()
+    log = LossLog(variant, tracker)
     bar = tqdm(total=t.steps, initial=start, desc=f"train {variant}", disable=None if progress else True, unit="step")
 
     def batch() -> tuple[Tensor, Tensor]:
@@ -225,28 +249,19 @@ def train_translator(recipe: ResolvedRecipe, prepared: Prepared, *, variant: str
         tr.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         tr.opt_g.step()
-        logs.update(loss_g=loss_g.detach(), **g_terms)
-        for k, v in logs.items():
-            sums[k] = sums.get(k, 0.0) + float(v)
-        count += 1
+        log.add({**logs, "loss_g": loss_g.detach(), **g_terms})
         tr.step = step
         bar.update()
         if step % t.log_every == 0 or step == t.steps:
-            row = {"step": step, **{k: v / count for k, v in sums.items()},
-                   "seconds_per_step": (time.perf_counter() - clock) / count}
-            if any(not torch.isfinite(torch.tensor(v)) for v in row.values()):
-                raise TrainingDiverged(f"{variant}: a loss became NaN/Inf by step {step}: {row}")
-            tr.log_rows.append(row)
-            tracker.log_metrics({k: v for k, v in row.items() if k != "step"}, step)
-            bar.set_postfix(loss_g=f"{row['loss_g']:.3f}", loss_rec=f"{row['loss_rec']:.4f}")
-            sums, count, clock = {}, 0, time.perf_counter()
+            tr.log_rows.append(log.flush(step))
+            bar.set_postfix(loss_g=f"{tr.log_rows[-1]['loss_g']:.3f}", loss_rec=f"{tr.log_rows[-1]['loss_rec']:.4f}")
         if checker is not None and (step % t.eval_every == 0 or step == t.steps):
             row = {"step": step, "images_seen": step * t.batch_size, **checker(tr.generator)}
             tr.eval_rows.append(row)
             tracker.log_metrics({k: v for k, v in row.items() if k != "step"}, step)
             tracker.log_image(checker.grid(tr.generator), "translations", step)
         if state_path is not None and step % t.checkpoint_every == 0 and step < t.steps:
-            save_torch(_state(tr, recipe), state_path)
+            save_state(tr, recipe, state_path)
     bar.close()
     tr.generator.eval()
     return tr
