@@ -73,11 +73,16 @@ def read_generator_checkpoint(path: str | Path) -> tuple[dict[str, Tensor], Gene
 
     try:
         ckpt = load_torch(path)
+        if ckpt.get("task") in ("translate", "cycle"):
+            raise CheckpointError(f"{path} is a translator (task {ckpt['task']}), not a generator of images from noise; "
+                                  f"use `gan translate <variant> <image>`")
         meta = GeneratorCheckpoint(ModelSpec.from_dict(ckpt["spec"]), ckpt["arch"], ckpt["variant"], ckpt["recipe"],
                                    ckpt["class_names"])
         return ckpt["state_dict"], meta
     except FileNotFoundError:
         raise CheckpointError(f"{path} does not exist") from None
+    except CheckpointError:
+        raise
     except Exception as exc:  # truncated, corrupt, another program's file, or written by an old version
         raise CheckpointError(f"{path} is not a readable generator checkpoint ({type(exc).__name__}: {exc}); "
                               f"restore it with `dvc checkout` or retrain with `dvc repro -f train@<variant>-<seed>`") from None

@@ -365,3 +365,18 @@ def test_every_kind_of_data_has_a_sample_figure_and_kinds_import_no_report_code(
     stacked = type("P", (), {"info": {"stacked_from": "mnist5k"}})()
     assert "not comparable" in report_note("stacked", stacked)
     assert report_note("image", stacked) is None
+
+
+def test_best_values_rank_variants_only_within_their_task():
+    """A translator's FID (against the true test images) is not a generator's: bold never crosses tasks."""
+    from types import SimpleNamespace
+
+    from pipeline.report.render import best_values
+
+    def section(task, fid):
+        return SimpleNamespace(task=task, metrics={"fid_classifier": {"mean": fid}})
+
+    sections = [section("generate", 18.0), section("generate", 30.0), section("translate", 48.0),
+                section("translate", 54.0), section("cycle", 50.0)]
+    best = best_values(sections, ["fid_classifier"])
+    assert best == {"generate": {"fid_classifier": 18.0}, "translate": {"fid_classifier": 48.0}, "cycle": {}}

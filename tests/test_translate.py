@@ -356,3 +356,26 @@ def test_cycle_configuration_errors_and_its_second_domain_is_prepared():
         lab_from_raw({**base, "variants": {"c": {"task": "cycle", "data": {"cycle_with": "svhn"}}}})
     with pytest.raises(ConfigError, match=r"variants\.c\.translate\.l1_weight: applies to task translate only"):
         lab_from_raw({**base, "variants": {"c": {**cyc, "translate": {"l1_weight": 1.0}}}})
+
+
+def test_translator_checkpoints_load_as_translators_and_are_refused_as_generators(tmp_path, monkeypatch):
+    from pipeline import paths
+    from pipeline.checkpoint import load_generator
+    from pipeline.errors import CheckpointError
+    from pipeline.translate.stages import load_translator, save_translator, translate
+
+    monkeypatch.chdir(tmp_path)
+    recipe = translate_recipe(loss="ns")
+    tr = build(recipe, image_data(), torch.device("cpu"))
+    save_translator("t/seed0", tr, recipe.to_dict(), "t", (1, 28, 28), [str(i) for i in range(10)])
+    generator, header = load_translator(paths.generator_path("t/seed0"))
+    assert header["problem"] == "sr4" and header["data_shape"] == [1, 28, 28]
+    for a, b in zip(generator.state_dict().values(), tr.generator.state_dict().values()):
+        assert torch.equal(a, b)
+    x = torch.rand(5, 1, 28, 28) * 2 - 1
+    out = translate(generator, x, 3, seed=0)
+    assert out.shape == (3, 5, 1, 28, 28) and torch.equal(out, translate(generator, x, 3, seed=0))
+    assert not torch.equal(out[0], out[1])  # dropout: three different answers, reproducible from the seed
+    with pytest.raises(CheckpointError, match=r"is a translator \(task translate\), not a generator of images from "
+                                              r"noise; use `gan translate"):
+        load_generator(paths.generator_path("t/seed0"))
