@@ -177,7 +177,7 @@ def test_temp_exp_run_with_other_loss_lands_in_the_main_store(repo):
     assert "gradient_penalty" in dcgan[0].data.metrics
 
 
-def test_translate_experiment_as_typed_trains_tracked_translators(repo, tmp_path):
+def test_translate_experiment_as_typed_trains_tracked_translators(repo, tmp_path, monkeypatch):
     """The image-to-image task, as the README types it: every variant becomes a translator (inpaint, LSGAN);
     its metrics are the task's, its MLflow run has the loss terms, and the logged model translates images.
     Then `gan translate` on a picture file."""
@@ -204,8 +204,14 @@ def test_translate_experiment_as_typed_trains_tracked_translators(repo, tmp_path
     assert dcgan.data.params["task"] == "translate" and dcgan.data.params["loss"] == "lsgan"
     assert dcgan.data.params["arch"] == "unet_patchgan" and dcgan.data.params["data.translate"] == "inpaint"
     assert {"loss_rec", "loss_adv", "loss_d", "psnr", "eval.psnr", "eval.accuracy"} <= set(dcgan.data.metrics)
+    # mlflow.set_tracking_uri also sets MLFLOW_TRACKING_URI for every later subprocess: both are put back
+    previous = mlflow.get_tracking_uri()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{repo / 'mlflow.db'}")
     mlflow.set_tracking_uri(f"sqlite:///{repo / 'mlflow.db'}")
-    model = mlflow.pyfunc.load_model(f"runs:/{dcgan.info.run_id}/translator")
+    try:
+        model = mlflow.pyfunc.load_model(f"runs:/{dcgan.info.run_id}/translator")
+    finally:
+        mlflow.set_tracking_uri(previous)
     images = np.random.default_rng(0).uniform(-1, 1, (3, 1, 28, 28)).astype(np.float32)
     out = np.asarray(model.predict(images))
     assert out.shape == (3, 1, 28, 28) and out.min() >= -1 and out.max() <= 1
