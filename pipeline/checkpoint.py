@@ -301,6 +301,7 @@ def run_state(run: Run, recipe: Recipe) -> dict[str, Any]:
         "gen_state": run.gen.get_state(), "cpu_rng": torch.get_rng_state(),
         "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
         "log_rows": run.log_rows, "eval_rows": run.eval_rows,
+        "historical": [h.state_dict() for h in run.historical] if run.historical is not None else None,
     }
 
 
@@ -317,6 +318,9 @@ def restore_run_state(run: Run, state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda_rng"])
     run.step, run.d_updates, run.train_seconds = state["step"], state["d_updates"], state["train_seconds"]
     run.log_rows, run.eval_rows = state["log_rows"], state["eval_rows"]
+    if run.historical is not None:
+        for average, saved in zip(run.historical, state["historical"]):
+            average.load_state_dict(saved)
 
 
 WEIGHT_CODE = ("training", "losses", "optim", "device", "distributed", "models")  # modules and packages of pipeline/

@@ -39,6 +39,8 @@ class DataConfig:
     stacked_from: str = "mnist5k"       # stacked_mnist's digits: mnist5k (offline) | mnist (the published protocol)
     translate: str | None = None        # task translate: the paired problem, sr4 | inpaint | edges (built from the images)
     cycle_with: str | None = None       # task cycle: the second, unpaired image domain (a dataset name)
+    labels_per_class: int | None = None  # task semi: labelled training images per class (stratified, seeded); the rest
+                                        #   are used without their labels
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,15 @@ class TrainConfig:
     precision: str = "fp32"             # auto (bf16 on CUDA GPUs that have it, fp32 elsewhere) | fp32 | bf16 (autocast)
     g_noise: str | None = None          # reuse: the G step judges the D step's fakes | fresh: new noise (null: the loss's)
     compile: bool = False               # torch.compile G and D (pays off over hundreds of steps)
+    g_objective: str | None = None      # adversarial: the loss's G term | feature_matching: G matches the mean of D's
+                                        #   features on real data (Salimans et al. 2016) | null: the task's (semi: feature
+                                        #   matching, generate: adversarial)
+    minibatch_discrimination: bool = False  # D's head also sees, per sample, its closeness to the rest of the batch
+                                        #   (Salimans et al. 2016's kernel layer on D's features)
+    minibatch_std: bool = False         # D's head also sees the batch's standard deviation of its features (progressive
+                                        #   GANs, Karras et al. 2018; groups of 4)
+    historical_averaging: float = 0.0   # weight of the pull of G's and D's weights towards their running averages
+                                        #   (Salimans et al. 2016; 0: off)
     nproc: int = 1                      # data-parallel processes (torchrun, DDP); batch_size is the global batch
     log_every: int = 25                 # steps between loss rows (and host syncs)
     eval_every: int = 250               # steps between mode-collapse checks
@@ -127,7 +138,8 @@ class Recipe:
 
     seed: int = 0                       # from `seeds:`, one run per seed (not a key of params.yaml)
     task: str = "generate"              # generate: images from noise | translate: paired image-to-image (pix2pix)
-                                        #   | cycle: unpaired image-to-image (CycleGAN)
+                                        #   | cycle: unpaired image-to-image (CycleGAN) | semi: a classifier from few
+                                        #   labels (semi-supervised GAN)
     dataset: str = "mnist5k"
     loss: str = "ns"
     arch: str = "dcgan"
@@ -324,6 +336,10 @@ def check_values(recipe: Recipe, where: str = "") -> None:
         _choice(t.g_noise, ("fresh", "reuse"), f"{prefix}train.g_noise")
     _choice(t.updates, ("alternating", "simultaneous"), f"{prefix}train.updates")
     _choice(t.z_dist, ("normal", "uniform"), f"{prefix}train.z_dist")
+    if t.g_objective is not None:
+        _choice(t.g_objective, ("adversarial", "feature_matching"), f"{prefix}train.g_objective")
+    if t.historical_averaging < 0:
+        raise ConfigError(f"{prefix}train.historical_averaging must be >= 0 (0: off), got {t.historical_averaging}")
     for i, name in enumerate(recipe.eval.features):
         _choice(name, ("classifier", "inception"), f"{prefix}eval.features[{i}]")
     _choice(recipe.eval.reference, ("train", "test"), f"{prefix}eval.reference")
@@ -352,19 +368,30 @@ def check_values(recipe: Recipe, where: str = "") -> None:
         raise ConfigError(f"{prefix}train.ema must be in [0, 1), got {t.ema}")
     if not 0.0 < recipe.data.test_fraction < 1.0:
         raise ConfigError(f"{prefix}data.test_fraction must be in (0, 1), got {recipe.data.test_fraction}")
-    _check_translate(recipe, prefix)
+    _check_tasks(recipe, prefix)
 
 
-# Keys that mean something for one task only, with their "unused" value. `pipeline.variants.resolve` makes
-# one an error where a variant sets it itself for the other task, and drops it with a note where it comes
-# from the shared recipe (so `-S train.ema=0.999` still trains the translate variants beside the others).
-TRANSLATE_ONLY = {**{f"translate.{f.name}": getattr(TranslateConfig(), f.name)
-                     for f in dataclasses.fields(TranslateConfig)}, "data.translate": None}
-CYCLE_ONLY = {**{f"cycle.{f.name}": getattr(CycleConfig(), f.name) for f in dataclasses.fields(CycleConfig)},
-              "data.cycle_with": None}
-GENERATE_ONLY = {"conditional": False, "train.pac": 1, "train.unroll_steps": 0, "train.ema": 0.0, "train.g_steps": 1,
-                 "train.updates": "alternating", "train.nproc": 1, "train.compile": False}
-TASK_ONLY_KEYS = {"generate": GENERATE_ONLY, "translate": TRANSLATE_ONLY, "cycle": CYCLE_ONLY}  # task -> keys only it uses
+# Keys that mean something for some tasks only: key -> (the tasks that use it, its "unused" value).
+# `pipeline.variants.resolve` makes one an error where a variant sets it itself for another task, and drops it
+# with a note where it comes from the shared recipe (so `-S train.ema=0.999` still trains the translate variants).
+_TRANSLATE = {f"translate.{f.name}": getattr(TranslateConfig(), f.name) for f in dataclasses.fields(TranslateConfig)}
+_CYCLE = {f"cycle.{f.name}": getattr(CycleConfig(), f.name) for f in dataclasses.fields(CycleConfig)}
+TASK_KEYS: dict[str, tuple[tuple[str, ...], Any]] = {
+    **{key: (("generate",), unused) for key, unused in {
+        "conditional": False, "train.pac": 1, "train.unroll_steps": 0, "train.ema": 0.0, "train.g_steps": 1,
+        "train.updates": "alternating", "train.nproc": 1, "train.compile": False,
+        "train.minibatch_discrimination": False, "train.minibatch_std": False}.items()},
+    **{key: (("translate",), unused) for key, unused in {**_TRANSLATE, "data.translate": None}.items()},
+    **{key: (("cycle",), unused) for key, unused in {**_CYCLE, "data.cycle_with": None}.items()},
+    "train.g_objective": (("generate", "semi"), None),
+    "train.historical_averaging": (("generate", "semi"), 0.0),
+    "data.labels_per_class": (("semi",), None),
+}
+
+
+def task_names(owners: tuple[str, ...]) -> str:
+    """("generate", "semi") -> "generate or semi": how errors name the tasks a key applies to."""
+    return " or ".join(owners)
 
 
 def lookup(obj: Any, dotted: str) -> Any:
@@ -376,8 +403,15 @@ def lookup(obj: Any, dotted: str) -> Any:
     return obj
 
 
-def _check_translate(recipe: Recipe, prefix: str) -> None:
-    """The translate and cycle keys' ranges, on such a recipe (`TASK_ONLY_KEYS` says which keys apply where)."""
+def _check_tasks(recipe: Recipe, prefix: str) -> None:
+    """The translate, cycle and semi keys' ranges, on such a recipe (`TASK_KEYS` says which keys apply where)."""
+    if recipe.task == "semi":
+        n = recipe.data.labels_per_class
+        if n is None:
+            raise ConfigError(f"{prefix}data.labels_per_class: task semi needs the number of labelled images per "
+                              f"class, e.g. 10 (100 labels on MNIST)")
+        if n < 1:
+            raise ConfigError(f"{prefix}data.labels_per_class must be >= 1, got {n}")
     if recipe.task == "translate":
         tr = recipe.translate
         if recipe.data.translate is None:

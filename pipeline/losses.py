@@ -106,6 +106,13 @@ def _no_adversary(*_args) -> Tensor:
 TASK_LOSSES = {"none": GanLoss("none", _no_adversary, _no_adversary, probabilistic=False, smoothing=False)}
 
 
+def feature_matching(real_features: Tensor, fake_features: Tensor) -> Tensor:
+    """Salimans et al. 2016, sec. 3.1: G matches the mean of D's features on real data,
+    ||E f(x) - E f(G(z))||^2, as the paper's code computes it: the mean over features of the squared
+    difference of the batch means. The real side is a target (no gradient)."""
+    return (real_features.detach().float().mean(0) - fake_features.float().mean(0)).pow(2).mean()
+
+
 def gradient_penalty(
     critic: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor, pac: int = 1,
     generator: torch.Generator | None = None,

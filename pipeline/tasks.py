@@ -30,6 +30,7 @@ class Task:
     stages: dict[str, str]          # stage -> "module:function" running it for this task
     uses_arch: bool = True          # `arch` picks the networks (translate always trains a U-Net and a PatchGAN)
     extra_losses: tuple[str, ...] = ()  # losses beyond the GAN losses (`pipeline.losses.TASK_LOSSES`) it accepts
+    g_objective: str | None = None  # what `train.g_objective: null` means for it (None: the key does not apply)
 
     def loss(self, name: str, key: str = "loss") -> "GanLoss":
         """The loss `name` for this task; the error lists the task's valid losses."""
@@ -50,7 +51,7 @@ class Task:
 
 TASKS: Registry[Task] = Registry("task")
 TASKS.add("generate", Task("generate", {stage: f"stages.{stage}:{stage}_generate"
-                                        for stage in ("train", "sample", "evaluate")}))
+                                        for stage in ("train", "sample", "evaluate")}, g_objective="adversarial"))
 TASKS.add("translate", Task("translate", {stage: f"pipeline.translate.stages:{stage}"
                                           for stage in ("train", "sample", "evaluate")},
                             uses_arch=False, extra_losses=("none",)))

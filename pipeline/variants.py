@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from pipeline.config import TASK_ONLY_KEYS, Params, Recipe, build, load_params, lookup, parse_params
+from pipeline.config import TASK_KEYS, Params, Recipe, build, load_params, lookup, parse_params, task_names
 from pipeline.errors import ConfigError
 
 
@@ -92,13 +92,12 @@ def lab_from_params(params: Params, names: bool = True) -> Lab:
 
 def _check_shared_task_keys(shared: Recipe, tasks: set[str]) -> None:
     """A shared key that only one task uses, while no variant has that task, would change nothing: an error."""
-    for owner, keys in TASK_ONLY_KEYS.items():
-        if owner in tasks:
+    for key, (owners, unused) in TASK_KEYS.items():
+        if tasks & set(owners) or lookup(shared, key) == unused:
             continue
-        for key, unused in keys.items():
-            if lookup(shared, key) != unused:
-                raise ConfigError(f"{key}: applies to task {owner} only, and no variant has task {owner} "
-                                  f"(tasks here: {', '.join(sorted(tasks))}); remove it or add a {owner} variant")
+        raise ConfigError(f"{key}: applies to task {task_names(owners)} only, and no variant has task "
+                          f"{task_names(owners)} (tasks here: {', '.join(sorted(tasks))}); remove it or add a "
+                          f"{owners[0]} variant")
 
 
 def check_names(recipe: Recipe, where: str = "") -> None:
@@ -167,6 +166,8 @@ def resolve(recipe: Recipe, own: Mapping[str, Any] | None = None, where: str = "
         d_steps_warmup=loss.default_d_steps_warmup if t.d_steps_warmup is None else t.d_steps_warmup,
         g_noise=loss.default_g_noise if t.g_noise is None else t.g_noise,
     )
+    if task.g_objective is not None:  # a task whose G has an objective to choose (not translate's, cycle's)
+        changes["g_objective"] = task.g_objective if t.g_objective is None else t.g_objective
     notes: list[str] = []
     own_train = (own or {}).get("train") or {}
     if t.unroll_steps and changes["g_noise"] != "reuse":
@@ -175,6 +176,9 @@ def resolve(recipe: Recipe, own: Mapping[str, Any] | None = None, where: str = "
             notes.append("train.g_noise=fresh does not apply to an unrolled GAN: G's look-ahead uses the D step's "
                          "batch, as in the reference")
         changes["g_noise"] = "reuse"
+    if changes.get("g_objective") == "feature_matching" and t.unroll_steps:
+        raise ConfigError(f"{prefix}train.g_objective: feature_matching matches D's features, an unrolled G step "
+                          f"(train.unroll_steps {t.unroll_steps}) looks ahead at D's output: choose one")
     if t.updates == "simultaneous":
         plain = dict(d_steps=changes["d_steps"], d_steps_warmup=changes["d_steps_warmup"], g_steps=t.g_steps,
                      unroll_steps=t.unroll_steps)
@@ -198,22 +202,20 @@ def resolve(recipe: Recipe, own: Mapping[str, Any] | None = None, where: str = "
     # shared `task:` that switched it (`-S task=translate` turns every variant written for generate into a
     # translator: their own generate keys are dropped with a note)
     switched = own is not None and "task" not in own and recipe.task != Recipe.task
-    for owner, keys in TASK_ONLY_KEYS.items():
-        if owner == recipe.task:
+    for key, (owners, unused) in TASK_KEYS.items():
+        value = lookup(recipe, key)
+        if recipe.task in owners or value == unused:
             continue
-        for key, unused in keys.items():
-            value = lookup(recipe, key)
-            if value == unused:
-                continue
-            if own is None or (lookup(own, key) is not None and not switched):
-                raise ConfigError(f"{prefix}{key}: applies to task {owner} only, not {recipe.task!r}; remove it "
-                                  f"or set task: {owner}")
-            section, _, name = key.rpartition(".")
-            if section:
-                fields[section] = dataclasses.replace(fields[section], **{name: unused})
-            else:
-                fields[name] = unused
-            notes.append(f"{key}={value} applies to task {owner} only; this {recipe.task} variant trains without it")
+        if own is None or (lookup(own, key) is not None and not switched):
+            raise ConfigError(f"{prefix}{key}: applies to task {task_names(owners)} only, not {recipe.task!r}; "
+                              f"remove it or set task: {owners[0]}")
+        section, _, name = key.rpartition(".")
+        if section:
+            fields[section] = dataclasses.replace(fields[section], **{name: unused})
+        else:
+            fields[name] = unused
+        notes.append(f"{key}={value} applies to task {task_names(owners)} only; this {recipe.task} variant trains "
+                     f"without it")
     if not task.uses_arch:  # translate trains its own networks, whatever the shared `arch` says
         if own is not None and own.get("arch", TRANSLATE_ARCH) != TRANSLATE_ARCH and switched:
             notes.append(f"arch={own['arch']}: task {recipe.task!r} trains U-Net generators and PatchGAN "

@@ -361,7 +361,9 @@ def test_same_seed_same_weights(images):
     assert not torch.equal(weights(a.generator), weights(c.generator))
 
 
-@pytest.mark.parametrize("options", [{}, {"loss": "wgan_gp", "train": {"d_steps": 2}}, {"arch": "mlp"}])
+@pytest.mark.parametrize("options", [{}, {"loss": "wgan_gp", "train": {"d_steps": 2}}, {"arch": "mlp"},
+                                     {"train": {"historical_averaging": 0.5, "minibatch_discrimination": True,
+                                                "g_objective": "feature_matching"}}])
 def test_resume_after_a_crash_ends_with_the_same_weights(images, tmp_path, options):
     """Kill training after step 4 (checkpoint at step 4), resume, and match an uninterrupted run."""
     state = tmp_path / "last.pt"

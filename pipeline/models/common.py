@@ -30,6 +30,8 @@ class ModelSpec:
     pac: int = 1
     d_dropout: bool = True          # False: no dropout in D (a Wasserstein critic must be a fixed function)
     z_dist: str = "normal"          # the prior G was trained on: normal | uniform (see UniformPrior)
+    minibatch_discrimination: bool = False  # D's head sees MinibatchDiscrimination's features too
+    minibatch_std: bool = False     # D's head sees MinibatchStd's feature too
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -129,9 +131,47 @@ class Projection(nn.Module):
         return (e * h).sum(1)
 
 
+class MinibatchDiscrimination(nn.Module):
+    """Salimans et al. 2016, "Improved Techniques for Training GANs", sec. 3.2: D's features f(x_i) (A)
+    times a tensor T (A x B x C) give M_i (B x C); o(x_i)_b = sum over the other samples j of
+    exp(-||M_i,b - M_j,b||_1). The B values say how close a sample is to the rest of its batch, so a
+    collapsed batch of fakes is easy to tell from a varied batch of real images. B = 100 kernels of
+    C = 5 dimensions and T ~ N(0, 0.05) as in the paper's MNIST code."""
+
+    def __init__(self, features: int, kernels: int = 100, kernel_dim: int = 5) -> None:
+        super().__init__()
+        self.kernels, self.kernel_dim = kernels, kernel_dim
+        self.T = nn.Parameter(torch.randn(features, kernels * kernel_dim) * 0.05)
+
+    def forward(self, h: Tensor) -> Tensor:
+        m = (h @ self.T).reshape(h.shape[0], self.kernels, self.kernel_dim)  # (N, B, C)
+        l1 = (m.unsqueeze(0) - m.unsqueeze(1)).abs().sum(3)  # (N, N, B): ||M_i,b - M_j,b||_1
+        return torch.exp(-l1).sum(1) - 1.0  # the sample itself adds exp(0) = 1: leave it out
+
+
+class MinibatchStd(nn.Module):
+    """Progressive GANs' minibatch standard deviation (Karras et al. 2018, sec. 3): the standard deviation
+    of each feature over a group of `group_size` samples, averaged over the features, as one more
+    feature for each member of the group. Groups are strided (sample i is in group i mod N/g) as in
+    the reference; g is the largest divisor of the batch up to `group_size`. On D's feature vector here
+    (the paper puts it before the last convolution)."""
+
+    def __init__(self, group_size: int = 4) -> None:
+        super().__init__()
+        self.group_size = group_size
+
+    def forward(self, h: Tensor) -> Tensor:
+        n = h.shape[0]
+        g = max(d for d in range(1, min(self.group_size, n) + 1) if n % d == 0)
+        groups = h.float().reshape(g, n // g, -1)  # [a, b] = sample a * (n / g) + b: group b
+        std = (groups.var(0, unbiased=False) + 1e-8).sqrt().mean(1)  # (n / g,)
+        return std.repeat(g).unsqueeze(1).to(h.dtype)  # sample i gets its group's value, std[i mod n / g]
+
+
 class Discriminator(nn.Module):
     """What every registered D gets around its architecture's `body`: PacGAN packing, label
-    conditioning and the real/fake head, so an architecture only says how a pack becomes features.
+    conditioning, the batch layers and the real/fake head, so an architecture only says how a pack
+    becomes features.
 
     `body` maps one pack to features (N/pac, `features`): a convolutional body sees (N/pac, pac * C,
     H, W), a fully connected one (N/pac, pac * (C*H*W + classes)) (see `input_size`). Conditioning:
@@ -139,6 +179,8 @@ class Discriminator(nn.Module):
       embeddings of a pack's labels summed;
     - "input" (fully connected bodies, the original conditional GAN): each sample's one-hot label is
       concatenated to it before packing.
+    With `minibatch_discrimination` / `minibatch_std` the head sees those layers' outputs beside h.
+    `hidden(x, y)` is h itself (what feature matching matches).
     """
 
     def __init__(self, body: nn.Module, features: int, spec: ModelSpec, conditioning: str = "projection") -> None:
@@ -147,18 +189,27 @@ class Discriminator(nn.Module):
             raise ValueError(f"conditioning must be 'projection' or 'input', got {conditioning!r}")
         self.pac, self.num_classes, self.flat_input = spec.pac, spec.num_classes, conditioning == "input"
         self.features = body
-        self.head = nn.Linear(features, 1)
+        mbd = MinibatchDiscrimination(features) if spec.minibatch_discrimination else None
+        extra = (mbd.kernels if mbd is not None else 0) + int(spec.minibatch_std)
+        self.head = nn.Linear(features + extra, 1)
         self.projection = (Projection(spec.num_classes, features, spec.pac)
                            if spec.num_classes and conditioning == "projection" else None)
+        self.batch_layers = nn.ModuleList([m for m in (mbd, MinibatchStd() if spec.minibatch_std else None)
+                                           if m is not None])
 
-    def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+    def hidden(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        """The body's features of each pack, (N/pac, features)."""
         check_labels(y, self.num_classes, "discriminator")
         if self.flat_input:
             x = x.flatten(1)
             if self.num_classes:
                 x = torch.cat([x, one_hot(y, self.num_classes)], dim=1)  # label concatenated to the input
-        h = self.features(pack(x, self.pac))
-        out = self.head(h).squeeze(1)
+        return self.features(pack(x, self.pac))
+
+    def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        h = self.hidden(x, y)
+        seen = torch.cat([h, *(layer(h) for layer in self.batch_layers)], dim=1) if len(self.batch_layers) else h
+        out = self.head(seen).squeeze(1)
         return out + self.projection(h, y) if self.projection is not None else out
 
 

@@ -18,6 +18,7 @@ from pipeline.losses import GanLoss
 from pipeline.models import ModelSpec, build_models
 from pipeline.optim import OPTIMIZERS
 from pipeline.training.ema import Ema
+from pipeline.training.historical import HistoricalAverage
 
 
 def model_spec(recipe: Recipe, prepared: Prepared, loss: GanLoss) -> ModelSpec:
@@ -30,7 +31,8 @@ def model_spec(recipe: Recipe, prepared: Prepared, loss: GanLoss) -> ModelSpec:
     # dropout makes the critic a random function: its Lipschitz constraint and its W estimate lose their meaning
     return ModelSpec(data_shape=prepared.data_shape, kind=prepared.kind, z_dim=t.z_dim, width=t.width,
                      num_classes=prepared.num_classes if recipe.conditional else 0, d_norm=d_norm,
-                     spectral_norm=t.spectral_norm, pac=t.pac, d_dropout=not loss.wasserstein, z_dist=t.z_dist)
+                     spectral_norm=t.spectral_norm, pac=t.pac, d_dropout=not loss.wasserstein, z_dist=t.z_dist,
+                     minibatch_discrimination=t.minibatch_discrimination, minibatch_std=t.minibatch_std)
 
 
 def make_optimizers(recipe: Recipe, generator: nn.Module, discriminator: nn.Module,
@@ -59,6 +61,7 @@ class Run:
     g_fast: nn.Module | None = None   # the G and D the steps call: compiled (train.compile), in DDP (nproc > 1)
     d_fast: nn.Module | None = None
     world: World = World()
+    historical: tuple[HistoricalAverage, HistoricalAverage] | None = None  # G's and D's (train.historical_averaging)
 
     @property
     def sampler(self) -> nn.Module:
@@ -76,11 +79,18 @@ def setup_run(recipe: Recipe, prepared: Prepared, loss: GanLoss, device: torch.d
         discriminator = discriminator.to(memory_format=torch.channels_last)
     ema = Ema(generator, recipe.train.ema) if recipe.train.ema > 0 else None
     opt_g, opt_d = make_optimizers(recipe, generator, discriminator, device)
+    historical = None
+    if recipe.train.historical_averaging > 0:
+        historical = (HistoricalAverage(generator, recipe.train.historical_averaging),
+                      HistoricalAverage(discriminator, recipe.train.historical_averaging))
+        historical[0].attach(opt_g)
+        historical[1].attach(opt_d)
     gen = torch.Generator(device=device).manual_seed(recipe.seed + world.rank)  # each rank its own batches
     g_fast, d_fast = distributed.wrap(generator, world, device), distributed.wrap(discriminator, world, device)
     if recipe.train.compile:  # fixed shapes: one graph per mode (training/no-grad) and input, compiled once
         g_fast, d_fast = torch.compile(g_fast, dynamic=False), torch.compile(d_fast, dynamic=False)
-    return Run(generator, discriminator, ema, opt_g, opt_d, gen, g_fast=g_fast, d_fast=d_fast, world=world), spec
+    return Run(generator, discriminator, ema, opt_g, opt_d, gen, g_fast=g_fast, d_fast=d_fast, world=world,
+               historical=historical), spec
 
 
 def device_data(prepared: Prepared, device: torch.device, world: World) -> tuple[Tensor, Tensor | None]:

@@ -20,7 +20,7 @@ from torch.func import functional_call
 
 from pipeline.config import Recipe
 from pipeline.distributed import local
-from pipeline.losses import GanLoss, gradient_penalty
+from pipeline.losses import GanLoss, feature_matching, gradient_penalty
 from pipeline.training.unrolled import DSnapshot, lookahead, snapshot
 
 if TYPE_CHECKING:
@@ -134,7 +134,8 @@ def g_step(generator: nn.Module, discriminator: nn.Module, opt_g: torch.optim.Op
            batch: Batch, autocast: Callable[[], Any], recipe: Recipe | None = None,
            before: DSnapshot | None = None, fake: Tensor | None = None,
            measure: bool = True) -> dict[str, Tensor]:
-    """One generator update against the current discriminator, or, with `train.unroll_steps` k > 0,
+    """One generator update against the current discriminator (its output, or with `train.g_objective:
+    feature_matching` its features' batch mean against a real batch's), or, with `train.unroll_steps` k > 0,
     against D after k differentiable look-ahead steps on this batch taken from `before`, D as it was
     before this iteration's D update (Metz et al.; D itself is not changed). `fake`: G's output for
     `batch.z`, still attached to G's graph, when the caller reuses the D step's fakes
@@ -147,6 +148,11 @@ def g_step(generator: nn.Module, discriminator: nn.Module, opt_g: torch.optim.Op
             if before is None:
                 raise ValueError("an unrolled G step needs the snapshot of D taken before its D update")
             loss_g = _unrolled_generator_loss(eager(discriminator), before, loss, batch, fake, recipe, k)
+        elif recipe is not None and recipe.train.g_objective == "feature_matching":
+            with frozen(discriminator):  # the features of D's body on a real and a fake batch
+                with torch.no_grad():
+                    real_features = eager(discriminator).hidden(batch.real, batch.y_real)
+                loss_g = feature_matching(real_features, eager(discriminator).hidden(fake, batch.y_fake))
         else:
             with frozen(discriminator):  # D's local module: DDP must not wait for D's gradients here
                 loss_g = loss.generator(local(discriminator)(fake, batch.y_fake).float())
