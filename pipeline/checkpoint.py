@@ -76,6 +76,9 @@ def read_generator_checkpoint(path: str | Path) -> tuple[dict[str, Tensor], Gene
         if ckpt.get("task") in ("translate", "cycle"):
             raise CheckpointError(f"{path} is a translator (task {ckpt['task']}), not a generator of images from noise; "
                                   f"use `gan translate <variant> <image>`")
+        if ckpt.get("task") == "semi":
+            raise CheckpointError(f"{path} is a semi-supervised GAN (task semi): its product is the classifier; its "
+                                  f"samples are in reports/variants/<variant>/seed<s>/samples.png")
         meta = GeneratorCheckpoint(ModelSpec.from_dict(ckpt["spec"]), ckpt["arch"], ckpt["variant"], ckpt["recipe"],
                                    ckpt["class_names"])
         return ckpt["state_dict"], meta

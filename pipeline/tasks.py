@@ -4,6 +4,8 @@
 - `translate`: paired image-to-image translation (pix2pix): a U-Net maps a degraded image (`data.translate`:
   sr4, inpaint, edges) back to the image, trained with a reconstruction loss, an adversarial loss or both.
 - `cycle`: unpaired image-to-image translation (CycleGAN) between `dataset` and `data.cycle_with`.
+- `semi`: a classifier from `data.labels_per_class` labels per class and the unlabelled rest (Salimans et al.
+  2016): D is a K-class classifier whose real/fake probability comes from its logits.
 
 A task names, for each of the train, sample and evaluate stages, the function that runs it, as an import
 path: a stage loads only its own task's code. Adding a task is one `Task(...)` here and its stage functions.
@@ -29,8 +31,11 @@ class Task:
     name: str
     stages: dict[str, str]          # stage -> "module:function" running it for this task
     uses_arch: bool = True          # `arch` picks the networks (translate always trains a U-Net and a PatchGAN)
+    own_arch: tuple[str, str] = ("unet_patchgan", "U-Net generators and PatchGAN discriminators")  # what `arch`
+                                    # resolves to where it does not apply, and what that is
     extra_losses: tuple[str, ...] = ()  # losses beyond the GAN losses (`pipeline.losses.TASK_LOSSES`) it accepts
     g_objective: str | None = None  # what `train.g_objective: null` means for it (None: the key does not apply)
+    gan_losses: tuple[str, ...] | None = None  # the GAN losses it can train with (None: every registered one)
 
     def loss(self, name: str, key: str = "loss") -> "GanLoss":
         """The loss `name` for this task; the error lists the task's valid losses."""
@@ -39,6 +44,9 @@ class Task:
         extra = {n: TASK_LOSSES[n] for n in self.extra_losses}
         if name in extra:
             return extra[name]
+        if self.gan_losses is not None and name not in self.gan_losses:
+            raise ConfigError(f"{key}: task {self.name!r} trains with loss {' or '.join(self.gan_losses)}, not "
+                              f"{name!r}: its D's real/fake probability is Z / (Z + 1) of its class logits")
         if name in LOSSES or not extra:
             return LOSSES.get(name, key)
         raise ConfigError(f"{key}: unknown loss {name!r} for task {self.name!r}; valid losses: "
@@ -57,6 +65,11 @@ TASKS.add("translate", Task("translate", {stage: f"pipeline.translate.stages:{st
                             uses_arch=False, extra_losses=("none",)))
 TASKS.add("cycle", Task("cycle", {stage: f"pipeline.translate.cycle:{stage}" for stage in ("train", "sample", "evaluate")},
                         uses_arch=False))
+
+
+TASKS.add("semi", Task("semi", {stage: f"pipeline.semi.stages:{stage}" for stage in ("train", "sample", "evaluate")},
+                       uses_arch=False, own_arch=("semi_mlp", "the paper's MLPs, a K-class D and a feature-matching G"),
+                       g_objective="feature_matching", gan_losses=("ns", "minimax")))
 
 
 def run_stage(stage: str, variant: str, seed: int | None, params_file: str) -> None:

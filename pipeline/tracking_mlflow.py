@@ -354,6 +354,15 @@ def log_translator_model(tracker: MlflowTracker, generator: nn.Module, data_shap
     _log_model(tracker, copy.deepcopy(generator).cpu().eval(), example, "translator")
 
 
+def log_classifier_model(tracker: MlflowTracker, classifier: nn.Module, data_shape: tuple[int, ...]) -> None:
+    """A semi-supervised GAN's D as an MLflow model: `predict(images)`, images N x C x H x W float32 in
+    [-1, 1], returns the class logits (N x K)."""
+    import numpy as np
+
+    example = np.random.default_rng(0).uniform(-1, 1, (2, *data_shape)).astype(np.float32)
+    _log_model(tracker, copy.deepcopy(classifier).cpu().eval(), example, "classifier")
+
+
 def _log_model(tracker: MlflowTracker, module: nn.Module, example: "np.ndarray", name: str) -> None:
     import mlflow
     import torch

@@ -216,19 +216,18 @@ def resolve(recipe: Recipe, own: Mapping[str, Any] | None = None, where: str = "
             fields[name] = unused
         notes.append(f"{key}={value} applies to task {task_names(owners)} only; this {recipe.task} variant trains "
                      f"without it")
-    if not task.uses_arch:  # translate trains its own networks, whatever the shared `arch` says
-        if own is not None and own.get("arch", TRANSLATE_ARCH) != TRANSLATE_ARCH and switched:
-            notes.append(f"arch={own['arch']}: task {recipe.task!r} trains U-Net generators and PatchGAN "
-                         f"discriminators ({TRANSLATE_ARCH})")
-        elif own is not None and own.get("arch", TRANSLATE_ARCH) != TRANSLATE_ARCH:
-            raise ConfigError(f"{prefix}arch: task {recipe.task!r} trains U-Net generators and PatchGAN "
-                              f"discriminators ({TRANSLATE_ARCH}); remove arch from this variant")
-        fields["arch"] = TRANSLATE_ARCH
+    if not task.uses_arch:  # translate, cycle and semi train their own networks, whatever the shared `arch` says
+        arch, what = task.own_arch
+        if own is not None and own.get("arch", arch) != arch and switched:
+            notes.append(f"arch={own['arch']}: task {recipe.task!r} trains {what} ({arch})")
+        elif own is not None and own.get("arch", arch) != arch:
+            raise ConfigError(f"{prefix}arch: task {recipe.task!r} trains {what} ({arch}); remove arch from this "
+                              f"variant")
+        fields["arch"] = arch
     fields["train"] = dataclasses.replace(fields["train"], **changes)
     return ResolvedRecipe(**fields), tuple(notes)
 
 
-TRANSLATE_ARCH = "unet_patchgan"  # what `arch` resolves to for tasks translate and cycle
 
 
 def is_resolved(recipe: Recipe) -> bool:

@@ -1,0 +1,85 @@
+"""The semi-supervised GAN's networks, as in Salimans et al.'s permutation-invariant MNIST code
+(improved-gan, train_mnist_feature_matching.py):
+
+- D: an MLP 784-1000-500-250-250-250-K with weight normalisation, ReLU, and Gaussian noise on the input
+  (sd 0.3) and after every hidden layer (sd 0.5), on images in [0, 1] as the paper's code sees them;
+- G: z -> 500 -> 500 (batch norm, softplus) -> 784 (weight norm, sigmoid), mapped to the lab's [-1, 1].
+
+Left out: the paper's data-dependent initialisation of the weight-normalised layers. D's real/fake logit is
+log Z(x), Z = sum_k exp(l_k): D(x) = Z / (Z + 1) (`real_logit`)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch import Tensor
+from torch.nn.utils.parametrizations import weight_norm
+
+HIDDEN = (1000, 500, 250, 250, 250)
+
+
+class GaussianNoise(nn.Module):
+    """x + N(0, sd^2) while training; the identity in eval mode."""
+
+    def __init__(self, sd: float) -> None:
+        super().__init__()
+        self.sd = sd
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.sd * torch.randn_like(x) if self.training else x
+
+
+class SemiDiscriminator(nn.Module):
+    """Images (N x C x H x W in [-1, 1]) -> K class logits; `hidden` gives the last hidden layer (250),
+    the features G matches."""
+
+    def __init__(self, data_shape: tuple[int, ...], num_classes: int) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [GaussianNoise(0.3)]
+        dims = [math.prod(data_shape), *HIDDEN]
+        for d_in, d_out in zip(dims[:-1], dims[1:]):
+            layers += [weight_norm(nn.Linear(d_in, d_out)), nn.ReLU(), GaussianNoise(0.5)]
+        self.body = nn.Sequential(*layers)
+        self.classes = weight_norm(nn.Linear(dims[-1], num_classes))
+        self.num_classes = num_classes
+
+    def hidden(self, x: Tensor) -> Tensor:
+        return self.body((x.flatten(1) + 1) / 2)  # the paper's code sees pixels in [0, 1]
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.classes(self.hidden(x))
+
+
+class SemiGenerator(nn.Module):
+    def __init__(self, z_dim: int, data_shape: tuple[int, ...]) -> None:
+        super().__init__()
+        self.z_dim, self.data_shape = z_dim, tuple(data_shape)
+        self.net = nn.Sequential(
+            nn.Linear(z_dim, 500), nn.BatchNorm1d(500), nn.Softplus(),
+            nn.Linear(500, 500), nn.BatchNorm1d(500), nn.Softplus(),
+            weight_norm(nn.Linear(500, math.prod(data_shape))), nn.Sigmoid())
+
+    def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:
+        return (self.net(z) * 2 - 1).view(z.shape[0], *self.data_shape)
+
+
+def real_logit(logits: Tensor) -> Tensor:
+    """The logit of D(x) = Z(x) / (Z(x) + 1), Z = sum_k exp(l_k(x)): log Z = logsumexp of the class logits,
+    so sigmoid(real_logit) = D(x) and the usual binary cross-entropy on it is the paper's unsupervised loss."""
+    return torch.logsumexp(logits.float(), dim=1)
+
+
+def real_probability(logits: Tensor) -> Tensor:
+    return torch.sigmoid(real_logit(logits))
+
+
+def discriminator_loss(logits_lab: Tensor, labels: Tensor, logits_unl: Tensor, logits_gen: Tensor,
+                       gan_d_loss, real_target: float = 1.0) -> tuple[Tensor, dict[str, Tensor]]:
+    """The paper's D loss: cross-entropy on the labelled batch plus half the GAN loss of the real/fake
+    decision on the unlabelled and generated batches (-1/2 [E log D(x) + E log(1 - D(G(z)))])."""
+    supervised = F.cross_entropy(logits_lab.float(), labels)
+    unsupervised = 0.5 * gan_d_loss(real_logit(logits_unl), real_logit(logits_gen), real_target)
+    return supervised + unsupervised, {"loss_lab": supervised.detach(), "loss_unl": unsupervised.detach()}

@@ -1,0 +1,194 @@
+"""Training the semi-supervised GAN: every step one D update on a labelled, an unlabelled and a generated
+batch, then one G update (feature matching on a second unlabelled batch, or the loss's G term with
+`train.g_objective: adversarial`), as the paper's code alternates them. Batches are random draws (the
+paper's code walks through permutations); the labelled batch is drawn from the labelled subset, which
+the paper's code tiles to the size of the training set. The state is saved every `checkpoint_every`
+steps and a matching one is resumed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from pipeline.data import Prepared
+from pipeline.device import autocast_factory
+from pipeline.errors import ConfigError
+from pipeline.kinds import kind_of
+from pipeline.losses import feature_matching
+from pipeline.optim import OPTIMIZERS
+from pipeline.semi.networks import SemiDiscriminator, SemiGenerator, discriminator_loss, real_probability
+from pipeline.tasks import TASKS
+from pipeline.tracking import NullTracker, Tracker
+from pipeline.training.historical import HistoricalAverage
+from pipeline.training.steps import frozen
+from pipeline.translate.train import LossLog, resume, save_state
+from pipeline.variants import ResolvedRecipe, for_this_machine
+
+
+def labelled_subset(labels: Tensor, per_class: int, seed: int) -> Tensor:
+    """Indices of `per_class` training images of each class, drawn with `seed` (sorted): the labelled set.
+    Each seed draws another subset, as the paper's trials do."""
+    gen = torch.Generator().manual_seed(seed)
+    picked = []
+    for k in range(int(labels.max()) + 1):
+        members = (labels == k).nonzero().flatten()
+        if len(members) < per_class:
+            raise ConfigError(f"data.labels_per_class {per_class}: class {k} has only {len(members)} training "
+                              f"images; choose at most {len(members)}")
+        picked.append(members[torch.randperm(len(members), generator=gen)[:per_class]])
+    return torch.cat(picked).sort().values
+
+
+@dataclass
+class SemiRun:
+    generator: SemiGenerator
+    discriminator: SemiDiscriminator
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    gen: torch.Generator
+    labelled: Tensor                    # indices into the training set
+    historical: tuple[HistoricalAverage, HistoricalAverage] | None = None
+    step: int = 0
+    d_updates: int = 0
+    log_rows: list[dict[str, float]] = field(default_factory=list)
+    eval_rows: list[dict[str, float]] = field(default_factory=list)
+
+    def modules(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"generator": self.generator, "discriminator": self.discriminator,
+                               "opt_g": self.opt_g, "opt_d": self.opt_d}
+        if self.historical is not None:
+            out.update(historical_g=self.historical[0], historical_d=self.historical[1])
+        return out
+
+
+@torch.no_grad()
+def count_errors(discriminator: SemiDiscriminator, x: Tensor, y: Tensor, batch_size: int = 1000) -> int:
+    """How many of the images D classifies wrongly (eval mode: no noise)."""
+    was_training = discriminator.training
+    discriminator.eval()
+    device = next(discriminator.parameters()).device
+    wrong = sum(int((discriminator(x[i:i + batch_size].to(device)).argmax(1).cpu() != y[i:i + batch_size]).sum())
+                for i in range(0, len(x), batch_size))
+    discriminator.train(was_training)
+    return wrong
+
+
+def build(recipe: ResolvedRecipe, prepared: Prepared, device: torch.device) -> SemiRun:
+    t = recipe.train
+    torch.manual_seed(recipe.seed)
+    generator = SemiGenerator(t.z_dim, prepared.data_shape).to(device)
+    discriminator = SemiDiscriminator(prepared.data_shape, prepared.num_classes).to(device)
+    make = OPTIMIZERS.get(t.optimizer, "train.optimizer")
+    opt_g = make(generator.parameters(), t.lr_g, t.betas, device)
+    opt_d = make(discriminator.parameters(), t.lr_d, t.betas, device)
+    historical = None
+    if t.historical_averaging > 0:
+        historical = (HistoricalAverage(generator, t.historical_averaging),
+                      HistoricalAverage(discriminator, t.historical_averaging))
+        historical[0].attach(opt_g)
+        historical[1].attach(opt_d)
+    labelled = labelled_subset(prepared.y_train, recipe.data.labels_per_class, recipe.seed)
+    return SemiRun(generator, discriminator, opt_g, opt_d, torch.Generator(device=device).manual_seed(recipe.seed),
+                   labelled.to(device), historical)
+
+
+def check_semi_data(prepared: Prepared) -> None:
+    if not kind_of(prepared).images or not prepared.num_classes or prepared.y_test is None:
+        raise ConfigError(f"task semi needs a labelled image dataset; {prepared.name!r} is not one "
+                          f"(choose mnist, mnist5k, fashion_mnist, digits or cifar10)")
+
+
+def train_semi(recipe: ResolvedRecipe, prepared: Prepared, *, variant: str = "variant",
+               tracker: Tracker | None = None, state_path: Path | None = None, progress: bool = True) -> SemiRun:
+    recipe = for_this_machine(recipe)
+    tracker = tracker or NullTracker()
+    check_semi_data(prepared)
+    t = recipe.train
+    device = torch.device(t.device)
+    loss = TASKS.get("semi").loss(recipe.loss)
+    run = build(recipe, prepared, device)
+    start = resume(run, recipe, state_path)
+    x, y = prepared.x_train.to(device), prepared.y_train.to(device)
+    x_lab, y_lab = x[run.labelled], y[run.labelled]
+    check_n = min(t.eval_samples, len(prepared.x_test))
+    x_check, y_check = prepared.x_test[:check_n], prepared.y_test[:check_n]
+    autocast = autocast_factory(t.precision, device)
+    log = LossLog(variant, tracker)
+    bar = tqdm(total=t.steps, initial=start, desc=f"train {variant}", disable=None if progress else True, unit="step")
+
+    def draw(n_from: int) -> Tensor:
+        return torch.randint(n_from, (t.batch_size,), device=device, generator=run.gen)
+
+    for step in range(start + 1, t.steps + 1):
+        lab, unl, unl2 = draw(len(x_lab)), draw(len(x)), draw(len(x))
+        z = torch.randn(t.batch_size, t.z_dim, device=device, generator=run.gen)
+        with autocast():
+            with torch.no_grad():
+                fake = run.generator(z)
+            logits_lab = run.discriminator(x_lab[lab])
+            logits_unl, logits_gen = run.discriminator(x[unl]), run.discriminator(fake)
+            loss_d, terms = discriminator_loss(logits_lab, y_lab[lab], logits_unl, logits_gen, loss.discriminator,
+                                               1.0 - t.label_smoothing)
+        run.opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        run.opt_d.step()
+        run.d_updates += 1
+        z = torch.randn(t.batch_size, t.z_dim, device=device, generator=run.gen)
+        with autocast(), frozen(run.discriminator):
+            fake = run.generator(z)
+            if t.g_objective == "feature_matching":
+                with torch.no_grad():
+                    real_features = run.discriminator.hidden(x[unl2])
+                loss_g = feature_matching(real_features, run.discriminator.hidden(fake))
+            else:
+                loss_g = loss.generator(torch.logsumexp(run.discriminator(fake).float(), dim=1))
+        run.opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        run.opt_g.step()
+        batch_error = (logits_lab.detach().argmax(1) != y_lab[lab]).float().mean()
+        log.add({"loss_d": loss_d.detach(), **terms, "loss_g": loss_g.detach(), "train_error_labelled": batch_error,
+                 "d_real": real_probability(logits_unl.detach()).mean(),
+                 "d_fake": real_probability(logits_gen.detach()).mean()})
+        run.step = step
+        bar.update()
+        if step % t.log_every == 0 or step == t.steps:
+            run.log_rows.append(log.flush(step))
+            bar.set_postfix(loss_d=f"{run.log_rows[-1]['loss_d']:.3f}", loss_g=f"{run.log_rows[-1]['loss_g']:.3f}")
+        if step % t.eval_every == 0 or step == t.steps:
+            errors = count_errors(run.discriminator, x_check, y_check)
+            row = {"step": step, "test_error": errors / check_n, "images_seen": step * t.batch_size}
+            run.eval_rows.append(row)
+            tracker.log_metrics({"test_error": row["test_error"]}, step)
+        if state_path is not None and step % t.checkpoint_every == 0 and step < t.steps:
+            save_state(run, recipe, state_path)
+    bar.close()
+    run.generator.eval()
+    run.discriminator.eval()
+    return run
+
+
+def classification_baseline(prepared: Prepared, labelled: Tensor, seed: int, steps: int = 300,
+                            lr: float = 1.0e-3) -> torch.nn.Module:
+    """The lab's classifier (`pipeline.metrics.classifier`) trained on the labelled images alone: what the
+    same labels give without the unlabelled images and the GAN. `steps` Adam steps of batch 100 (the
+    labelled set, repeated) with the classifier's shift augmentation."""
+    from pipeline.config import ClassifierConfig
+    from pipeline.metrics.classifier import train_classifier
+
+    x, y = prepared.x_train[labelled.cpu()], prepared.y_train[labelled.cpu()]
+    reps = -(-100 * steps // len(x))  # enough copies for `steps` batches of 100 in one epoch
+    x_rep, y_rep = x.repeat(reps, 1, 1, 1)[:100 * steps], y.repeat(reps)[:100 * steps]
+    cfg = ClassifierConfig(epochs=1, batch_size=100, lr=lr, seed=seed)
+    return train_classifier(x_rep, y_rep, prepared.x_test[:1], prepared.y_test[:1], prepared.num_classes, cfg,
+                            progress=False).model
+
+
+def semi_errors(model: torch.nn.Module, x: Tensor, y: Tensor) -> int:
+    from pipeline.metrics.classifier import classify
+
+    return int((classify(model, x) != y).sum())
