@@ -247,6 +247,58 @@ def arithmetic(
     typer.echo(f"wrote {names[a]} - {names[b]} + {names[c]} of {variant} to {out}; the classifier reads: {read}")
 
 
+@app.command()
+def project(
+    variant: Annotated[str, typer.Argument(help="a trained image variant of task generate")],
+    image: Annotated[Path, typer.Argument(help="an image file (PNG, JPEG, ...); resized to the training images' size")],
+    out: Annotated[Path, typer.Option(help="PNG file to write: your image, then G(z) along the optimisation")] =
+        Path("projection.png"),
+    edit: Annotated[Optional[int], typer.Option(help="then move the projected z towards this class (the "
+                                                     "classifier's direction, as `gan direction`)")] = None,
+    strength: Annotated[float, typer.Option(help="how far --edit walks, in latent norm units")] = 3.0,
+    starts: Annotated[int, typer.Option(min=1, help="random starting points of z (the best is kept)")] = 8,
+    steps: Annotated[int, typer.Option(min=1, help="Adam steps on z")] = 300,
+    invert: Annotated[bool, typer.Option(help="invert the image first (dark ink on light paper -> the digits' "
+                                              "light on dark)")] = False,
+    seed: Annotated[int, typer.Option()] = 0,
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
+    model_seed: Annotated[Optional[int], typer.Option(help=MODEL_SEED_HELP)] = None,
+) -> None:
+    """Project an image into G's latent space (iGAN): the z whose G(z) is closest to it (pixels plus the
+    classifier's features), the path there, and with --edit a walk from it towards a class."""
+    import torch
+
+    from pipeline.images import image_grid, save_png
+    from pipeline.latent import feature_direction, walk_strip
+    from pipeline.metrics.classifier import classify
+    from pipeline.projection import project as run_projection
+
+    generator, meta, dev = _load(variant, device, model_seed)
+    spec = meta.spec
+    classifier = _classifier(meta.dataset, dev)
+    if edit is not None and spec.num_classes:
+        _fail(f"{variant} is conditional: the label, not z, carries the class; use `gan sample {variant} --label "
+              f"{edit}` or an unconditional variant")
+    if edit is not None and not 0 <= edit < classifier.num_classes:
+        _fail(f"--edit {edit} is out of range; valid classes: 0..{classifier.num_classes - 1}")
+    target = _read_image(image, list(spec.data_shape), invert).to(dev)
+    label = classify(classifier, target).to(dev) if spec.num_classes else None  # a conditional G draws that class
+    result = run_projection(generator, target, spec.z_dim, classifier=classifier, labels=label, starts=starts,
+                            steps=steps, seed=seed)
+    rows = [torch.cat([target.cpu(), result.path[:, 0]])]
+    if edit is not None:
+        direction = feature_direction(generator, classifier, spec.z_dim, edit, seed=seed)
+        walk = walk_strip(generator, spec.z_dim, direction, rows=1, steps=len(rows[0]), strength=strength, seed=seed,
+                          start=result.z)
+        rows.append(walk)
+    width = len(rows[0])
+    save_png(image_grid(torch.cat(rows), width), out)
+    typer.echo(f"wrote the projection of {image} into {variant} (pixel MSE {float(result.pixel_error[0]):.4f}, "
+               f"images in [-1, 1]): your image | G(z) over {steps} steps"
+               + (f"; second row: walking towards class {meta.class_names[edit]}" if edit is not None else "")
+               + f" -> {out}")
+
+
 def _classifier(dataset: str, device):
     """The classifier stage's model for `dataset` on `device`, or a clear exit."""
     from pipeline import paths

@@ -93,6 +93,9 @@ class SampleConfig:
     interpolation: str = "spherical"    # spherical | linear latent interpolation strip
     direction_class: int = 0            # unconditional models: walk z towards this class (classifier)
     arithmetic: tuple[int, int, int] = (7, 1, 4)  # latent arithmetic A - B + C over these classes
+    projection_images: int = 50         # real test images projected into the latent space (iGAN; 0: off)
+    projection_starts: int = 2          # random starting points of z for each image (the best one is kept)
+    projection_steps: int = 100         # Adam steps on z
 
 
 @dataclass(frozen=True)
@@ -344,6 +347,11 @@ def check_values(recipe: Recipe, where: str = "") -> None:
         _choice(name, ("classifier", "inception"), f"{prefix}eval.features[{i}]")
     _choice(recipe.eval.reference, ("train", "test"), f"{prefix}eval.reference")
     _choice(recipe.sample.interpolation, ("spherical", "linear"), f"{prefix}sample.interpolation")
+    if recipe.sample.projection_images < 0:
+        raise ConfigError(f"{prefix}sample.projection_images must be >= 0 (0: off), got {recipe.sample.projection_images}")
+    for key in ("projection_starts", "projection_steps"):
+        if getattr(recipe.sample, key) < 1:
+            raise ConfigError(f"{prefix}sample.{key} must be >= 1, got {getattr(recipe.sample, key)}")
     _choice(recipe.data.stacked_from, ("mnist5k", "mnist"), f"{prefix}data.stacked_from")
     for key in ("steps", "batch_size", "z_dim", "width", "pac", "g_steps", "log_every", "eval_every", "eval_samples",
                 "checkpoint_every", "nproc"):

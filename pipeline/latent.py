@@ -78,9 +78,10 @@ def feature_direction(generator: nn.Module, classifier: nn.Module, z_dim: int, t
 
 
 def walk_strip(generator: nn.Module, z_dim: int, direction: Tensor, rows: int = 4, steps: int = 9,
-               strength: float = 3.0, seed: int = 0) -> Tensor:
-    """rows x steps images: z + alpha * direction for alpha from 0 to `strength` (latent norm units)."""
-    z0 = torch.randn(rows, z_dim, generator=torch.Generator().manual_seed(seed))
+               strength: float = 3.0, seed: int = 0, start: Tensor | None = None) -> Tensor:
+    """rows x steps images: z + alpha * direction for alpha from 0 to `strength` (latent norm units), from
+    random z or from `start` (rows x z_dim, e.g. a projected image's z)."""
+    z0 = torch.randn(rows, z_dim, generator=torch.Generator().manual_seed(seed)) if start is None else start.cpu()
     alphas = torch.linspace(0, strength, steps)
     z = (z0[:, None, :] + alphas[None, :, None] * direction[None, None, :]).reshape(rows * steps, z_dim)
     return decode(generator, z)

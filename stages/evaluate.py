@@ -10,7 +10,7 @@ from pipeline import paths
 from pipeline.checkpoint import load_dataset_classifier, load_generated, read_run_reference
 from pipeline.config import load_params
 from pipeline.data import load_prepared
-from pipeline.io import write_json
+from pipeline.io import read_json, write_json
 from pipeline.evaluation.evaluate import evaluate_samples
 from pipeline.tracking import BackgroundTracker
 from pipeline.tracking_mlflow import log_evaluation, reopen
@@ -35,7 +35,7 @@ def evaluate_generate(variant: str, seed: Optional[int], params_file: str) -> No
     classifier_path = paths.classifier_path(recipe.dataset) if classifier is not None else None
     evaluation = evaluate_samples(generated.samples, recipe, prepared, classifier_path, classifier,
                                   sample_labels=generated.labels, classifier_config=params.classifier)
-    metrics = evaluation.metrics
+    metrics = {**evaluation.metrics, **projection_metrics(run_key)}
     write_json(metrics, paths.metrics_path(run_key))
     write_json(evaluation.histogram, paths.class_hist_path(run_key))
     write_json(evaluation.protocol, paths.fid_protocol_path(run_key))
@@ -43,6 +43,16 @@ def evaluate_generate(variant: str, seed: Optional[int], params_file: str) -> No
         log_evaluation(tracker, run_key, metrics, recipe.train.steps)
     print(f"evaluated {run_key}: " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                                                for k, v in metrics.items()))
+
+
+def projection_metrics(run_key: str) -> dict[str, object]:
+    """The sample stage's latent projection of real test images (latent/projection.json): the mean pixel
+    error and the worst classes, into metrics.json."""
+    path = paths.latent_dir(run_key) / "projection.json"
+    if not path.exists():
+        return {}
+    found = read_json(path)
+    return {k: found[k] for k in ("projection_mse", "projection_worst_classes") if k in found}
 
 
 if __name__ == "__main__":

@@ -15,12 +15,13 @@ from stages._common import run
 
 def data_configs(lab: Lab) -> dict[str, DataConfig]:
     """dataset -> its data section; two variants may not prepare one dataset two ways (the translation
-    problem, `data.translate`, is built from the prepared images at training time: it may differ). A CycleGAN's
+    problem, `data.translate`, and task semi's labelled subset, `data.labels_per_class`, are built from the
+    prepared images at training time: they may differ). A CycleGAN's
     second domain (`data.cycle_with`) is prepared with its first domain's section."""
     configs: dict[str, DataConfig] = {}
     for name, variant in lab.variants.items():
         recipe = variant.recipe
-        data = dataclasses.replace(recipe.data, translate=None, cycle_with=None)
+        data = dataclasses.replace(recipe.data, translate=None, cycle_with=None, labels_per_class=None)
         seen = configs.setdefault(recipe.dataset, data)
         if seen != data:
             raise ConfigError(f"variants.{name}: overrides data: for dataset {recipe.dataset!r} differently from "

@@ -2,7 +2,7 @@
 evaluation), reports/variants/<variant>/seed<s>/samples.png (what the data kind draws: a grid, one row
 per class when conditional, or a scatter over the true mixture for 2D data) and
 reports/variants/<variant>/seed<s>/latent/ (interpolation, class direction and its entanglement,
-latent arithmetic)."""
+latent arithmetic, real test images projected into the latent space)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from pipeline.device import resolve_device
 from pipeline.io import atomic_dir, write_json
 from pipeline.kinds import kind_of
 from pipeline.report.kind_views import sample_figure
-from pipeline.report.plots import save_latent_figures
+from pipeline.report.plots import save_latent_figures, save_projection
 from pipeline.sampling import generate
 from pipeline.tasks import run_stage
 from stages._common import run
@@ -43,6 +43,7 @@ def sample_generate(variant: str, seed: Optional[int], params_file: str) -> None
     with atomic_dir(paths.latent_dir(run_key)) as out:
         index = save_latent_figures(generator, spec, prepared, classifier, s.interpolation, s.direction_class,
                                     s.arithmetic, s.grid, recipe.seed, out)
+        index["projection"] = save_projection(generator, spec, prepared, classifier, s, recipe.seed, out)
         write_json(index, out / "index.json")
     print(f"sampled {run_key}: {n} samples -> {paths.generated_path(run_key)}, grid -> {paths.samples_png(run_key)}")
 

@@ -19,8 +19,9 @@ pytestmark = pytest.mark.slow
 NOT_DEPS = {"pipeline/tracking.py", "pipeline/tracking_mlflow.py"}
 STAGE_RUNS = [("prepare", []), ("classifier", []), ("train", ["dcgan"]), ("sample", ["dcgan"]), ("evaluate", ["dcgan"]),
               ("report", [])]
-# a stage loads its variant's task's code only: translate and cycle variants' runs make up the rest of its deps
-OTHER_TASK_RUNS = [(stage, [variant]) for variant in ("sr4", "cyc") for stage in ("train", "sample", "evaluate")]
+# a stage loads its variant's task's code only: translate, cycle and semi variants' runs make up the rest of its deps
+OTHER_TASK_RUNS = [(stage, [variant]) for variant in ("sr4", "cyc", "semi") for stage in ("train", "sample", "evaluate")]
+TASK_STAGES = {"sr4": "pipeline/translate/stages.py", "cyc": "pipeline/translate/cycle.py", "semi": "pipeline/semi/stages.py"}
 
 # runs a stage as `python -m stages.<name>` would, then lists the package files it loaded
 LOADED = """
@@ -66,6 +67,7 @@ def test_each_stage_depends_on_exactly_the_code_it_loads(repo, tmp_path):
     params = yaml.safe_load((root / "params.yaml").read_text())
     params["variants"]["sr4"] = {"task": "translate", "data": {"translate": "sr4"}}
     params["variants"]["cyc"] = {"task": "cycle", "loss": "lsgan", "data": {"cycle_with": "digits"}}
+    params["variants"]["semi"] = {"task": "semi", "data": {"labels_per_class": 10}}
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     loaded: dict[str, set[str]] = {}
     for i, (stage, args) in enumerate(STAGE_RUNS + OTHER_TASK_RUNS):
@@ -75,8 +77,8 @@ def test_each_stage_depends_on_exactly_the_code_it_loads(repo, tmp_path):
         assert result.returncode == 0, result.stderr[-2000:]
         files = set(listing.read_text().split()) - NOT_DEPS
         assert f"stages/{stage}.py" in files and "pipeline/config.py" in files
-        if args in (["sr4"], ["cyc"]):
-            assert {"sr4": "pipeline/translate/stages.py", "cyc": "pipeline/translate/cycle.py"}[args[0]] in files
+        if args and args[0] in TASK_STAGES:
+            assert TASK_STAGES[args[0]] in files
         loaded[stage] = loaded.get(stage, set()) | files
     for stage, files in loaded.items():
         assert declared[stage] == files, (stage, "missing from dvc.yaml:", sorted(files - declared[stage]),

@@ -15,7 +15,8 @@ from pipeline.config import DataConfig
 from pipeline.errors import ConfigError
 from pipeline.losses import LOSSES
 from pipeline.semi.networks import SemiDiscriminator, discriminator_loss, real_logit, real_probability
-from pipeline.semi.train import count_errors, labelled_subset, train_semi
+from pipeline.semi.metrics import count_errors
+from pipeline.semi.train import labelled_subset, train_semi
 
 
 def semi_recipe(**train):

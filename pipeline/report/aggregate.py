@@ -15,13 +15,14 @@ from pipeline.io import read_json
 from pipeline.stats import ALPHA, permutation_test, smallest_p, summarize
 
 # direction of "better" for each metric (a prefix match: fid_classifier -> fid)
-LOWER_IS_BETTER = ("fid", "intra_fid", "kid_mean", "class_kl", "reverse_kl", "mode_kl", "l1", "cycle_l1")
+LOWER_IS_BETTER = ("fid", "intra_fid", "kid_mean", "class_kl", "reverse_kl", "mode_kl", "l1", "cycle_l1", "projection_mse",
+                   "test_error")
 HIGHER_IS_BETTER = ("precision", "recall", "density", "coverage", "classes_covered", "modes_captured",
                     "modes_covered", "high_quality_frac", "cas", "psnr", "ssim", "accuracy")
 # context, not a comparison (translate, cycle: the classifier's accuracy on the inputs, the true images, the
 # untranslated images)
 HIDDEN = ("n_samples", "kid_std", "cas_real", "diversity_ssim_real", "n_inputs", "accuracy_input", "accuracy_real",
-          "n_a", "n_b", "accuracy_ab_untranslated", "accuracy_ba_untranslated")
+          "n_a", "n_b", "accuracy_ab_untranslated", "accuracy_ba_untranslated", "n_test", "labels")
 
 
 def direction(metric: str) -> int:

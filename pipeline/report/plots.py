@@ -11,7 +11,7 @@ import torch.nn as nn
 from pipeline.data import Prepared
 from pipeline.errors import GanLabError
 from pipeline.images import image_grid, save_png
-from pipeline.io import atomic_path
+from pipeline.io import atomic_path, write_json
 from pipeline.latent import (
     Arithmetic,
     direction_profile,
@@ -236,6 +236,35 @@ def save_latent_figures(generator: nn.Module, spec: "ModelSpec", prepared: Prepa
                                  "probabilities": probs.tolist()}
     index["arithmetic"] = _arithmetic(generator, classifier, z_dim, num_classes, concepts, prepared, seed, out_dir)
     return index
+
+
+def save_projection(generator: nn.Module, spec: "ModelSpec", prepared: Prepared, classifier: nn.Module | None,
+                    sample: Any, seed: int, out_dir: Path, shown: int = 8) -> dict[str, Any]:
+    """Project the first `sample.projection_images` real test images into G's latent space
+    (`pipeline.projection`); projection.png shows the `shown` worst reconstructed (real above, projection
+    below), projection.json every image's error. Returns the index entry."""
+    from pipeline.projection import project, projection_summary
+
+    if not spec.images:
+        return {"unavailable": "2D point data: see the scatter plot instead"}
+    if not sample.projection_images:
+        return {"unavailable": "sample.projection_images is 0"}
+    n = min(sample.projection_images, len(prepared.x_test))
+    targets = prepared.x_test[:n]
+    labels = prepared.y_test[:n] if prepared.y_test is not None else None
+    if spec.num_classes and labels is None:
+        return {"unavailable": "a conditional G needs the images' labels"}
+    result = project(generator, targets, spec.z_dim, classifier=classifier,
+                     labels=labels if spec.num_classes else None, starts=sample.projection_starts,
+                     steps=sample.projection_steps, seed=seed)
+    summary = projection_summary(result.pixel_error, labels, prepared.info.get("class_names") if labels is not None
+                                 else None)
+    worst = result.pixel_error.argsort(descending=True)[:shown]
+    save_png(image_grid(torch.cat([targets[worst], result.images[worst]]), len(worst)), out_dir / "projection.png")
+    write_json({**summary, "errors": result.pixel_error.tolist(),
+                "labels": labels.tolist() if labels is not None else None, "starts": sample.projection_starts,
+                "steps": sample.projection_steps}, out_dir / "projection.json")
+    return {"file": "projection.png", **{k: v for k, v in summary.items() if k != "projection_mse_per_class"}}
 
 
 def _arithmetic(generator: nn.Module, classifier: nn.Module | None, z_dim: int, num_classes: int,

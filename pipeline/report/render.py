@@ -140,6 +140,12 @@ def latent_caption(key: str, entry: dict[str, Any]) -> str:
     if key == "entanglement":
         return (f"feature entanglement: mean class probabilities along that walk; the other classes that move "
                 f"with {entry['target_name']} are entangled with it")
+    if key == "projection":
+        worst = entry.get("projection_worst_classes")
+        return (f"real test images projected into the latent space (iGAN): the {entry['images']} images' mean pixel "
+                f"MSE is {entry['projection_mse']:.3f}; the worst reconstructed shown, real above, G's closest "
+                "below" + (f"; worst classes: {', '.join(worst)}" if worst else "") + ". What G cannot reach "
+                "is what it dropped")
     a, b, c = entry["concepts"]
     return (f"latent vector arithmetic: G(mean z[{a}] \u2212 mean z[{b}] + mean z[{c}]); the classifier reads the "
             f"results as {', '.join(entry['result_classes'])}")

@@ -107,7 +107,7 @@ def evaluate(variant: str, seed: int | None, params_file: str) -> None:
     from pipeline.data import load_prepared
     from pipeline.metrics.classifier import classify
     from pipeline.metrics.modes import class_histogram
-    from pipeline.semi.train import classification_baseline, count_errors, semi_errors
+    from pipeline.semi.metrics import classification_baseline, count_errors, semi_errors
     from pipeline.tracking import BackgroundTracker
     from pipeline.tracking_mlflow import log_evaluation, reopen
 
