@@ -375,6 +375,8 @@ def study(
     dry_run: Annotated[bool, typer.Option(help="print the dvc command, run nothing")] = False,
     seeds: Annotated[Optional[list[int]], typer.Option("--seeds", help="run these seeds instead of the study's "
                                                        "(repeat: --seeds 0 --seeds 1)")] = None,
+    variants: Annotated[Optional[list[str]], typer.Option("--variants", help="run only these of the study's "
+                                                          "variants (repeat: --variants gan --variants pacgan4)")] = None,
     params_file: Annotated[Path, typer.Option(help="params.yaml to start from")] = Path("params.yaml"),
 ) -> None:
     """Run a study (studies/<name>.yaml) as a DVC experiment: its variants replace the default set."""
@@ -396,6 +398,12 @@ def study(
         spec = studies.load_study(name)
         if seeds:
             spec = {**spec, "seeds": list(seeds)}
+        if variants:
+            unknown = [v for v in variants if v not in spec["variants"]]
+            if unknown:
+                _fail(f"--variants {unknown[0]}: not a variant of study {name}; its variants: "
+                      f"{', '.join(spec['variants'])}")
+            spec = {**spec, "variants": {v: spec["variants"][v] for v in variants}}
         studies.apply_study(read_yaml(params_file.read_text()) or {}, spec)
     except GanLabError as exc:
         _fail(str(exc))

@@ -71,3 +71,18 @@ def test_pacgan_covers_more_ring_modes_than_the_minimax_gan(in_repo, params_raw)
     # one seed: a demonstration (the study runs several); reverse KL measures how evenly the modes are covered
     assert pac["modes_captured"] == 8 and pac["modes_captured"] >= gan["modes_captured"], results
     assert pac["reverse_kl"] < 0.3 < gan["reverse_kl"], results
+
+
+def test_a_study_runs_only_the_variants_asked_for(in_repo):
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    runner = CliRunner()
+    result = runner.invoke(app, ["study", "toy_ring8_reduced", "--dry-run", "--variants", "gan", "--variants",
+                                 "minibatch_std"])
+    assert result.exit_code == 0, result.output
+    assert "+variants={gan: {}, minibatch_std: {train: {minibatch_std: true}}}" in result.output
+    result = runner.invoke(app, ["study", "toy_ring8_reduced", "--dry-run", "--variants", "pacgan8"])
+    assert result.exit_code == 2
+    assert "--variants pacgan8: not a variant of study toy_ring8_reduced; its variants: gan, ns, pacgan4" in result.output
