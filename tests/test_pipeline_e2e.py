@@ -225,6 +225,61 @@ def test_translate_experiment_as_typed_trains_tracked_translators(repo, tmp_path
     assert picture.shape[1] == 5 * 28 + 6 * 2  # input, three outputs and your image, 28 px each, 2 px apart
 
 
+def test_semi_experiment_as_typed_reports_test_errors_beside_the_classifier_baselines(repo, tmp_path, monkeypatch):
+    """`dvc exp run -S task=semi -S data.labels_per_class=10`: every variant becomes a semi-supervised GAN; its
+    metrics count D's test errors beside the labels-only and all-labels classifiers; MLflow has the stepped
+    held-out error and D as a model that classifies."""
+    import mlflow
+    import numpy as np
+    from mlflow.tracking import MlflowClient
+
+    repo = repo_copy(repo, tmp_path)
+    run(["dvc", "exp", "run", "--temp", "-n", "try-semi", "-S", "task=semi", "-S", "data.labels_per_class=10"], repo)
+    shown = json.loads(run(["dvc", "exp", "show", "--json"], repo).stdout)
+    exp = next(e for baseline in shown for e in (baseline.get("experiments") or []) if e.get("name") == "try-semi")
+    metrics = exp["revs"][0]["data"]["metrics"]["reports/variants/dcgan/seed0/metrics.json"]["data"]
+    assert metrics["n_test"] == 500 and metrics["labels"] == 100  # mnist5k's 500 held-out digits, 10 labels a class
+    assert 0 <= metrics["test_errors"] <= 500 and metrics["test_error"] == pytest.approx(metrics["test_errors"] / 500)
+    assert sum(metrics["errors_per_class"]) == metrics["test_errors"]
+    assert 0 <= metrics["labels_only_errors"] <= 500 and 0 <= metrics["all_labels_errors"] <= 500
+    assert "fid_classifier" not in metrics
+
+    client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("gan-lab").experiment_id],
+                              filter_string="tags.dvc_experiment = 'try-semi'")
+    dcgan = next(r for r in runs if r.data.tags.get("variant") == "dcgan")
+    assert dcgan.data.params["task"] == "semi" and dcgan.data.params["arch"] == "semi_mlp"
+    assert dcgan.data.params["train.g_objective"] == "feature_matching"
+    assert {"loss_lab", "loss_unl", "loss_g", "test_error", "eval.test_errors"} <= set(dcgan.data.metrics)
+    previous = mlflow.get_tracking_uri()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{repo / 'mlflow.db'}")
+    mlflow.set_tracking_uri(f"sqlite:///{repo / 'mlflow.db'}")
+    try:
+        model = mlflow.pyfunc.load_model(f"runs:/{dcgan.info.run_id}/classifier")
+    finally:
+        mlflow.set_tracking_uri(previous)
+    logits = np.asarray(model.predict(np.random.default_rng(0).uniform(-1, 1, (3, 1, 28, 28)).astype(np.float32)))
+    assert logits.shape == (3, 10)
+
+
+def test_the_default_pipeline_projects_real_images_into_each_generator(repo):
+    """The sample stage's latent projection: a figure of the worst-reconstructed real images, every image's
+    error, and the mean and worst classes in metrics.json."""
+    from PIL import Image
+
+    for variant in ("dcgan", "wgan_gp"):
+        latent = repo / "reports/variants" / variant / "seed0/latent"
+        found = json.loads((latent / "projection.json").read_text())
+        assert len(found["errors"]) == 8 and found["steps"] == 10 and found["starts"] == 2
+        assert found["projection_mse"] == pytest.approx(sum(found["errors"]) / 8)
+        assert Image.open(latent / "projection.png").size == (8 * 30 + 2, 2 * 30 + 2)  # 8 real above 8 projections
+        metrics = json.loads((repo / "reports/variants" / variant / "seed0/metrics.json").read_text())
+        assert metrics["projection_mse"] == found["projection_mse"]
+        assert metrics["projection_worst_classes"] == found["projection_worst_classes"]
+    html = (repo / "reports/index.html").read_text()
+    assert "projected into the latent space (iGAN)" in html
+
+
 def documented_overrides() -> list[list[str]]:
     """The README's block of `dvc exp run -S ...` lines, as argument lists (comments dropped)."""
     import shlex
