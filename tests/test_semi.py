@@ -92,3 +92,16 @@ def test_semi_configuration_errors_name_the_key_and_the_choices():
         tiny_recipe(task="semi", data=DataConfig(labels_per_class=2), train={"pac": 2})
     assert semi_recipe().train.g_objective == "feature_matching" and semi_recipe().arch == "semi_mlp"
     assert semi_recipe(g_objective="adversarial").train.g_objective == "adversarial"
+
+
+def test_data_dependent_init_gives_each_layer_zero_mean_unit_sd_pre_activations():
+    torch.manual_seed(0)
+    d = SemiDiscriminator((1, 28, 28), 10)
+    x = torch.rand(300, 1, 28, 28) * 2 - 1
+    d.data_init(x)
+    h = (x.flatten(1) + 1) / 2
+    layers = [m for m in d.body if isinstance(m, torch.nn.Linear)] + [d.classes]
+    for i, layer in enumerate(layers):
+        t = layer(h)
+        assert t.mean(0).abs().max() < 1e-4 and (t.std(0) - 1).abs().max() < 1e-3, i
+        h = torch.relu(t)

@@ -5,8 +5,9 @@
   (sd 0.3) and after every hidden layer (sd 0.5), on images in [0, 1] as the paper's code sees them;
 - G: z -> 500 -> 500 (batch norm, softplus) -> 784 (weight norm, sigmoid), mapped to the lab's [-1, 1].
 
-Left out: the paper's data-dependent initialisation of the weight-normalised layers. D's real/fake logit is
-log Z(x), Z = sum_k exp(l_k): D(x) = Z / (Z + 1) (`real_logit`)."""
+D's weight-normalised layers get the paper's data-dependent initialisation (`data_init`, Salimans & Kingma
+2016): without it the default initialisation shrinks the signal layer by layer until the noise of sd 0.5
+drowns it. D's real/fake logit is log Z(x), Z = sum_k exp(l_k): D(x) = Z / (Z + 1) (`real_logit`)."""
 
 from __future__ import annotations
 
@@ -33,16 +34,18 @@ class GaussianNoise(nn.Module):
 
 
 class SemiDiscriminator(nn.Module):
-    """Images (N x C x H x W in [-1, 1]) -> K class logits; `hidden` gives the last hidden layer (250),
-    the features G matches."""
+    """Images (N x C x H x W in [-1, 1]) -> K class logits; `hidden` gives the last hidden layer (250, before
+    its noise), the features G matches, as in the paper's code."""
 
     def __init__(self, data_shape: tuple[int, ...], num_classes: int) -> None:
         super().__init__()
         layers: list[nn.Module] = [GaussianNoise(0.3)]
         dims = [math.prod(data_shape), *HIDDEN]
-        for d_in, d_out in zip(dims[:-1], dims[1:]):
-            layers += [weight_norm(nn.Linear(d_in, d_out)), nn.ReLU(), GaussianNoise(0.5)]
+        for i, (d_in, d_out) in enumerate(zip(dims[:-1], dims[1:])):
+            layers += [weight_norm(nn.Linear(d_in, d_out)), nn.ReLU()] + ([GaussianNoise(0.5)] if i < len(HIDDEN) - 1
+                                                                          else [])
         self.body = nn.Sequential(*layers)
+        self.last_noise = GaussianNoise(0.5)
         self.classes = weight_norm(nn.Linear(dims[-1], num_classes))
         self.num_classes = num_classes
 
@@ -50,7 +53,24 @@ class SemiDiscriminator(nn.Module):
         return self.body((x.flatten(1) + 1) / 2)  # the paper's code sees pixels in [0, 1]
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.classes(self.hidden(x))
+        return self.classes(self.last_noise(self.hidden(x)))
+
+    @torch.no_grad()
+    def data_init(self, x: Tensor) -> None:
+        """Salimans & Kingma 2016's initialisation of weight-normalised layers, on a batch of real images:
+        each layer's scale and bias are set so its pre-activations have mean 0 and sd 1 over the batch
+        (layer by layer, without the noise)."""
+        h = (x.flatten(1) + 1) / 2
+        linears = [m for m in self.body if isinstance(m, nn.Linear)] + [self.classes]
+        for i, layer in enumerate(linears):
+            v = layer.parametrizations.weight.original1
+            t = h @ (v / v.norm(dim=1, keepdim=True)).T
+            mean, sd = t.mean(0), t.std(0) + 1e-6
+            layer.parametrizations.weight.original0.copy_((1.0 / sd).unsqueeze(1))
+            layer.bias.copy_(-mean / sd)
+            h = layer(h)
+            if i < len(linears) - 1:
+                h = torch.relu(h)
 
 
 class SemiGenerator(nn.Module):

@@ -31,6 +31,9 @@ from pipeline.translate.train import LossLog, resume, save_state
 from pipeline.variants import ResolvedRecipe, for_this_machine
 
 
+INIT_BATCH = 500  # real images D's data-dependent initialisation sees (the paper's code: 500)
+
+
 def labelled_subset(labels: Tensor, per_class: int, seed: int) -> Tensor:
     """Indices of `per_class` training images of each class, drawn with `seed` (sorted): the labelled set.
     Each seed draws another subset, as the paper's trials do."""
@@ -82,6 +85,8 @@ def build(recipe: ResolvedRecipe, prepared: Prepared, device: torch.device) -> S
         historical[0].attach(opt_g)
         historical[1].attach(opt_d)
     labelled = labelled_subset(prepared.y_train, recipe.data.labels_per_class, recipe.seed)
+    init_batch = torch.randperm(len(prepared.x_train), generator=torch.Generator().manual_seed(recipe.seed))[:INIT_BATCH]
+    discriminator.data_init(prepared.x_train[init_batch].to(device))
     return SemiRun(generator, discriminator, opt_g, opt_d, torch.Generator(device=device).manual_seed(recipe.seed),
                    labelled.to(device), historical)
 
