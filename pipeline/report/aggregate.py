@@ -22,7 +22,7 @@ HIGHER_IS_BETTER = ("precision", "recall", "density", "coverage", "classes_cover
 # context, not a comparison (translate, cycle: the classifier's accuracy on the inputs, the true images, the
 # untranslated images)
 HIDDEN = ("n_samples", "kid_std", "cas_real", "diversity_ssim_real", "n_inputs", "accuracy_input", "accuracy_real",
-          "n_a", "n_b", "accuracy_ab_untranslated", "accuracy_ba_untranslated", "n_test", "labels")
+          "n_a", "n_b", "accuracy_ab_untranslated", "accuracy_ba_untranslated", "n_test", "n_labels")
 
 
 def direction(metric: str) -> int:

@@ -31,8 +31,10 @@ from pipeline.report.kind_views import report_note
 from pipeline.variants import Lab, Variant
 
 RESOLVED_KEYS = ("optimizer", "lr_g", "lr_d", "betas", "d_steps", "d_steps_warmup", "g_steps", "g_noise", "batch_size",
-                 "steps", "pac", "unroll_steps", "label_smoothing", "ema", "spectral_norm", "updates", "z_dist")
-CURVES = ("fid_classifier", "classes_covered", "modes_captured", "modes_covered", "reverse_kl")  # shared-axes charts
+                 "steps", "pac", "unroll_steps", "label_smoothing", "ema", "spectral_norm", "updates", "z_dist",
+                 "g_objective", "minibatch_discrimination", "minibatch_std", "historical_averaging")
+CURVES = ("fid_classifier", "classes_covered", "modes_captured", "modes_covered", "reverse_kl",  # shared-axes charts
+          "test_error")
 
 
 @dataclass

@@ -125,7 +125,7 @@ def evaluate(variant: str, seed: int | None, params_file: str) -> None:
     alone = classification_baseline(prepared, header["labelled"], recipe.seed,
                                     BASELINE_STEPS_PER_EPOCH * params.classifier.epochs, params.classifier.lr)
     metrics: dict[str, Any] = {
-        "test_errors": errors, "test_error": errors / n, "n_test": n, "labels": len(header["labelled"]),
+        "test_errors": errors, "test_error": errors / n, "n_test": n, "n_labels": len(header["labelled"]),
         "labels_only_errors": semi_errors(alone, prepared.x_test, prepared.y_test),
     }
     classifier = load_dataset_classifier(recipe.dataset)
