@@ -48,6 +48,13 @@ class SemiDiscriminator(nn.Module):
         self.last_noise = GaussianNoise(0.5)
         self.classes = weight_norm(nn.Linear(dims[-1], num_classes))
         self.num_classes = num_classes
+        with torch.no_grad():  # directions ~ N(0, 0.1) as the paper's code (PyTorch's default is 3-5x smaller, so
+            for layer in [*self.body, self.classes]:  # Adam's steps would turn them 3-5x faster)
+                if isinstance(layer, nn.Linear):
+                    layer.parametrizations.weight.original1.normal_(0.0, 0.1)
+        for layer in self.body:  # the hidden layers' scales stay where the initialisation puts them (the paper's
+            if isinstance(layer, nn.Linear):  # train_scale=False): D cannot outgrow its noise; the last layer's trains
+                layer.parametrizations.weight.original0.requires_grad_(False)
 
     def hidden(self, x: Tensor) -> Tensor:
         return self.body((x.flatten(1) + 1) / 2)  # the paper's code sees pixels in [0, 1]
