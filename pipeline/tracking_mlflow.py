@@ -367,6 +367,12 @@ def _log_model(tracker: MlflowTracker, module: nn.Module, example: "np.ndarray",
     import mlflow
     import torch
     from mlflow.models import infer_signature
+    from torch.nn.utils import parametrize
+
+    for m in list(module.modules()):  # weight norm, spectral norm: MLflow pickles the module; parametrizations do not
+        if parametrize.is_parametrized(m):
+            for tensor in list(m.parametrizations):
+                parametrize.remove_parametrizations(m, tensor, leave_parametrized=True)
 
     with torch.no_grad():
         output = module(torch.from_numpy(example)).numpy()
