@@ -152,6 +152,14 @@ def resolve(recipe: Recipe, own: Mapping[str, Any] | None = None, where: str = "
 
     prefix = f"{where}." if where else ""
     task = TASKS.get(recipe.task, f"{prefix}task")
+    # A shared `task:` switched this variant (`-S task=semi` turns every variant written for generate into that
+    # task): the variant's own settings the task cannot use are dropped with a note, its own loss included
+    switched = own is not None and "task" not in own and recipe.task != Recipe.task
+    notes: list[str] = []
+    if switched and "loss" in own and task.gan_losses is not None and recipe.loss not in task.gan_losses:
+        notes.append(f"loss={recipe.loss}: task {recipe.task!r} trains with loss {' or '.join(task.gan_losses)}; "
+                     f"this variant trains with {task.gan_losses[0]}")
+        recipe = dataclasses.replace(recipe, loss=task.gan_losses[0])
     loss = task.loss(recipe.loss, f"{prefix}loss")
     t = recipe.train
     if t.optimizer != "auto" and t.optimizer not in OPTIMIZERS:
@@ -168,7 +176,6 @@ def resolve(recipe: Recipe, own: Mapping[str, Any] | None = None, where: str = "
     )
     if task.g_objective is not None:  # a task whose G has an objective to choose (not translate's, cycle's)
         changes["g_objective"] = task.g_objective if t.g_objective is None else t.g_objective
-    notes: list[str] = []
     own_train = (own or {}).get("train") or {}
     if t.unroll_steps and changes["g_noise"] != "reuse":
         # Metz et al.'s reference takes G's look-ahead on the batch D just trained on
@@ -199,9 +206,7 @@ def resolve(recipe: Recipe, own: Mapping[str, Any] | None = None, where: str = "
                      f"(only {users}); this variant trains without it")
     fields = {f.name: getattr(recipe, f.name) for f in dataclasses.fields(Recipe)}
     # A key of another task is an error where the variant sets it itself, unless the variant's task is a
-    # shared `task:` that switched it (`-S task=translate` turns every variant written for generate into a
-    # translator: their own generate keys are dropped with a note)
-    switched = own is not None and "task" not in own and recipe.task != Recipe.task
+    # shared `task:` that switched it (their own generate keys are then dropped with a note)
     for key, (owners, unused) in TASK_KEYS.items():
         value = lookup(recipe, key)
         if recipe.task in owners or value == unused:

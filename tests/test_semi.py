@@ -105,3 +105,28 @@ def test_data_dependent_init_gives_each_layer_zero_mean_unit_sd_pre_activations(
         t = layer(h)
         assert t.mean(0).abs().max() < 1e-4 and (t.std(0) - 1).abs().max() < 1e-3, i
         h = torch.relu(t)
+
+
+def test_a_shared_task_switch_turns_every_shipped_variant_into_a_semi_supervised_gan_with_notes():
+    """`dvc exp run -S task=semi -S data.labels_per_class=10` on the shipped variants: wgan_gp's own loss, cdcgan's
+    conditioning and vanilla's arch do not apply, and are dropped with a note each."""
+    import copy
+
+    import yaml
+
+    from conftest import REPO
+    from pipeline.variants import lab_from_raw
+
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    raw["task"] = "semi"
+    raw["data"] = {**raw["data"], "labels_per_class": 10}
+    lab = lab_from_raw(copy.deepcopy(raw))
+    assert {v.recipe.task for v in lab.variants.values()} == {"semi"}
+    assert {v.recipe.arch for v in lab.variants.values()} == {"semi_mlp"}
+    assert lab.variants["wgan_gp"].recipe.loss == "ns" and lab.variants["vanilla"].recipe.loss == "minimax"
+    assert lab.variants["wgan_gp"].recipe.train.d_steps == 1  # ns's recipe, not WGAN-GP's five critic steps
+    assert any("loss=wgan_gp: task 'semi' trains with loss ns or minimax" in n for n in lab.variants["wgan_gp"].notes)
+    assert any("conditional=True applies to task generate only" in n for n in lab.variants["cdcgan"].notes)
+    raw["loss"] = "wgan_gp"  # a shared loss the task cannot use is the user's explicit choice: an error
+    with pytest.raises(ConfigError, match="task 'semi' trains with loss ns or minimax, not 'wgan_gp'"):
+        lab_from_raw(raw)
