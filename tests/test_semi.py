@@ -66,7 +66,7 @@ def test_the_discriminator_classifies_and_its_noise_is_off_in_eval_mode():
 
 def test_a_semi_run_trains_logs_its_held_out_error_and_resumes_to_the_same_weights(tmp_path):
     data = image_data(n=80)
-    full = train_semi(semi_recipe(), data, progress=False)
+    full = train_semi(semi_recipe(historical_averaging=0.1), data, progress=False)  # its averages resume too
     assert [r["step"] for r in full.eval_rows] == [2, 4]
     assert all(0.0 <= r["test_error"] <= 1.0 for r in full.eval_rows)
     row = full.log_rows[-1]
@@ -74,7 +74,7 @@ def test_a_semi_run_trains_logs_its_held_out_error_and_resumes_to_the_same_weigh
     assert row["loss_g"] >= 0  # feature matching: a squared distance
     assert len(full.labelled) == 20
     state = tmp_path / "state.pt"
-    crashing = semi_recipe(log_every=1)
+    crashing = semi_recipe(log_every=1, historical_averaging=0.1)
     with pytest.raises(Crash):
         train_semi(crashing, data, progress=False, tracker=CrashingTracker(3), state_path=state)
     resumed = train_semi(crashing, data, progress=False, state_path=state)

@@ -78,15 +78,15 @@ def build(recipe: ResolvedRecipe, prepared: Prepared, device: torch.device) -> S
     make = OPTIMIZERS.get(t.optimizer, "train.optimizer")
     opt_g = make(generator.parameters(), t.lr_g, t.betas, device)
     opt_d = make(discriminator.parameters(), t.lr_d, t.betas, device)
+    labelled = labelled_subset(prepared.y_train, recipe.data.labels_per_class, recipe.seed)
+    init_batch = torch.randperm(len(prepared.x_train), generator=torch.Generator().manual_seed(recipe.seed))[:INIT_BATCH]
+    discriminator.data_init(prepared.x_train[init_batch].to(device))
     historical = None
-    if t.historical_averaging > 0:
+    if t.historical_averaging > 0:  # after the initialisation: the average starts from the weights training starts from
         historical = (HistoricalAverage(generator, t.historical_averaging),
                       HistoricalAverage(discriminator, t.historical_averaging))
         historical[0].attach(opt_g)
         historical[1].attach(opt_d)
-    labelled = labelled_subset(prepared.y_train, recipe.data.labels_per_class, recipe.seed)
-    init_batch = torch.randperm(len(prepared.x_train), generator=torch.Generator().manual_seed(recipe.seed))[:INIT_BATCH]
-    discriminator.data_init(prepared.x_train[init_batch].to(device))
     return SemiRun(generator, discriminator, opt_g, opt_d, torch.Generator(device=device).manual_seed(recipe.seed),
                    labelled.to(device), historical)
 
