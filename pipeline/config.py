@@ -93,6 +93,8 @@ class SampleConfig:
     interpolation: str = "spherical"    # spherical | linear latent interpolation strip
     direction_class: int = 0            # unconditional models: walk z towards this class (classifier)
     arithmetic: tuple[int, int, int] = (7, 1, 4)  # latent arithmetic A - B + C over these classes
+    latent_samples: int = 2000          # samples the latent arithmetic searches for its concepts' exemplars; the
+                                        # class direction and its entanglement profile use up to 256 of them
     projection_images: int = 50         # real test images projected into the latent space (iGAN; 0: off)
     projection_starts: int = 2          # random starting points of z for each image (the best one is kept)
     projection_steps: int = 100         # Adam steps on z
@@ -349,7 +351,7 @@ def check_values(recipe: Recipe, where: str = "") -> None:
     _choice(recipe.sample.interpolation, ("spherical", "linear"), f"{prefix}sample.interpolation")
     if recipe.sample.projection_images < 0:
         raise ConfigError(f"{prefix}sample.projection_images must be >= 0 (0: off), got {recipe.sample.projection_images}")
-    for key in ("projection_starts", "projection_steps"):
+    for key in ("projection_starts", "projection_steps", "latent_samples"):
         if getattr(recipe.sample, key) < 1:
             raise ConfigError(f"{prefix}sample.{key} must be >= 1, got {getattr(recipe.sample, key)}")
     _choice(recipe.data.stacked_from, ("mnist5k", "mnist"), f"{prefix}data.stacked_from")

@@ -42,7 +42,7 @@ def sample_generate(variant: str, seed: Optional[int], params_file: str) -> None
     classifier = load_dataset_classifier(recipe.dataset, device)
     with atomic_dir(paths.latent_dir(run_key)) as out:
         index = save_latent_figures(generator, spec, prepared, classifier, s.interpolation, s.direction_class,
-                                    s.arithmetic, s.grid, recipe.seed, out)
+                                    s.arithmetic, s.grid, recipe.seed, out, s.latent_samples)
         index["projection"] = save_projection(generator, spec, prepared, classifier, s, recipe.seed, out)
         write_json(index, out / "index.json")
     print(f"sampled {run_key}: {n} samples -> {paths.generated_path(run_key)}, grid -> {paths.samples_png(run_key)}")

@@ -101,7 +101,7 @@ def tiny_params(path: Path) -> None:
     params["train"].update(steps=6, batch_size=16, width=8, z_dim=8, log_every=2, eval_every=3,
                            eval_samples=100, checkpoint_every=3, device="cpu")
     params["classifier"].update(epochs=1, batch_size=256)
-    params["sample"].update(n=300, projection_images=8, projection_steps=10)
+    params["sample"].update(n=300, projection_images=8, projection_steps=10, latent_samples=100)
     params["eval"].update(kid_subset_size=50)
     # two of the shipped variants keep the run short; unit tests cover the others
     params["variants"] = {"dcgan": params["variants"]["dcgan"], "wgan_gp": params["variants"]["wgan_gp"]}

@@ -118,6 +118,8 @@ def test_deep_merge_keeps_siblings():
         (lambda r: r["train"].update(updates="together"),
          "train.updates: unknown value 'together'; valid values: alternating, simultaneous"),
         (lambda r: r["train"].update(g_steps=0), "train.g_steps must be >= 1, got 0"),
+        (lambda r: r["sample"].update(latent_samples=0), "sample.latent_samples must be >= 1, got 0"),
+        (lambda r: r["sample"].update(projection_steps=0), "sample.projection_steps must be >= 1, got 0"),
         (lambda r: r["train"].update(batch_size=9, pac=2, nproc=2),
          "train.batch_size 9 must be divisible by train.nproc 2"),
         (lambda r: r["train"].update(d_steps_warmup=-1), "train.d_steps_warmup must be >= 0 (0: off), got -1"),

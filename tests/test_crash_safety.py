@@ -18,7 +18,7 @@ from conftest import repo_copy, run
 
 from pipeline.io import load_torch, save_torch
 
-STEPS, EVERY = 3000, 100  # long enough to be killed once the run is open (tiny nets: ms a step)
+STEPS, EVERY = 1000, 100  # long enough to be killed once the run is open (tiny nets: about 10 ms a step)
 
 
 def long_training(root: Path) -> None:

@@ -132,21 +132,27 @@ def test_adding_seeds_trains_only_the_new_runs_and_the_report_aggregates(repo, t
 
     root = repo_copy(repo, tmp_path)
     params = yaml.safe_load((root / "params.yaml").read_text())
+    params["variants"] = {"dcgan": params["variants"]["dcgan"]}  # one variant: the new runs are what cost time
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    dropped = run(["dvc", "repro"], root).stdout  # prepare checks the variants' data; nothing retrains
+    assert "Running stage 'train" not in dropped and "Running stage 'sample" not in dropped, dropped
     params["seeds"] = [0, 1, 2]
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     out = run(["dvc", "repro"], root).stdout
     ran = sorted(line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage"))
-    new_runs = [f"{stage}@{v}-{s}" for v in ("dcgan", "wgan_gp") for s in (1, 2) for stage in ("evaluate", "sample", "train")]
+    new_runs = [f"{stage}@dcgan-{s}" for s in (1, 2) for stage in ("evaluate", "sample", "train")]
     assert ran == sorted(new_runs + ["report"]), out
     summary = json.loads((root / "reports/summary.json").read_text())
     assert summary["dcgan"]["seeds"] == 3 and summary["dcgan"]["fid_classifier"]["n"] == 3
     assert summary["dcgan"]["fid_classifier"]["ci_low"] <= summary["dcgan"]["fid_classifier"]["mean"]
     html = (root / "reports/index.html").read_text()
-    assert "3 seeds per variant (at least)" in html and 'id="differences"' in html
+    assert "3 seeds per variant (at least)" in html  # the differences between variants: tests/test_report.py
+    table = re.search(r'<table id="metrics">.*?</table>', html, flags=re.S).group(0)
+    assert re.search(r'<a href="#dcgan">dcgan</a>.*?</td>\s*<td>3</td>', table, flags=re.S), table[:2000]
     client = MlflowClient(f"sqlite:///{root / 'mlflow.db'}")
     runs = client.search_runs([client.get_experiment_by_name("gan-lab").experiment_id])
     tagged = {(r.data.tags["variant"], r.data.tags["seed"]) for r in runs if "variant" in r.data.tags}
-    assert tagged >= {(v, str(s)) for v in ("dcgan", "wgan_gp") for s in (0, 1, 2)}
+    assert tagged >= {("dcgan", str(s)) for s in (0, 1, 2)}
     names = {r.info.run_name for r in runs if r.data.tags.get("variant") == "dcgan"}
     assert {"dcgan seed 0", "dcgan seed 1", "dcgan seed 2"} <= names
     shown = json.loads(run(["dvc", "metrics", "show", "--json"], root).stdout)
@@ -310,8 +316,12 @@ def test_every_documented_override_runs_as_typed_one_after_another(workspace):
     assert len(lines) >= 8 and all(line[:3] == ["dvc", "exp", "run"] for line in lines)
     env_off = {"GAN_LAB_TRACKING": "off"}  # MLflow is covered above; here only the overrides matter
     # and only the metrics asserted below (the others have their own tests): ~20 evaluations' worth of time
+    # one variant, the one the README's lines name (`variants.wgan_gp...`): a line's cost is its stage runs, and
+    # what a second variant adds (the shared recipe reaching a variant without its own loss) has its own tests
     params = yaml.safe_load((workspace / "params.yaml").read_text())
     params["eval"]["metrics"] = ["modes", "fidelity"]
+    params["sample"]["projection_images"] = 0
+    params["variants"] = {"wgan_gp": params["variants"]["wgan_gp"]}
     (workspace / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     for line in lines:
         args = tiny_sizes(line)

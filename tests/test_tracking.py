@@ -57,7 +57,7 @@ def tiny_project(root: Path) -> None:
     params["train"].update(steps=4, batch_size=16, width=8, z_dim=8, log_every=2, eval_every=2, eval_samples=64,
                            checkpoint_every=2, device="cpu")
     params["classifier"].update(epochs=1)
-    params["sample"].update(n=200, grid=4)
+    params["sample"].update(n=200, grid=4, latent_samples=100)
     params["eval"].update(kid_subset_size=50)
     params["mlflow"].update(experiment="test-gan-lab")
     params["variants"] = {"dcgan": {}, "cdcgan": {"conditional": True}}

@@ -204,8 +204,9 @@ def entanglement_plot(alphas: torch.Tensor, probs: torch.Tensor, target: int, cl
 
 def save_latent_figures(generator: nn.Module, spec: "ModelSpec", prepared: Prepared, classifier: nn.Module | None,
                         mode: str, target: int, concepts: tuple[int, int, int], grid: int, seed: int,
-                        out_dir: Path) -> dict[str, Any]:
-    """Latent-space pictures into `out_dir`; returns the index (what was drawn, or why not)."""
+                        out_dir: Path, samples: int = 2000) -> dict[str, Any]:
+    """Latent-space pictures into `out_dir`; returns the index (what was drawn, or why not). `samples`: how
+    many G samples the arithmetic searches for its concepts (the class direction and its profile: up to 256)."""
     if not spec.images:
         reason = "2D point data: see the scatter plot instead"
         return {key: {"unavailable": reason} for key in ("interpolation", "direction", "entanglement", "arithmetic")}
@@ -224,17 +225,18 @@ def save_latent_figures(generator: nn.Module, spec: "ModelSpec", prepared: Prepa
     if reason:
         index["direction"] = index["entanglement"] = {"unavailable": reason}
     else:
-        direction = feature_direction(generator, classifier, z_dim, target, seed=seed)
+        direction = feature_direction(generator, classifier, z_dim, target, n=min(256, samples), seed=seed)
         walk = walk_strip(generator, z_dim, direction, rows=4, steps=grid + 1, strength=3.0, seed=seed)
         save_png(image_grid(walk, grid + 1), out_dir / "direction.png")
         names = prepared.info["class_names"]
         index["direction"] = {"file": "direction.png", "target": target, "target_name": names[target], "strength": 3.0}
-        alphas, probs = direction_profile(generator, classifier, z_dim, direction, steps=grid + 1, strength=3.0,
-                                          seed=seed)
+        alphas, probs = direction_profile(generator, classifier, z_dim, direction, n=min(256, samples),
+                                          steps=grid + 1, strength=3.0, seed=seed)
         entanglement_plot(alphas, probs, target, names, out_dir / "entanglement.png")
         index["entanglement"] = {"file": "entanglement.png", "target_name": names[target], "alphas": alphas.tolist(),
                                  "probabilities": probs.tolist()}
-    index["arithmetic"] = _arithmetic(generator, classifier, z_dim, num_classes, concepts, prepared, seed, out_dir)
+    index["arithmetic"] = _arithmetic(generator, classifier, z_dim, num_classes, concepts, prepared, seed, out_dir,
+                                      samples)
     return index
 
 
@@ -268,13 +270,14 @@ def save_projection(generator: nn.Module, spec: "ModelSpec", prepared: Prepared,
 
 
 def _arithmetic(generator: nn.Module, classifier: nn.Module | None, z_dim: int, num_classes: int,
-                concepts: tuple[int, int, int], prepared: Prepared, seed: int, out_dir: Path) -> dict[str, Any]:
+                concepts: tuple[int, int, int], prepared: Prepared, seed: int, out_dir: Path,
+                samples: int) -> dict[str, Any]:
     if num_classes:
         return {"unavailable": "conditional model: the label, not z, carries the class"}
     if classifier is None:
         return {"unavailable": "no classifier for this dataset to find the concepts"}
     try:
-        result = latent_arithmetic(generator, classifier, z_dim, concepts, seed=seed)
+        result = latent_arithmetic(generator, classifier, z_dim, concepts, n=samples, seed=seed)
     except GanLabError as exc:
         return {"unavailable": str(exc)}
     names = prepared.info["class_names"]
