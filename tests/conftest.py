@@ -19,6 +19,11 @@ from pipeline.variants import lab_from_raw, resolve
 
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 REPO = Path(__file__).resolve().parents[1]
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # pytest-xdist runs test files side by side, one worker a core (pyproject.toml: -n 2): one thread each, for
+    # torch here and in every stage a test starts, or two workers' thread pools fight over the cores
+    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
 
 
 def raw_recipe(**overrides) -> Recipe:
