@@ -26,6 +26,22 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     torch.set_num_threads(1)
 
 
+@pytest.fixture(autouse=True)
+def _tracking_uri_put_back():
+    """mlflow.set_tracking_uri (a test's, or the pipeline's when a test runs it in-process) also exports
+    MLFLOW_TRACKING_URI to every later subprocess: put it back after each test, so no test sends the next
+    one's pipeline to its server (under pytest-xdist any test of a worker may come next)."""
+    before = os.environ.get("MLFLOW_TRACKING_URI")
+    yield
+    if os.environ.get("MLFLOW_TRACKING_URI") != before:
+        if "mlflow" in sys.modules:
+            sys.modules["mlflow"].set_tracking_uri(before)  # None unsets the variable
+        if before is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = before
+
+
 def raw_recipe(**overrides) -> Recipe:
     """A recipe with a handful of steps and narrow networks, not yet resolved; `train=dict(...)`
     overrides train keys."""
