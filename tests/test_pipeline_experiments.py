@@ -17,11 +17,19 @@ from conftest import REPO, repo_copy, run
 pytestmark = pytest.mark.slow
 
 
-def test_translate_experiment_as_typed_trains_tracked_translators(repo, tmp_path, monkeypatch):
+def load_logged_model(repo: Path, run_id: str, name: str):
+    """An MLflow model the pipeline logged to `repo`'s store. mlflow.set_tracking_uri also exports
+    MLFLOW_TRACKING_URI to later subprocesses; conftest puts both back after the test."""
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{repo / 'mlflow.db'}")
+    return mlflow.pyfunc.load_model(f"runs:/{run_id}/{name}")
+
+
+def test_translate_experiment_as_typed_trains_tracked_translators(repo, tmp_path):
     """The image-to-image task, as the README types it: every variant becomes a translator (inpaint, LSGAN);
     its metrics are the task's, its MLflow run has the loss terms, and the logged model translates images.
     Then `gan translate` on a picture file."""
-    import mlflow
     import numpy as np
     from mlflow.tracking import MlflowClient
     from PIL import Image
@@ -44,14 +52,7 @@ def test_translate_experiment_as_typed_trains_tracked_translators(repo, tmp_path
     assert dcgan.data.params["task"] == "translate" and dcgan.data.params["loss"] == "lsgan"
     assert dcgan.data.params["arch"] == "unet_patchgan" and dcgan.data.params["data.translate"] == "inpaint"
     assert {"loss_rec", "loss_adv", "loss_d", "psnr", "eval.psnr", "eval.accuracy"} <= set(dcgan.data.metrics)
-    # mlflow.set_tracking_uri also sets MLFLOW_TRACKING_URI for every later subprocess: both are put back
-    previous = mlflow.get_tracking_uri()
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{repo / 'mlflow.db'}")
-    mlflow.set_tracking_uri(f"sqlite:///{repo / 'mlflow.db'}")
-    try:
-        model = mlflow.pyfunc.load_model(f"runs:/{dcgan.info.run_id}/translator")
-    finally:
-        mlflow.set_tracking_uri(previous)
+    model = load_logged_model(repo, dcgan.info.run_id, "translator")
     images = np.random.default_rng(0).uniform(-1, 1, (3, 1, 28, 28)).astype(np.float32)
     out = np.asarray(model.predict(images))
     assert out.shape == (3, 1, 28, 28) and out.min() >= -1 and out.max() <= 1
@@ -65,11 +66,10 @@ def test_translate_experiment_as_typed_trains_tracked_translators(repo, tmp_path
     assert picture.shape[1] == 5 * 28 + 6 * 2  # input, three outputs and your image, 28 px each, 2 px apart
 
 
-def test_semi_experiment_as_typed_reports_test_errors_beside_the_classifier_baselines(repo, tmp_path, monkeypatch):
+def test_semi_experiment_as_typed_reports_test_errors_beside_the_classifier_baselines(repo, tmp_path):
     """`dvc exp run -S task=semi -S data.labels_per_class=10`: every variant becomes a semi-supervised GAN; its
     metrics count D's test errors beside the labels-only and all-labels classifiers; MLflow has the stepped
     held-out error and D as a model that classifies."""
-    import mlflow
     import numpy as np
     from mlflow.tracking import MlflowClient
 
@@ -90,13 +90,7 @@ def test_semi_experiment_as_typed_reports_test_errors_beside_the_classifier_base
     assert dcgan.data.params["task"] == "semi" and dcgan.data.params["arch"] == "semi_mlp"
     assert dcgan.data.params["train.g_objective"] == "feature_matching"
     assert {"loss_lab", "loss_unl", "loss_g", "test_error", "eval.test_errors"} <= set(dcgan.data.metrics)
-    previous = mlflow.get_tracking_uri()
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{repo / 'mlflow.db'}")
-    mlflow.set_tracking_uri(f"sqlite:///{repo / 'mlflow.db'}")
-    try:
-        model = mlflow.pyfunc.load_model(f"runs:/{dcgan.info.run_id}/classifier")
-    finally:
-        mlflow.set_tracking_uri(previous)
+    model = load_logged_model(repo, dcgan.info.run_id, "classifier")
     logits = np.asarray(model.predict(np.random.default_rng(0).uniform(-1, 1, (3, 1, 28, 28)).astype(np.float32)))
     assert logits.shape == (3, 10)
 
