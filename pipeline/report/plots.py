@@ -204,7 +204,7 @@ def entanglement_plot(alphas: torch.Tensor, probs: torch.Tensor, target: int, cl
 
 def save_latent_figures(generator: nn.Module, spec: "ModelSpec", prepared: Prepared, classifier: nn.Module | None,
                         mode: str, target: int, concepts: tuple[int, int, int], grid: int, seed: int,
-                        out_dir: Path, samples: int = 2000) -> dict[str, Any]:
+                        out_dir: Path, samples: int) -> dict[str, Any]:
     """Latent-space pictures into `out_dir`; returns the index (what was drawn, or why not). `samples`: how
     many G samples the arithmetic searches for its concepts (the class direction and its profile: up to 256)."""
     if not spec.images:
@@ -225,12 +225,13 @@ def save_latent_figures(generator: nn.Module, spec: "ModelSpec", prepared: Prepa
     if reason:
         index["direction"] = index["entanglement"] = {"unavailable": reason}
     else:
-        direction = feature_direction(generator, classifier, z_dim, target, n=min(256, samples), seed=seed)
+        per_step = min(256, samples)  # latents for the direction's gradient and each step of its profile
+        direction = feature_direction(generator, classifier, z_dim, target, n=per_step, seed=seed)
         walk = walk_strip(generator, z_dim, direction, rows=4, steps=grid + 1, strength=3.0, seed=seed)
         save_png(image_grid(walk, grid + 1), out_dir / "direction.png")
         names = prepared.info["class_names"]
         index["direction"] = {"file": "direction.png", "target": target, "target_name": names[target], "strength": 3.0}
-        alphas, probs = direction_profile(generator, classifier, z_dim, direction, n=min(256, samples),
+        alphas, probs = direction_profile(generator, classifier, z_dim, direction, n=per_step,
                                           steps=grid + 1, strength=3.0, seed=seed)
         entanglement_plot(alphas, probs, target, names, out_dir / "entanglement.png")
         index["entanglement"] = {"file": "entanglement.png", "target_name": names[target], "alphas": alphas.tolist(),
