@@ -217,23 +217,25 @@ def read_table(path: str | Path) -> list[dict[str, Any]]:
     return [dict(zip(header, values)) for values in zip(*columns)] if body else []
 
 
-def write_curves(rows: list[dict[str, Any]], keys: tuple[str, ...] | None, path: str | Path) -> None:
-    """Long format, one row per (step, metric): every file in reports/curves has the same columns,
-    so one `dvc plots` definition draws them all, coloured by metric, dashed by revision."""
-    long = [{"step": r["step"], "metric": k, "value": v} for r in rows for k, v in r.items()
-            if k != "step" and (keys is None or k in keys) and v is not None]
-    _write_csv(long, ["step", "metric", "value"], path)
-
-
 LOSS_CURVES = ("loss_d", "loss_g", "d_real", "d_fake", "wasserstein", "gradient_penalty", "loss_rec", "loss_adv")
 
 
 def write_training_tables(run: str, log_rows: list[dict[str, Any]], eval_rows: list[dict[str, Any]]) -> None:
-    """The per-step tables of a trained run and its `dvc plots` curves."""
+    """The per-step tables of a trained run: losses every `log_every` steps, checks every `eval_every`."""
     write_table(log_rows, paths.train_log_path(run))
     write_table(eval_rows, paths.train_eval_path(run))
-    write_curves(log_rows, LOSS_CURVES, paths.curves_path(run, "losses"))
-    write_curves(eval_rows, None, paths.curves_path(run, "modes"))
+
+
+CURVE_COLUMNS = ("variant", "seed")
+
+
+def write_curves(curves: Mapping[tuple[str, str], list[dict[str, Any]]]) -> None:
+    """reports/curves/<axis>/<metric>.csv for every (axis, metric): rows (variant, seed, <axis>, value), every
+    variant's runs in one file, so one `dvc plots` definition per axis draws a chart per metric with a line per
+    run (dvc.yaml's `plots:`). Written all or nothing: a metric no run has any more leaves no file behind."""
+    with atomic_dir(paths.CURVES) as out:
+        for (axis, metric), rows in curves.items():
+            _write_csv(rows, [*CURVE_COLUMNS, axis, "value"], out / axis / f"{metric}.csv")
 
 
 # ---- side files -------------------------------------------------------------------------------
@@ -244,6 +246,16 @@ def write_resolved(run: str, recipe: Mapping[str, Any], notes: tuple[str, ...] |
     text = yaml.safe_dump({"run": run, "notes": list(notes), "recipe": dict(recipe)}, sort_keys=False)
     write_text(f"# {run}: the recipe as trained (null and auto resolved), written by the train stage\n{text}",
                paths.resolved_path(run))
+
+
+def write_recipes(recipes: Mapping[str, Mapping[str, Any]]) -> None:
+    """reports/recipes/<variant>.yaml for every variant, and nothing else (a dropped variant's file goes): the
+    part of each resolved recipe its train stages depend on (`pipeline.variants.training_recipe`)."""
+    with atomic_dir(paths.RECIPES) as out:
+        for variant, recipe in recipes.items():
+            text = yaml.safe_dump(dict(recipe), sort_keys=False)
+            (out / paths.recipe_path(variant).name).write_text(
+                f"# {variant}: the resolved recipe its train stages depend on, written by the resolve stage\n{text}")
 
 
 def write_training_summary(run: str, recipe: Mapping[str, Any], device: str, d_updates: int,

@@ -330,25 +330,59 @@ def _mlflow_config(params_file: Path):
 def ui(
     port: Annotated[int, typer.Option(help="port on 127.0.0.1")] = 5000,
     host: Annotated[str, typer.Option(help="interface to bind; 127.0.0.1 keeps it private")] = "127.0.0.1",
+    open_browser: Annotated[bool, typer.Option("--open", help="open the training-runs page in a browser")] = False,
     params_file: Annotated[Path, typer.Option(help="params.yaml to read")] = Path("params.yaml"),
 ) -> None:
-    """Open the MLflow UI on this project's tracking store (Ctrl-C to stop)."""
+    """Open the MLflow UI on this project's tracking store, on the experiment's training runs (Ctrl-C to stop)."""
     import subprocess
 
-    from pipeline.tracking_mlflow import resolve_tracking_uri
+    from pipeline.tracking_mlflow import resolve_tracking_uri, runs_url
 
-    uri = resolve_tracking_uri(_mlflow_config(params_file))
+    cfg = _mlflow_config(params_file)
+    uri = resolve_tracking_uri(cfg)
     if uri.startswith(("http://", "https://")):
-        typer.echo(f"runs are on a tracking server: open {uri} in a browser")
+        exp_id = _experiment_id(uri, cfg.experiment)
+        typer.echo(f"runs are on a tracking server: {runs_url(uri, exp_id) if exp_id else uri}")
         return
-    typer.echo(f"MLflow UI for {uri} on http://{host}:{port}")
+    exp_id = _experiment_id(uri, cfg.experiment)
+    server = f"http://{host}:{port}"
+    page = runs_url(server, exp_id) if exp_id else server
+    typer.echo(f"MLflow UI for {uri}: {page}" + ("" if exp_id else f" (no experiment {cfg.experiment!r} yet: run "
+                                                                     f"`dvc repro` first)"))
+    if open_browser:  # once the server answers; the server itself runs in the foreground
+        import threading
+
+        threading.Thread(target=_open_when_up, args=(server, page), daemon=True).start()
     raise typer.Exit(subprocess.call([sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
                                       "--host", host, "--port", str(port)]))
 
 
-COMPARE_COLUMNS = ["eval.fid_classifier", "eval.kid_mean_classifier", "eval.precision_classifier",
-                   "eval.recall_classifier", "eval.classes_covered", "eval.class_kl", "eval.modes_captured",
-                   "eval.high_quality_frac", "eval.reverse_kl", "eval.fid_inception"]
+def _experiment_id(uri: str, name: str) -> str | None:
+    """The id of experiment `name` in the store at `uri`, or None (no such experiment, or the store cannot say)."""
+    from mlflow.tracking import MlflowClient
+
+    try:
+        exp = MlflowClient(tracking_uri=uri).get_experiment_by_name(name)
+    except Exception:  # an unreachable server, a store of another version: the UI says more
+        return None
+    return exp.experiment_id if exp else None
+
+
+def _open_when_up(server: str, page: str, timeout_s: float = 60.0) -> None:
+    """Open `page` in the default browser once the server at `server` answers."""
+    import time
+    import urllib.request
+    import webbrowser
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"{server}/health", timeout=2).read()
+            webbrowser.open(page)
+            return
+        except OSError:
+            time.sleep(0.5)
+    typer.echo(f"the UI did not answer within {timeout_s:.0f} s; open {page} yourself", err=True)
 
 
 @app.command()
@@ -356,13 +390,16 @@ def compare(
     params_file: Annotated[Path, typer.Option(help="params.yaml to read")] = Path("params.yaml"),
     experiment: Annotated[Optional[str], typer.Option(help="MLflow experiment (default: params.yaml's)")] = None,
 ) -> None:
-    """The latest finished run of every variant, key metrics side by side (from MLflow)."""
+    """The latest finished run of every variant, its headline numbers side by side (from MLflow)."""
+    from pipeline.report.aggregate import HEADLINE
+    from pipeline.tracking import EVAL
     from pipeline.tracking_mlflow import latest_runs_table, resolve_tracking_uri
 
     cfg = _mlflow_config(params_file)  # params.yaml is read once
     uri = resolve_tracking_uri(cfg)
     name = experiment or cfg.experiment
-    table = latest_runs_table(uri, name, COMPARE_COLUMNS)
+    # the headline numbers, named as `dvc metrics show` names them (fid: on the classifier's features)
+    table = latest_runs_table(uri, name, [(column, f"{EVAL}/{metric}") for column, metric in HEADLINE])
     if table is None:
         _fail(f"no runs in MLflow experiment {name!r} at {uri}; run `dvc repro` first")
     typer.echo(table.to_string(index=False, float_format=lambda v: f"{v:.4g}", na_rep="-"))

@@ -20,7 +20,9 @@ SUMMARY = REPORTS / "summary.json"  # every metric's mean, sd and 95% interval o
 REPORT_HTML = REPORTS / "index.html"
 REPORT_MD = REPORTS / "report.md"
 REPORT_FIGURES = REPORTS / "figures"
-CURVES = REPORTS / "curves"  # long-format (step, metric, value) tables for `dvc plots`
+CURVES = REPORTS / "curves"  # <axis>/<metric>.csv: every run's curve of a metric, for `dvc plots`
+RECIPES = REPORTS / "recipes"  # each variant's resolved training recipe: what its train stages depend on
+HEADLINE = Path("metrics")  # metrics/<variant>.json: the headline numbers `dvc metrics show` prints, a row each
 RUN_STATE = Path(".gan-lab/runs")  # resumable checkpoints: outside DVC outputs, survive a crash
 RUN_REFERENCES = Path(".gan-lab/mlflow")  # which MLflow run a run logged to: this workspace's, not a result
 
@@ -28,6 +30,17 @@ RUN_REFERENCES = Path(".gan-lab/mlflow")  # which MLflow run a run logged to: th
 def run_name(variant: str, seed: int) -> str:
     """`dcgan/seed0`: one variant trained at one seed."""
     return f"{variant}/seed{seed}"
+
+
+def recipe_path(variant: str) -> Path:
+    """The variant's resolved training recipe (YAML), written by the resolve stage; a train stage depends on
+    this file instead of on params.yaml's raw keys, so a shared change that the variant overrides leaves the
+    file, and with it the trained model, unchanged."""
+    return RECIPES / f"{variant}.yaml"
+
+
+def headline_path(variant: str) -> Path:
+    return HEADLINE / f"{variant}.json"
 
 
 def prepared_dir(dataset: str) -> Path:
@@ -69,11 +82,6 @@ def train_log_path(run: str) -> Path:
 def train_eval_path(run: str) -> Path:
     """Mode-collapse metrics and FID over training, one row every `train.eval_every` steps (a dvc plot)."""
     return report_dir(run) / "train_eval.csv"
-
-
-def curves_path(run: str, kind: str) -> Path:
-    """`kind`: losses | modes. One folder for every run, drawn by the top-level `plots:` of dvc.yaml."""
-    return CURVES / f"{run.replace('/', '_')}_{kind}.csv"
 
 
 def samples_png(run: str) -> Path:

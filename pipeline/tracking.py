@@ -13,6 +13,17 @@ from typing import Any, Callable, Mapping, Protocol
 from torch import Tensor
 
 
+# Metric names carry their section, `<section>/<name>`: MLflow's chart view groups metrics into one section per
+# prefix before the "/". `train`: the losses and rates every `train.log_every` steps; `train_eval`: the checks every
+# `train.eval_every` steps (train_eval.csv); `eval`: the evaluate stage's final metrics (metrics.json).
+TRAIN, TRAIN_EVAL, EVAL = "train", "train_eval", "eval"
+
+
+def in_section(section: str, row: Mapping[str, Any]) -> dict[str, Any]:
+    """A table row as metrics to log: every value but the step, its name prefixed `<section>/`."""
+    return {f"{section}/{k}": v for k, v in row.items() if k != "step"}
+
+
 class Tracker(Protocol):
     def log_params(self, params: Mapping[str, Any]) -> None: ...
     def log_metrics(self, metrics: Mapping[str, float], step: int) -> None: ...

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 import torch.nn as nn
 from torch import Tensor
 
+from pipeline import paths
 from pipeline.config import MlflowConfig, flatten
 from pipeline.errors import GanLabError
 from pipeline.tracking import BackgroundTracker
@@ -86,15 +87,27 @@ def check_reachable(uri: str, timeout_s: float = 5.0) -> None:
         ) from None
 
 
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}  # MLflow 3 opens its training-runs view
+
+
 def experiment_id(client, name: str, root: Path) -> str:
+    """The experiment's id, created if needed, tagged as model training (MLflow 3's UI otherwise opens on its
+    GenAI overview: traces and tokens, all empty here)."""
     exp = client.get_experiment_by_name(name)
     if exp is not None:
+        if exp.tags.get("mlflow.experimentKind") is None:
+            client.set_experiment_tag(exp.experiment_id, *next(iter(EXPERIMENT_KIND.items())))
         return exp.experiment_id
     if client.tracking_uri.startswith(("http://", "https://")):
-        return client.create_experiment(name)  # the server decides where artifacts live
+        return client.create_experiment(name, tags=EXPERIMENT_KIND)  # the server decides where artifacts live
     # a local store gets an explicit artifact root: MLflow's default (./mlruns of the current
     # directory) would land inside a temporary DVC workspace and vanish with it
-    return client.create_experiment(name, artifact_location=(root / ARTIFACT_DIR).as_uri())
+    return client.create_experiment(name, artifact_location=(root / ARTIFACT_DIR).as_uri(), tags=EXPERIMENT_KIND)
+
+
+def runs_url(server: str, exp_id: str) -> str:
+    """The MLflow UI's table of the experiment's training runs."""
+    return f"{server.rstrip('/')}/#/experiments/{exp_id}/runs?workflowType=machine_learning"
 
 
 def git_commit(root: Path) -> str:
@@ -238,26 +251,123 @@ def start_training_run(recipe: Any, variant: str, params_file: str, notes: tuple
                              remember=lambda ref: checkpoint.write_unfinished_run(run_key, ref))
 
 
-def log_training_files(tracker: "MlflowTracker | BackgroundTracker", run_key: str) -> None:
-    """What the train stage wrote, as artifacts: the checkpoints and the tables."""
-    from pipeline import paths
+def log_training_files(tracker: "MlflowTracker | BackgroundTracker", run_key: str, checkpoints: bool = True) -> None:
+    """What the train stage wrote, as artifacts: the checkpoints (`checkpoints`) and the tables."""
+    files = [(paths.train_log_path(run_key), "tables"), (paths.train_eval_path(run_key), "tables"),
+             (paths.resolved_path(run_key), "tables")]
+    if checkpoints:
+        files = [(paths.generator_path(run_key), "checkpoint"), (paths.full_checkpoint_path(run_key), "checkpoint"), *files]
+    for path, folder in files:
+        if Path(path).exists():
+            tracker.log_artifact(path, folder)
 
-    for path, folder in ((paths.generator_path(run_key), "checkpoint"), (paths.full_checkpoint_path(run_key), "checkpoint"),
-                         (paths.train_log_path(run_key), "tables"), (paths.train_eval_path(run_key), "tables"),
-                         (paths.resolved_path(run_key), "tables")):
-        tracker.log_artifact(path, folder)
+
+REUSED_TAG = "gan_lab.reused"            # "true": DVC reused this run's training (another build's, a pulled cache)
+REUSED_FROM_TAG = "gan_lab.reused_from"  # the run that trained it, where this store has one
+EVAL_REUSED_TAG = "gan_lab.eval_reused"  # "true": DVC skipped the evaluate stage (nothing it reads changed), so the
+                                         #   evaluation is the one stored in metrics.json before this build
 
 
-def log_evaluation(tracker: "MlflowTracker | BackgroundTracker", run_key: str, metrics: Mapping[str, Any],
-                   step: int) -> None:
-    """The evaluate stage's metrics as `eval.<metric>` at the last training step, its files as artifacts;
-    then the tracker is closed."""
-    from pipeline import paths
+def record_build(cfg: MlflowConfig, params_text: str, runs: list[tuple[str, int]]) -> MlflowTracker | None:
+    """Every (variant, seed) of this build has its run under the build's parent run, with its evaluation, whatever DVC
+    reran. A run trained in this build gets the evaluation's `eval/<metric>` and files where it lacks them (DVC skips
+    the evaluate stage when the samples it reads are unchanged: a fresh clone, a model retrained to the same weights),
+    tagged `gan_lab.eval_reused` when that evaluation is older than the run. A run DVC did not train in this build (an
+    unchanged variant of `dvc exp run`, a cache pulled from a remote) gets a run of its own, tagged `gan_lab.reused`
+    (and `gan_lab.reused_from` the run that trained it), with its recipe, training curves and evaluation read from
+    the results on disk. Returns the parent run (None when tracking is off)."""
+    if not tracking_enabled():
+        return None
+    root = repo_root()
+    uri = resolve_tracking_uri(cfg, root)
+    check_reachable(uri)
+    client = _client(uri)
+    exp_id = experiment_id(client, cfg.experiment, root)
+    commit = git_commit(root)
+    key, name = pipeline_key(params_text, commit)
+    dvc_exp = os.environ.get("DVC_EXP_NAME", "")
+    parent = MlflowTracker(client, parent_run(client, exp_id, key, name, {"git_commit": commit, "dvc_experiment": dvc_exp}))
+    context = {"git_commit": commit, "dvc_experiment": dvc_exp}
+    for variant, seed in runs:
+        run_key = paths.run_name(variant, seed)
+        if paths.train_log_path(run_key).exists():
+            tracker = _build_run(client, exp_id, parent.run_id, uri, variant, seed, run_key, context)
+            _attach_evaluation(tracker, run_key)
+    return parent
 
-    tracker.log_metrics({f"eval.{k}": v for k, v in metrics.items() if isinstance(v, (int, float))}, step=step)
-    for path in (paths.metrics_path(run_key), paths.class_hist_path(run_key), paths.fid_protocol_path(run_key)):
-        tracker.log_artifact(path, "evaluation")
-    tracker.close()
+
+def _build_run(client, exp_id: str, parent_id: str, uri: str, variant: str, seed: int, run_key: str,
+               context: Mapping[str, str]) -> MlflowTracker:
+    """The run of (variant, seed) in this build: the train stage's when it trained in this build, else the reused run
+    made for it (once: the report may run again in the same build)."""
+    from pipeline.checkpoint import read_run_reference
+
+    reference = read_run_reference(run_key)
+    if reference.get("tracking_uri") == uri and reference.get("parent_id") == parent_id:
+        return MlflowTracker(client, reference["run_id"], parent_id)
+    found = client.search_runs([exp_id], filter_string=f"tags.`mlflow.parentRunId` = '{parent_id}' and "
+                               f"tags.{VARIANT_TAG} = '{variant}' and tags.{SEED_TAG} = '{seed}' and "
+                               f"tags.`{REUSED_TAG}` = 'true'", max_results=1)
+    if found:
+        return MlflowTracker(client, found[0].info.run_id, parent_id)
+    reused_from = reference.get("run_id") if reference.get("tracking_uri") == uri else None
+    return _reused_run(client, exp_id, parent_id, variant, seed, run_key, context, reused_from)
+
+
+def _reused_run(client, exp_id: str, parent_id: str, variant: str, seed: int, run_key: str,
+                context: Mapping[str, str], reused_from: str | None) -> MlflowTracker:
+    """A run for results DVC reused: the recipe they trained with, their training curves and tables, from disk."""
+    import yaml
+
+    from pipeline.checkpoint import read_table
+    from pipeline.io import read_json
+    from pipeline.tracking import TRAIN, TRAIN_EVAL, in_section
+
+    resolved = yaml.safe_load(paths.resolved_path(run_key).read_text()) if paths.resolved_path(run_key).exists() else {}
+    recipe = resolved.get("recipe") or {}
+    training = read_json(paths.training_summary_path(run_key)) if paths.training_summary_path(run_key).exists() else {}
+    tags = {"mlflow.parentRunId": parent_id, VARIANT_TAG: variant, SEED_TAG: str(seed), REUSED_TAG: "true",
+            **{k: str(recipe[k]) for k in ("dataset", "loss", "arch", "conditional", "task") if k in recipe},
+            **context, "device": str(training.get("device", ""))}
+    if reused_from:
+        tags[REUSED_FROM_TAG] = reused_from
+    if "still_improving" in training:
+        tags[STILL_IMPROVING_TAG] = str(training["still_improving"]).lower()
+    if resolved.get("notes"):
+        tags["gan_lab.notes"] = "; ".join(resolved["notes"])
+    run = client.create_run(exp_id, run_name=f"{variant} seed {seed} (reused)", tags=tags)
+    tracker = MlflowTracker(client, run.info.run_id, parent_id)
+    tracker.log_params(recipe)
+    for section, path in ((TRAIN, paths.train_log_path(run_key)), (TRAIN_EVAL, paths.train_eval_path(run_key))):
+        for row in read_table(path):
+            tracker.log_metrics(in_section(section, row), int(row["step"]))
+    log_training_files(tracker, run_key, checkpoints=False)
+    client.set_terminated(run.info.run_id, status="FINISHED")
+    return tracker
+
+
+def _attach_evaluation(tracker: MlflowTracker, run_key: str) -> None:
+    """metrics.json as `eval/<metric>` at the last training step, and the evaluation's files, where the run lacks them."""
+    from pipeline.checkpoint import read_table
+    from pipeline.io import read_json
+    from pipeline.tracking import EVAL, in_section
+
+    metrics_file = paths.metrics_path(run_key)
+    if not metrics_file.exists():
+        return
+    numbers = {k: v for k, v in in_section(EVAL, read_json(metrics_file)).items()
+               if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    run = tracker.client.get_run(tracker.run_id)
+    missing = {k: v for k, v in numbers.items() if run.data.metrics.get(k) != v}
+    if not missing:
+        return
+    rows = read_table(paths.train_log_path(run_key))
+    tracker.log_metrics(missing, step=int(rows[-1]["step"]) if rows else 0)
+    for path in (metrics_file, paths.class_hist_path(run_key), paths.fid_protocol_path(run_key)):
+        if path.exists():
+            tracker.log_artifact(path, "evaluation")
+    older = metrics_file.stat().st_mtime * 1000 < run.info.start_time
+    tracker.set_tags({EVAL_REUSED_TAG: str(older).lower()})
 
 
 def _continue_run(client, previous: Mapping[str, str] | None, uri: str) -> MlflowTracker | None:
@@ -369,7 +479,7 @@ def _log_model(tracker: MlflowTracker, module: nn.Module, example: "np.ndarray",
     from mlflow.models import infer_signature
     from torch.nn.utils import parametrize
 
-    for m in list(module.modules()):  # weight norm, spectral norm: MLflow pickles the module; parametrizations do not
+    for m in list(module.modules()):  # weight norm, spectral norm: folded into plain weights before the export
         if parametrize.is_parametrized(m):
             for tensor in list(m.parametrizations):
                 parametrize.remove_parametrizations(m, tensor, leave_parametrized=True)
@@ -378,15 +488,18 @@ def _log_model(tracker: MlflowTracker, module: nn.Module, example: "np.ndarray",
         output = module(torch.from_numpy(example)).numpy()
     mlflow.set_tracking_uri(tracker.client.tracking_uri)
     with mlflow.start_run(run_id=tracker.run_id):
+        # pt2: the graph torch.export traces from the example (any batch size), no pickled Python objects and no
+        # package code in the model; the signature says what goes in and comes out
         mlflow.pytorch.log_model(module, name=name, signature=infer_signature(example, output),
                                  input_example=example, pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],
-                                 code_paths=[str(Path(__file__).resolve().parent)], serialization_format="pickle")
+                                 serialization_format="pt2")
 
 
-def latest_runs_table(uri: str, experiment: str, columns: list[str]):
-    """A DataFrame: one row per variant, each metric as mean ± sd over the seeds of its latest
-    finished runs (the newest run of each (variant, seed)), how many seeds, and how many of them
-    were still improving when training stopped."""
+def latest_runs_table(uri: str, experiment: str, columns: list[tuple[str, str]]):
+    """A DataFrame: one row per variant, each (column, metric) of `columns` as the metric's mean ± sd over the seeds of
+    the variant's latest finished runs (the newest run of each (variant, seed)); a column named twice shows the first
+    metric the runs have. Also how many seeds, and how many of them were still improving when training stopped or were
+    reused from another build."""
     import pandas as pd
 
     from pipeline.stats import summarize
@@ -408,11 +521,15 @@ def latest_runs_table(uri: str, experiment: str, columns: list[str]):
         newest = max(by_seed.values(), key=lambda r: r.info.start_time)
         row = {"variant": variant, "seeds": len(by_seed), "loss": newest.data.tags.get("loss"),
                "dataset": newest.data.tags.get("dataset")}
-        for column in columns:
-            stats = summarize([r.data.metrics[column] for r in by_seed.values() if column in r.data.metrics])
-            row[column.removeprefix("eval.")] = _mean_sd(stats)
+        for column, metric in columns:
+            stats = summarize([r.data.metrics[metric] for r in by_seed.values() if metric in r.data.metrics])
+            if row.get(column) is None:
+                row[column] = _mean_sd(stats)
         improving = sum(r.data.tags.get(STILL_IMPROVING_TAG) == "true" for r in by_seed.values())
-        row["note"] = f"still improving ({improving} of {len(by_seed)} seeds)" if improving else ""
+        reused = sum(r.data.tags.get(REUSED_TAG) == "true" for r in by_seed.values())
+        notes = [f"still improving ({improving} of {len(by_seed)} seeds)" if improving else "",
+                 f"reused ({reused} of {len(by_seed)} seeds)" if reused else ""]
+        row["note"] = "; ".join(n for n in notes if n)
         rows.append(row)
     if not rows:
         return None

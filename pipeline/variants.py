@@ -235,6 +235,19 @@ def resolve(recipe: Recipe, own: Mapping[str, Any] | None = None, where: str = "
 
 
 
+# What a variant's trained models, tables and checks depend on: every key of its recipe but the seed (in the train
+# stage's command), the sample and mlflow sections, and of the eval section the class share of the training-time
+# checks. The resolve stage writes this part per variant (`training_recipe`); the train stages depend on that file.
+TRAINING_KEYS = ("task", "dataset", "loss", "arch", "conditional", "data", "train", "translate", "cycle")
+TRAINING_EVAL_KEYS = ("class_share",)
+
+
+def training_recipe(recipe: ResolvedRecipe) -> dict[str, Any]:
+    """The part of a resolved recipe that training depends on, as plain values (`TRAINING_KEYS`)."""
+    values = recipe.to_dict()
+    return {**{k: values[k] for k in TRAINING_KEYS}, "eval": {k: values["eval"][k] for k in TRAINING_EVAL_KEYS}}
+
+
 def is_resolved(recipe: Recipe) -> bool:
     return isinstance(recipe, ResolvedRecipe)
 

@@ -1,19 +1,18 @@
 """Stage `evaluate@<variant>-<seed>`: generated samples -> reports/variants/<variant>/seed<s>/metrics.json
 (flat, for `dvc metrics show`), class_hist.json (the picture of mode collapse) and fid_protocol.json
-(how each FID was measured); the same numbers go to the run's MLflow run as `eval.<metric>`."""
+(how each FID was measured). The report stage puts them into the run's MLflow run (`eval/<metric>`), also when DVC
+skips this stage because nothing it reads changed."""
 
 from __future__ import annotations
 
 from typing import Optional
 
 from pipeline import paths
-from pipeline.checkpoint import load_dataset_classifier, load_generated, read_run_reference
+from pipeline.checkpoint import load_dataset_classifier, load_generated
 from pipeline.config import load_params
 from pipeline.data import load_prepared
 from pipeline.io import read_json, write_json
 from pipeline.evaluation.evaluate import evaluate_samples
-from pipeline.tracking import BackgroundTracker
-from pipeline.tracking_mlflow import log_evaluation, reopen
 from pipeline.tasks import run_stage
 from stages._common import run
 
@@ -27,8 +26,6 @@ def evaluate_generate(variant: str, seed: Optional[int], params_file: str) -> No
     params = load_params(params_file)
     recipe = params.merged(variant, seed)
     run_key = paths.run_name(variant, recipe.seed)
-    reference = read_run_reference(run_key)  # the run's MLflow run, reopened while we compute
-    tracker = BackgroundTracker(lambda: reopen(reference)) if reference else None
     prepared = load_prepared(recipe.dataset)
     generated = load_generated(paths.generated_path(run_key))
     classifier = load_dataset_classifier(recipe.dataset)
@@ -39,8 +36,6 @@ def evaluate_generate(variant: str, seed: Optional[int], params_file: str) -> No
     write_json(metrics, paths.metrics_path(run_key))
     write_json(evaluation.histogram, paths.class_hist_path(run_key))
     write_json(evaluation.protocol, paths.fid_protocol_path(run_key))
-    if tracker is not None:
-        log_evaluation(tracker, run_key, metrics, recipe.train.steps)
     print(f"evaluated {run_key}: " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                                                for k, v in metrics.items()))
 

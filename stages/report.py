@@ -1,42 +1,39 @@
-"""Stage `report`: every variant's runs -> reports/index.html, reports/report.md, reports/figures/ and
-reports/summary.json (every metric's mean, sd and 95% interval over seeds, a DVC metrics file);
-the report is attached to the MLflow parent run(s) of the variants, which are then marked FINISHED."""
+"""Stage `report`: every variant's runs -> reports/index.html, reports/report.md, reports/figures/,
+reports/summary.json (every metric's mean, sd and 95% interval over seeds), metrics/<variant>.json (the headline
+numbers, the DVC metrics) and reports/curves/ (what `dvc plots show` draws). Then MLflow: every run of this build
+carries its evaluation, whatever DVC reran (`record_build`), and the build's parent run gets the report and ends."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pipeline import paths
-from pipeline.checkpoint import read_run_reference
+from pipeline.checkpoint import write_curves
 from pipeline.io import atomic_dir, write_json, write_text
 from pipeline.report.render import render
-from pipeline.tracking_mlflow import reopen
+from pipeline.tracking_mlflow import record_build
 from pipeline.variants import load_lab
 from stages._common import run
-
-
-def parent_runs(runs: list[str]) -> dict[str, dict[str, str]]:
-    """parent run id -> a reference to it, from the runs' MLflow run references."""
-    parents = {}
-    for run_key in runs:
-        ref = read_run_reference(run_key)
-        if ref.get("parent_id"):
-            parents[ref["parent_id"]] = {"tracking_uri": ref["tracking_uri"], "run_id": ref["parent_id"]}
-    return parents
 
 
 def main(params_file: str = "params.yaml") -> None:
     lab = load_lab(params_file, names=False)  # the prepare stage checked every name
     with atomic_dir(paths.REPORT_FIGURES) as figures:
-        html, markdown, summary = render(lab, figures)
-    write_text(html, paths.REPORT_HTML)
-    write_text(markdown, paths.REPORT_MD)
-    write_json(summary, paths.SUMMARY)
-    for ref in parent_runs([paths.run_name(v, s) for v, s in lab.runs()]).values():
-        tracker = reopen(ref)
-        if tracker is not None:
-            for path in (paths.REPORT_HTML, paths.REPORT_MD):  # the HTML embeds its images
-                tracker.log_artifact(path, "report")
-            tracker.finish("FINISHED")
-    print(f"report -> {paths.REPORT_HTML} and {paths.REPORT_MD}")
+        report = render(lab, figures)
+    write_text(report.html, paths.REPORT_HTML)
+    write_text(report.markdown, paths.REPORT_MD)
+    write_json(report.summary, paths.SUMMARY)
+    write_curves(report.curves)
+    with atomic_dir(paths.HEADLINE) as out:  # exactly this build's variants: a dropped variant's row goes
+        for variant, numbers in report.headline.items():
+            write_json(numbers, out / paths.headline_path(variant).name)
+    mlflow = next(iter(lab.variants.values())).recipe.mlflow
+    parent = record_build(mlflow, Path(params_file).read_text(), lab.runs())
+    if parent is not None:
+        for path in (paths.REPORT_HTML, paths.REPORT_MD):  # the HTML embeds its images
+            parent.log_artifact(path, "report")
+        parent.finish("FINISHED")
+    print(f"report -> {paths.REPORT_HTML} and {paths.REPORT_MD}; headline numbers -> {paths.HEADLINE}/")
 
 
 if __name__ == "__main__":

@@ -114,7 +114,7 @@ def lab(params_raw):
 # ---- the tiny pipeline, for end-to-end tests -----------------------------------------------------
 
 COPY = ["pipeline", "stages", "dvc.yaml", "params.yaml", "pyproject.toml", ".dvcignore", ".gitignore", ".dvc/config",
-        ".dvc/plots"]
+        ".dvc/plots", "data/.gitignore"]
 
 
 def tiny_params(path: Path) -> None:
@@ -147,7 +147,7 @@ def repo(tmp_path_factory) -> Path:
 
 
 def build_tiny_repo(root: Path, extra_env: dict[str, str] | None = None) -> Path:
-    """The project's pipeline files with tiny params in a new git repo at `root`, built by `dvc repro`
+    """The project's pipeline files with tiny params in a new git repo at `root`, built by `dvc repro` and committed
     (`extra_env`: e.g. tracking off, for a build whose MLflow runs nobody reads)."""
     for name in COPY:
         src = REPO / name
@@ -162,6 +162,8 @@ def build_tiny_repo(root: Path, extra_env: dict[str, str] | None = None) -> Path
     run(["git", "add", "-A"], root)
     run(["git", "commit", "-qm", "init"], root)
     run(["dvc", "repro"], root, extra_env)
+    run(["git", "add", "-A"], root)  # the results committed, as a user would: what `dvc exp run` starts from
+    run(["git", "commit", "-qm", "built"], root)
     return root
 
 
@@ -170,3 +172,16 @@ def repo_copy(repo: Path, tmp_path: Path) -> Path:
     copy = tmp_path / "repo"
     shutil.copytree(repo, copy, symlinks=True)
     return copy
+
+
+def chromium_command(profile: Path) -> list[str]:
+    """Headless Chromium as this machine allows it (no network, a fresh profile), ready for --dump-dom or --screenshot;
+    the test is skipped without Chromium, and fails in CI (which installs Debian's chromium)."""
+    chromium = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
+    if chromium is None:
+        if os.environ.get("CI"):
+            pytest.fail("Chromium is missing: .ci/run installs Debian's chromium package")
+        pytest.skip("Chromium not installed (apt-get install chromium); CI runs this test")
+    return [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            f"--user-data-dir={profile}", "--virtual-time-budget=5000"]

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 
 # MLflow logging decides where results are recorded, not what they are: not a dep of any stage
 NOT_DEPS = {"pipeline/tracking.py", "pipeline/tracking_mlflow.py"}
-STAGE_RUNS = [("prepare", []), ("classifier", []), ("train", ["dcgan"]), ("sample", ["dcgan"]), ("evaluate", ["dcgan"]),
+STAGE_RUNS = [("prepare", []), ("resolve", []), ("classifier", []), ("train", ["dcgan"]), ("sample", ["dcgan"]), ("evaluate", ["dcgan"]),
               ("report", [])]
 # a stage loads its variant's task's code only: translate, cycle and semi variants' runs make up the rest of its deps
 OTHER_TASK_RUNS = [(stage, [variant]) for variant in ("sr4", "cyc", "semi") for stage in ("train", "sample", "evaluate")]

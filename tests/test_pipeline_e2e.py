@@ -6,12 +6,13 @@ import base64
 import json
 import math
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
-from conftest import repo_copy, run
+from conftest import REPO, chromium_command, repo_copy, run
 
 pytestmark = pytest.mark.slow
 
@@ -70,7 +71,8 @@ def test_mlflow_store_at_repo_root_has_every_variant(repo):
         variant = child.data.tags["variant"]
         pointer = json.loads((repo / f".gan-lab/mlflow/{variant}/seed0.json").read_text())
         assert pointer["run_id"] == child.info.run_id and pointer["tracking_uri"] == f"sqlite:///{repo / 'mlflow.db'}"
-        assert "eval.fid_classifier" in child.data.metrics  # evaluate found the run
+        assert "eval/fid_classifier" in child.data.metrics  # the report stage attached the evaluation
+        assert child.data.tags["gan_lab.eval_reused"] == "false" and "gan_lab.reused" not in child.data.tags
     import torch
 
     assert "mlflow" not in torch.load(repo / "models/dcgan/seed0/generator.pt", weights_only=True)
@@ -97,11 +99,30 @@ def test_each_variant_writes_the_recipe_it_trained_with(repo):
 
 
 def test_dvc_plots_draw_every_curve(repo):
-    out = run(["dvc", "plots", "show", "--json"], repo).stdout
-    for series in ("loss_d", "loss_g", "gradient_penalty", "classes_covered", "class_kl"):
-        assert f'"metric": "{series}"' in out, series
-    for name in ("dcgan_seed0_losses.csv", "wgan_gp_seed0_losses.csv", "dcgan_seed0_modes.csv"):
-        assert name in out
+    """A chart per metric and axis, a line per run: the losses against steps, the training-time checks against steps
+    and seconds of training."""
+    out = json.loads(run(["dvc", "plots", "show", "--json"], repo).stdout)["data"]
+    charts = {Path(name).relative_to("reports/curves").as_posix() for name in out}
+    assert {"step/loss_d.csv", "step/loss_g.csv", "step/gradient_penalty.csv", "step/fid_classifier.csv",
+            "step/classes_covered.csv", "seconds/fid_classifier.csv", "seconds/classes_covered.csv"} <= charts
+    assert "step/images_d.csv" not in charts and "seconds/loss_d.csv" not in charts  # axes and losses: not there
+    fid = out["reports/curves/seconds/fid_classifier.csv"][0]["content"]
+    points = fid["data"]["values"]
+    assert {p["variant"] for p in points} == {"dcgan", "wgan_gp"} and all(float(p["seconds"]) > 0 for p in points)
+    assert fid["encoding"]["color"]["field"] == "variant" and fid["encoding"]["x"]["title"] == "seconds of training"
+
+
+def test_dvc_plots_page_draws_offline_in_chromium(repo, tmp_path):
+    """`dvc plots show` writes a page whose Vega libraries are inlined (.dvc/plots/offline.html): with no network it
+    draws every chart (DVC's own page loads them from a CDN and stays blank offline)."""
+    run(["dvc", "plots", "show", "-o", str(tmp_path / "plots")], repo)
+    page = (tmp_path / "plots/index.html").read_text()
+    assert "<script src=" not in page and "cdn.jsdelivr" not in page and page.count("vegaEmbed(") >= 10
+    command = chromium_command(tmp_path / "chrome-profile")
+    dom = subprocess.run([*command, "--dump-dom", (tmp_path / "plots/index.html").as_uri()], capture_output=True,
+                         text=True, timeout=120).stdout
+    drawn = dom.count('class="marks"')  # vega-embed's canvas (or svg), one per drawn chart
+    assert drawn == page.count("vegaEmbed("), (drawn, page.count("vegaEmbed("))
 
 
 def test_second_repro_is_up_to_date(repo):
@@ -145,40 +166,73 @@ def test_adding_seeds_trains_only_the_new_runs_and_the_report_aggregates(repo, t
     assert summary["dcgan"]["fid_classifier"]["ci_low"] <= summary["dcgan"]["fid_classifier"]["mean"]
     html = (root / "reports/index.html").read_text()
     assert "3 seeds per variant (at least)" in html  # the differences between variants: tests/test_report.py
-    table = re.search(r'<table id="metrics">.*?</table>', html, flags=re.S).group(0)
-    assert re.search(r'<a href="#dcgan">dcgan</a>.*?</td>\s*<td>3</td>', table, flags=re.S), table[:2000]
+    table = re.search(r'<table class="metrics" id="metrics">.*?</table>', html, flags=re.S).group(0)
+    assert '<th><a href="#dcgan">dcgan</a>' in table and "<tr><td>seeds</td><td>3</td></tr>" in table, table[:2000]
     client = MlflowClient(f"sqlite:///{root / 'mlflow.db'}")
     runs = client.search_runs([client.get_experiment_by_name("gan-lab").experiment_id])
     tagged = {(r.data.tags["variant"], r.data.tags["seed"]) for r in runs if "variant" in r.data.tags}
     assert tagged >= {("dcgan", str(s)) for s in (0, 1, 2)}
     names = {r.info.run_name for r in runs if r.data.tags.get("variant") == "dcgan"}
     assert {"dcgan seed 0", "dcgan seed 1", "dcgan seed 2"} <= names
-    shown = json.loads(run(["dvc", "metrics", "show", "--json"], root).stdout)
-    workspace = next(iter(shown.values())) if isinstance(shown, dict) else shown[0]
-    assert "reports/summary.json" in json.dumps(workspace)
+    headline = json.loads((root / "metrics/dcgan.json").read_text())  # what `dvc metrics show` prints
+    fid = summary["dcgan"]["fid_classifier"]
+    assert headline["seeds"] == 3 and headline["fid"] == pytest.approx(fid["mean"], rel=1e-3)
+    assert headline["fid_low"] == pytest.approx(fid["ci_low"], rel=1e-3)
+    assert headline["fid_low"] <= headline["fid"] <= headline["fid_high"]
+    assert not (root / "metrics/wgan_gp.json").exists()  # a dropped variant's row goes
 
 
 def test_temp_exp_run_with_other_loss_lands_in_the_main_store(repo):
-    """`dvc exp run --temp` runs in .dvc/tmp/exps/<tmp>, deleted afterwards: the MLflow runs must
-    land in the main repository's store, and the experiment must have its own metrics."""
+    """`dvc exp run --temp` runs in .dvc/tmp/exps/<tmp>, deleted afterwards: the MLflow runs must land in the main
+    repository's store, and the experiment must have its own metrics. `-S loss=wgan_gp` retrains dcgan only: the
+    wgan_gp variant sets its own loss, so its resolved recipe and its stages are unchanged; its results are reused and
+    its MLflow run under the experiment says so. The README's comparison command then fits 160 columns."""
     from mlflow.tracking import MlflowClient
 
-    before = json.loads((repo / "reports/variants/dcgan/seed0/metrics.json").read_text())
-    run(["dvc", "exp", "run", "--temp", "-n", "try-wgan-gp", "-S", "loss=wgan_gp"], repo)
+    before = json.loads((repo / "metrics/dcgan.json").read_text())
+    out = run(["dvc", "exp", "run", "--temp", "-n", "try-wgan-gp", "-S", "loss=wgan_gp"], repo).stdout
+    ran = {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")}
+    assert {"resolve", "train@dcgan-0", "sample@dcgan-0", "evaluate@dcgan-0", "report"} <= ran, out
+    assert not {stage for stage in ran if "wgan_gp" in stage}, out
     shown = json.loads(run(["dvc", "exp", "show", "--json"], repo).stdout)
     exps = [e for baseline in shown for e in (baseline.get("experiments") or [])]
     exp = next(e for e in exps if e.get("name") == "try-wgan-gp")
     data = exp["revs"][0]["data"]
     assert data["params"]["params.yaml"]["data"]["loss"] == "wgan_gp"
-    after = data["metrics"]["reports/variants/dcgan/seed0/metrics.json"]["data"]
-    assert after["fid_classifier"] != before["fid_classifier"]
+    assert set(data["metrics"]) == {"metrics/dcgan.json", "metrics/wgan_gp.json"}  # the headline files alone
+    assert data["metrics"]["metrics/dcgan.json"]["data"]["fid"] != before["fid"]
+    assert data["metrics"]["metrics/wgan_gp.json"]["data"] == json.loads((repo / "metrics/wgan_gp.json").read_text())
 
     client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
     runs = client.search_runs([client.get_experiment_by_name("gan-lab").experiment_id],
                               filter_string="tags.dvc_experiment = 'try-wgan-gp'")
-    dcgan = [r for r in runs if r.data.tags.get("variant") == "dcgan"]
-    assert dcgan and dcgan[0].data.params["loss"] == "wgan_gp"
-    assert "gradient_penalty" in dcgan[0].data.metrics
+    by_variant = {r.data.tags.get("variant"): r for r in runs if "variant" in r.data.tags}
+    dcgan, wgan_gp = by_variant["dcgan"], by_variant["wgan_gp"]
+    assert dcgan.data.params["loss"] == "wgan_gp" and "train/gradient_penalty" in dcgan.data.metrics
+    assert "gan_lab.reused" not in dcgan.data.tags and "eval/fid_classifier" in dcgan.data.metrics
+    assert wgan_gp.data.tags["gan_lab.reused"] == "true" and wgan_gp.info.run_name == "wgan_gp seed 0 (reused)"
+    headline = json.loads((repo / "metrics/wgan_gp.json").read_text())
+    assert wgan_gp.data.metrics["eval/fid_classifier"] == pytest.approx(headline["fid"], rel=1e-3)
+    assert wgan_gp.data.params["loss"] == "wgan_gp" and "train/loss_d" in wgan_gp.data.metrics  # its curves too
+    assert len({r.data.tags["mlflow.parentRunId"] for r in by_variant.values()}) == 1
+
+    for command in (readme_command("metrics show"), readme_command("exp show")):
+        table = run(command + ["--no-pager"] * (command[1] == "exp"), repo, {"COLUMNS": "400"}).stdout
+        widest = max(len(line.rstrip()) for line in table.splitlines())
+        assert widest <= 160, (command, widest, table)
+        assert "wgan_gp" in table or command[1] == "exp"
+    table = run(readme_command("exp show") + ["--no-pager"], repo, {"COLUMNS": "400"}).stdout
+    assert "try-wgan-gp" in table and "metrics/dcgan.json:fid" in table and "metrics/wgan_gp.json:fid" in table
+
+
+def readme_command(name: str) -> list[str]:
+    """The README's line `dvc <name> ...` of its comparison block, as an argument list."""
+    import shlex
+
+    text = (REPO / "README.md").read_text()
+    block = text.split("<!-- comparison commands:", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    lines = [shlex.split(line.split("#", 1)[0]) for line in block.strip().splitlines() if line.strip()]
+    return next(line for line in lines if " ".join(line[:3]) == f"dvc {name}")
 
 
 def test_the_default_pipeline_projects_real_images_into_each_generator(repo):

@@ -40,10 +40,10 @@ def test_translate_experiment_as_typed_trains_tracked_translators(repo, tmp_path
     shown = json.loads(run(["dvc", "exp", "show", "--json"], repo).stdout)
     exp = next(e for baseline in shown for e in (baseline.get("experiments") or []) if e.get("name") == "try-translate")
     data = exp["revs"][0]["data"]
-    for variant in ("dcgan", "wgan_gp"):
-        metrics = data["metrics"][f"reports/variants/{variant}/seed0/metrics.json"]["data"]
-        assert {"l1", "psnr", "ssim", "sharpness", "diversity_ssim_per_input", "fid_classifier", "accuracy"} <= set(metrics)
-        assert "classes_covered" not in metrics and 0 <= metrics["accuracy"] <= 1 and metrics["psnr"] > 0
+    for variant in ("dcgan", "wgan_gp"):  # the headline numbers, a translator's own
+        headline = data["metrics"][f"metrics/{variant}.json"]["data"]
+        assert {"seeds", "fid", "l1", "psnr", "ssim", "accuracy", "still_improving"} == set(headline), headline
+        assert 0 <= headline["accuracy"] <= 1 and headline["psnr"] > 0
 
     client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
     runs = client.search_runs([client.get_experiment_by_name("gan-lab").experiment_id],
@@ -51,7 +51,8 @@ def test_translate_experiment_as_typed_trains_tracked_translators(repo, tmp_path
     dcgan = next(r for r in runs if r.data.tags.get("variant") == "dcgan")
     assert dcgan.data.params["task"] == "translate" and dcgan.data.params["loss"] == "lsgan"
     assert dcgan.data.params["arch"] == "unet_patchgan" and dcgan.data.params["data.translate"] == "inpaint"
-    assert {"loss_rec", "loss_adv", "loss_d", "psnr", "eval.psnr", "eval.accuracy"} <= set(dcgan.data.metrics)
+    assert {"train/loss_rec", "train/loss_adv", "train/loss_d", "train_eval/psnr", "eval/psnr",
+            "eval/accuracy"} <= set(dcgan.data.metrics)
     model = load_logged_model(repo, dcgan.info.run_id, "translator")
     images = np.random.default_rng(0).uniform(-1, 1, (3, 1, 28, 28)).astype(np.float32)
     out = np.asarray(model.predict(images))
@@ -59,6 +60,10 @@ def test_translate_experiment_as_typed_trains_tracked_translators(repo, tmp_path
 
     # the temporary experiment's models are gone from the workspace: apply it, then translate a file
     run(["dvc", "exp", "apply", "try-translate"], repo)
+    for variant in ("dcgan", "wgan_gp"):  # every number of the run, beside the headline
+        metrics = json.loads((repo / f"reports/variants/{variant}/seed0/metrics.json").read_text())
+        assert {"l1", "psnr", "ssim", "sharpness", "diversity_ssim_per_input", "fid_classifier", "accuracy"} <= set(metrics)
+        assert "classes_covered" not in metrics
     Image.fromarray((np.arange(64).reshape(8, 8) * 4).astype(np.uint8)).save(tmp_path / "digit.png")
     result = run(["gan", "translate", "dcgan", str(tmp_path / "digit.png"), "--out", str(tmp_path / "out.png")], repo)
     assert "input | 3 output(s) | your image" in result.stdout
@@ -77,7 +82,11 @@ def test_semi_experiment_as_typed_reports_test_errors_beside_the_classifier_base
     run(["dvc", "exp", "run", "--temp", "-n", "try-semi", "-S", "task=semi", "-S", "data.labels_per_class=10"], repo)
     shown = json.loads(run(["dvc", "exp", "show", "--json"], repo).stdout)
     exp = next(e for baseline in shown for e in (baseline.get("experiments") or []) if e.get("name") == "try-semi")
-    metrics = exp["revs"][0]["data"]["metrics"]["reports/variants/dcgan/seed0/metrics.json"]["data"]
+    headline = exp["revs"][0]["data"]["metrics"]["metrics/dcgan.json"]["data"]
+    assert set(headline) == {"seeds", "test_errors", "labels_only_errors", "still_improving"}, headline
+    run(["dvc", "exp", "apply", "try-semi"], repo)
+    metrics = json.loads((repo / "reports/variants/dcgan/seed0/metrics.json").read_text())
+    assert headline["test_errors"] == metrics["test_errors"]
     assert metrics["n_test"] == 500 and metrics["n_labels"] == 100  # mnist5k's 500 held-out digits, 10 labels a class
     assert 0 <= metrics["test_errors"] <= 500 and metrics["test_error"] == pytest.approx(metrics["test_errors"] / 500)
     assert 0 <= metrics["labels_only_errors"] <= 500 and 0 <= metrics["all_labels_errors"] <= 500
@@ -89,7 +98,8 @@ def test_semi_experiment_as_typed_reports_test_errors_beside_the_classifier_base
     dcgan = next(r for r in runs if r.data.tags.get("variant") == "dcgan")
     assert dcgan.data.params["task"] == "semi" and dcgan.data.params["arch"] == "semi_mlp"
     assert dcgan.data.params["train.g_objective"] == "feature_matching"
-    assert {"loss_lab", "loss_unl", "loss_g", "test_error", "eval.test_errors"} <= set(dcgan.data.metrics)
+    assert {"train/loss_lab", "train/loss_unl", "train/loss_g", "train_eval/test_error",
+            "eval/test_errors"} <= set(dcgan.data.metrics)
     model = load_logged_model(repo, dcgan.info.run_id, "classifier")
     logits = np.asarray(model.predict(np.random.default_rng(0).uniform(-1, 1, (3, 1, 28, 28)).astype(np.float32)))
     assert logits.shape == (3, 10)

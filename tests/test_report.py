@@ -13,7 +13,7 @@ import subprocess
 import pandas as pd
 import pytest
 import torch
-from conftest import image_data
+from conftest import chromium_command, image_data
 
 from pipeline import paths
 from pipeline.config import DataConfig
@@ -95,6 +95,7 @@ def report_project(tmp_path, monkeypatch, params_raw):
     """Three seeds of each variant: cgan and rgb evaluated (rgb's seed 1 still improving), ring (2D),
     and pending, trained but never evaluated."""
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GAN_LAB_TRACKING", "off")  # MLflow's side of the report: tests/test_pipeline_e2e.py
     save_prepared(fake_prepared("mnist5k", 1), paths.prepared_dir("mnist5k"))
     save_prepared(fake_prepared("cifar10", 3), paths.prepared_dir("cifar10"))
     save_prepared(prepare_dataset("ring8", DataConfig()), paths.prepared_dir("ring8"))
@@ -132,6 +133,17 @@ def test_every_variant_has_a_section_with_its_pictures(report_project):
     assert 'id="rgb">' in html and "real cifar10" in html
 
 
+def test_every_variants_samples_come_before_the_recipe_which_folds_away(report_project):
+    html = (report_project / "reports/index.html").read_text()
+    gallery = html.split('<div class="row" id="gallery">', 1)[1].split("</div>", 1)[0]
+    assert [re.search(r'alt="(\w+) samples"', f).group(1) for f in gallery.split("<figure>")[1:1 + len(VARIANTS)]] \
+        == list(VARIANTS)
+    assert html.index('id="gallery"') < html.index('<details id="shared-recipe">') < html.index('id="recipe"')
+    for name in VARIANTS:  # each variant's 20-odd resolved settings fold away too
+        section = html.split(f'<section class="variant" id="{name}">', 1)[1].split("</section>", 1)[0]
+        assert '<details class="resolved"><summary>Trained with' in section
+
+
 def test_images_are_embedded_and_decode(report_project):
     html = (report_project / "reports/index.html").read_text()
     sources = re.findall(r'<img[^>]+src="([^"]+)"', html)
@@ -148,7 +160,7 @@ def test_tables_are_filled_and_best_values_marked(report_project):
     html = (report_project / "reports/index.html").read_text()
     for table in re.findall(r"<table.*?</table>", html, flags=re.S):
         assert table.count("<tr>") >= 2, table[:200]
-    metrics = re.search(r'<table id="metrics">.*?</table>', html, flags=re.S).group(0)
+    metrics = re.search(r'<table class="metrics" id="metrics">.*?</table>', html, flags=re.S).group(0)
     # cgan's FIDs 3.5, 3.0, 4.0: mean 3.5, sd 0.5, the bootstrap interval inside [3, 4]; the lowest mean wins
     best = re.search(r'<td class="best">\s*3.5 ± 0.5 \[([\d.]+), ([\d.]+)\]\s*</td>', metrics)
     assert best and 3.0 <= float(best.group(1)) < 3.5 < float(best.group(2)) <= 4.0
@@ -191,7 +203,8 @@ def test_five_seeds_can_separate_variants_and_one_cannot(tmp_path, monkeypatch, 
     for name, values in fids.items():
         for seed, fid in enumerate(values):
             write_variant(name, "image", seed, fid=fid)
-    html, markdown, _ = render(lab_from_raw(params_raw), tmp_path / "figures")
+    rendered = render(lab_from_raw(params_raw), tmp_path / "figures")
+    html, markdown = rendered.html, rendered.markdown
     table = re.search(r'<table id="differences">.*?</table>', html, flags=re.S).group(0)
     fid_rows = [r for r in table.split("<tr>") if r.startswith("<td>fid_classifier</td>")]
     verdict = {tuple(re.findall(r"<td>(good|bad|noisy)</td>", r)): r for r in fid_rows}
@@ -199,7 +212,7 @@ def test_five_seeds_can_separate_variants_and_one_cannot(tmp_path, monkeypatch, 
     assert "within the seed spread" in verdict[("good", "noisy")]  # noisy's seeds straddle good's
     assert "| fid_classifier | good | 3.1 | bad | 9 | 0.007937 | **differ** |" in markdown
     params_raw["seeds"] = [0]
-    html, _, _ = render(lab_from_raw(params_raw), tmp_path / "figures1")
+    html = render(lab_from_raw(params_raw), tmp_path / "figures1").html
     assert "One seed per variant: these numbers are demonstrations, and differences between variants cannot be " \
            "judged." in html and 'id="differences"' not in html
 
@@ -224,18 +237,11 @@ def test_a_dropped_shared_trick_is_noted_on_the_variant(tmp_path, monkeypatch, p
     params_raw["variants"] = {"ns": {}, "critic": {"loss": "wgan_gp"}}
     monkeypatch.chdir(tmp_path)
     save_prepared(fake_prepared("mnist5k", 1), paths.prepared_dir("mnist5k"))
-    html, _, _ = render(lab_from_raw(params_raw), tmp_path / "figures")
+    html = render(lab_from_raw(params_raw), tmp_path / "figures").html
     critic = html.split('id="critic">', 1)[1].split("</section>", 1)[0]
     assert "Note: train.label_smoothing=0.1 from the shared recipe does not apply to loss &#39;wgan_gp&#39;" in critic
     assert "<code>label_smoothing=0.0</code>" in critic
     assert "<code>label_smoothing=0.1</code>" in html.split('id="ns">', 1)[1].split("</section>", 1)[0]
-
-
-def find_chromium() -> str | None:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        if shutil.which(name):
-            return shutil.which(name)
-    return None
 
 
 PROBE = """<script>
@@ -243,26 +249,24 @@ window.addEventListener('load', () => {
   const images = Array.from(document.images);
   document.body.setAttribute('data-images', images.length);
   document.body.setAttribute('data-broken', images.filter(i => !i.complete || i.naturalWidth === 0).length);
+  const tables = Array.from(document.querySelectorAll('table.metrics'));
+  document.body.setAttribute('data-metrics-right', Math.max(...tables.map(t => t.getBoundingClientRect().right)));
 });
 </script>"""
 
 
 def test_report_renders_in_headless_chromium_without_broken_images(report_project):
-    chromium = find_chromium()
-    if chromium is None:
-        if os.environ.get("CI"):
-            pytest.fail("Chromium is missing: .ci/run installs Debian's chromium package")
-        pytest.skip("Chromium not installed (apt-get install chromium); CI runs this test")
+    flags = chromium_command(report_project / "chrome-profile")
     page = report_project / "probe.html"
     page.write_text((report_project / "reports/index.html").read_text().replace("</body>", PROBE + "</body>"))
-    flags = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={report_project / 'chrome-profile'}", "--virtual-time-budget=5000"]
-    dom = subprocess.run([*flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120).stdout
+    dom = subprocess.run([*flags, "--window-size=1400,1000", "--dump-dom", page.as_uri()], capture_output=True, text=True,
+                         timeout=120).stdout
     images = re.search(r'data-images="(\d+)"', dom)
     broken = re.search(r'data-broken="(\d+)"', dom)
     assert images and broken, dom[:500]
     assert int(images.group(1)) >= 16 and int(broken.group(1)) == 0
+    right = re.search(r'data-metrics-right="([\d.]+)"', dom)  # the metrics tables end inside a 1,400-pixel page
+    assert right and 0 < float(right.group(1)) <= 1400, right
     shot = report_project / "report.png"
     subprocess.run([*flags, f"--screenshot={shot}", "--window-size=1280,2000", (report_project / "reports/index.html").as_uri()],
                    capture_output=True, timeout=120)
@@ -319,6 +323,7 @@ def test_published_numbers_stand_beside_the_lab_and_say_when_settings_differ(tmp
     """`report.compare_with`: the paper's table beside the variants it names, high quality in percent
     as published; a reduced study's published numbers are labelled as coming from other settings."""
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GAN_LAB_TRACKING", "off")
     html, markdown = published_project(tmp_path, params_raw, reduced)
     table = html.split('<table class="published">', 1)[1].split("</table>", 1)[0]
     # the lab's mean ± sd over its 2 seeds beside the paper's mean of 10 trials
@@ -339,6 +344,7 @@ def test_unknown_published_table_is_a_clear_error(tmp_path, monkeypatch, params_
     from pipeline.errors import ConfigError
 
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GAN_LAB_TRACKING", "off")
     with pytest.raises(ConfigError, match="report.compare_with: unknown published table 'pacgan_table9'; "
                                           "valid published tables: pacgan_ring8, pacgan_grid25"):
         published_project(tmp_path, params_raw, None, tables=["pacgan_table9"])

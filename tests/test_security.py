@@ -68,3 +68,15 @@ def test_the_mlflow_ui_binds_to_localhost_by_default(tmp_path, monkeypatch):
     (cmd,) = commands
     assert cmd[cmd.index("--host") + 1] == "127.0.0.1"
     assert cmd[:3] == [cmd[0], "-m", "mlflow"] and isinstance(cmd, list)  # an argument list: no shell
+    # no runs yet: it says where the UI is and what to run first
+    assert "MLflow UI for sqlite:///" in result.output and "http://127.0.0.1:5000 (no experiment 'gan-lab' yet" in result.output
+    # with the experiment there: its training-runs table, and the experiment is tagged for the model-training view
+    from mlflow.tracking import MlflowClient
+
+    from pipeline.tracking_mlflow import experiment_id
+
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    exp_id = experiment_id(client, "gan-lab", tmp_path)
+    assert client.get_experiment(exp_id).tags["mlflow.experimentKind"] == "custom_model_development"
+    result = CliRunner().invoke(app, ["ui", "--port", "5055"])
+    assert f"http://127.0.0.1:5055/#/experiments/{exp_id}/runs?workflowType=machine_learning" in result.output

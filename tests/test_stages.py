@@ -73,7 +73,7 @@ def test_prepare_and_classifier_on_digits(tmp_path, params_raw):
     assert (tmp_path / "models/classifier/digits.pt").exists()
 
 
-def test_tables_are_written_and_read_as_pandas_does(tmp_path):
+def test_tables_are_written_and_read_as_pandas_does(tmp_path, monkeypatch):
     """The tables are plain CSV written without pandas (importing it costs each stage a third of a
     second); files and values must be the ones pandas wrote and read before."""
     import math
@@ -81,6 +81,7 @@ def test_tables_are_written_and_read_as_pandas_does(tmp_path):
     import pandas as pd
 
     from pipeline.checkpoint import read_table, write_curves, write_table
+    from pipeline.report.aggregate import RunResult, VariantRuns, curves
 
     rows = [{"step": 25, "loss_d": 0.5, "images_d": 1600, "note": "a"},
             {"step": 50, "loss_d": 1e-05, "images_d": 3200, "wasserstein": 2.0, "seconds": 3},
@@ -95,10 +96,22 @@ def test_tables_are_written_and_read_as_pandas_does(tmp_path):
         for key in a:
             same_nan = isinstance(a[key], float) and isinstance(b[key], float) and math.isnan(a[key]) and math.isnan(b[key])
             assert same_nan or (a[key] == b[key] and type(a[key]) is type(b[key].item() if hasattr(b[key], "item") else b[key])), key
-    write_curves(rows, None, tmp_path / "c.csv")
-    long = [{"step": r["step"], "metric": k, "value": v} for r in rows for k, v in r.items() if k != "step" and v is not None]
-    pd.DataFrame(long, columns=["step", "metric", "value"]).to_csv(tmp_path / "pc.csv", index=False)
-    assert (tmp_path / "c.csv").read_text() == (tmp_path / "pc.csv").read_text()
+    # `dvc plots`' tables: a file per (axis, metric) with every run's points; the losses against steps, the checks
+    # against steps and seconds; NaN, text and the cost columns are not curves
+    monkeypatch.chdir(tmp_path)
+    checks = [{"step": 25, "images_d": 1600, "seconds": 1.5, "fid_classifier": 90.0},
+              {"step": 50, "images_d": 3200, "seconds": 3.0, "fid_classifier": float("nan")}]
+    runs = [VariantRuns("a", [RunResult(0, {}, {}, {}, rows, checks), RunResult(1, {}, {}, {}, rows[:1], [])])]
+    write_curves(curves(runs, losses=("loss_d", "wasserstein")))
+    folder = tmp_path / "reports/curves"
+    assert sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.csv")) == [
+        "seconds/fid_classifier.csv", "step/fid_classifier.csv", "step/loss_d.csv", "step/wasserstein.csv"]
+    expected = pd.DataFrame([{"variant": "a", "seed": 0, "step": 25, "value": 0.5},
+                             {"variant": "a", "seed": 0, "step": 50, "value": 1e-05},
+                             {"variant": "a", "seed": 1, "step": 25, "value": 0.5}])
+    expected.to_csv(tmp_path / "p_step.csv", index=False)
+    assert (folder / "step/loss_d.csv").read_text() == (tmp_path / "p_step.csv").read_text()
+    assert (folder / "seconds/fid_classifier.csv").read_text() == "variant,seed,seconds,value\na,0,1.5,90.0\n"
     write_table([], tmp_path / "empty.csv")
     assert (tmp_path / "empty.csv").read_text() == "step\n" and read_table(tmp_path / "empty.csv") == []
 

@@ -112,13 +112,15 @@ def test_tags_and_params(tracked):
 def test_stepped_metrics(tracked):
     client, runs, _ = tracked
     run_id = runs["dcgan"].info.run_id
-    for key in ("loss_d", "loss_g", "d_real", "d_fake", "grad_norm_d", "grad_norm_g", "images_per_s", "lr_g",
-                "classes_covered", "class_kl", "fid_classifier", "images_d", "seconds"):
-        history = client.get_metric_history(run_id, key)
-        assert [m.step for m in history] == [2, 4], key
+    # named `<section>/<name>`: MLflow's chart view shows a section per prefix
+    for key in ("loss_d", "loss_g", "d_real", "d_fake", "grad_norm_d", "grad_norm_g", "images_per_s", "lr_g"):
+        assert [m.step for m in client.get_metric_history(run_id, f"train/{key}")] == [2, 4], key
+    for key in ("classes_covered", "class_kl", "fid_classifier", "images_d", "seconds"):
+        assert [m.step for m in client.get_metric_history(run_id, f"train_eval/{key}")] == [2, 4], key
     final = runs["dcgan"].data.metrics
-    assert "eval.fid_classifier" in final and "eval.classes_covered" in final
-    assert np.isfinite(final["eval.fid_classifier"])
+    assert "eval/fid_classifier" in final and "eval/classes_covered" in final  # the report stage attached them
+    assert np.isfinite(final["eval/fid_classifier"])
+    assert {k.split("/")[0] for k in final} == {"train", "train_eval", "eval"}
 
 
 def test_artifacts_and_sample_images_over_training(tracked):
@@ -134,12 +136,17 @@ def test_artifacts_and_sample_images_over_training(tracked):
 def test_logged_generator_loads_and_generates(tracked, server):
     import mlflow
 
-    _, runs, _ = tracked
+    client, runs, _ = tracked
     mlflow.set_tracking_uri(server)
     model = mlflow.pyfunc.load_model(f"runs:/{runs['dcgan'].info.run_id}/generator")
     z = np.random.default_rng(0).standard_normal((5, 8)).astype(np.float32)
     images = np.asarray(model.predict(z))
     assert images.shape == (5, 1, 8, 8) and images.min() >= -1 and images.max() <= 1
+    # MLflow's pt2 format: an exported graph, no pickled module and no package code inside the model
+    logged = [a.path for a in client.list_artifacts(runs["dcgan"].info.run_id, "generator/data")]
+    assert logged == ["generator/data/model.pt2"]
+    assert not client.list_artifacts(runs["dcgan"].info.run_id, "generator/code")
+    assert model.metadata.signature.inputs.to_dict()[0]["tensor-spec"]["shape"] == [-1, 8]
     conditional = mlflow.pyfunc.load_model(f"runs:/{runs['cdcgan'].info.run_id}/generator")
     zy = np.concatenate([z, np.full((5, 1), 3, dtype=np.float32)], axis=1)
     assert np.asarray(conditional.predict(zy)).shape == (5, 1, 8, 8)
@@ -156,7 +163,8 @@ def test_compare_prints_latest_runs(tracked, server, monkeypatch):
     result = CliRunner().invoke(app, ["compare"])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert "fid_classifier" in lines[0] and "classes_covered" in lines[0] and "seeds" in lines[0]
+    assert lines[0].split()[:4] == ["variant", "seeds", "loss", "dataset"]
+    assert {"fid", "precision", "recall", "coverage", "classes"} <= set(lines[0].split())  # as `dvc metrics show`
     assert sorted(line.split()[0] for line in lines[1:]) == ["cdcgan", "dcgan"]
     assert all(line.split()[1] == "1" for line in lines[1:])  # one seed each
 
@@ -232,10 +240,10 @@ def test_compare_aggregates_the_latest_run_of_each_seed(tmp_path):
                                           ("wgan_gp", 0, 60.0, "true")):
         run = client.create_run(exp, tags={"variant": variant, "seed": str(seed), "loss": "ns", "dataset": "mnist5k",
                                            "still_improving": improving})
-        client.log_batch(run.info.run_id, metrics=[Metric("eval.fid_classifier", fid, 0, 0)])
+        client.log_batch(run.info.run_id, metrics=[Metric("eval/fid_classifier", fid, 0, 0)])
         client.set_terminated(run.info.run_id, "FINISHED")
         time.sleep(0.01)  # start times order the runs: the second dcgan seed-0 run is the newest
-    table = latest_runs_table(uri, "cmp", ["eval.fid_classifier"]).set_index("variant")
-    assert table.loc["dcgan", "seeds"] == 3 and table.loc["dcgan", "fid_classifier"] == "12 ± 2"
+    table = latest_runs_table(uri, "cmp", [("fid", "eval/fid_classifier")]).set_index("variant")
+    assert table.loc["dcgan", "seeds"] == 3 and table.loc["dcgan", "fid"] == "12 ± 2"
     assert table.loc["dcgan", "note"] == "still improving (1 of 3 seeds)"
-    assert table.loc["wgan_gp", "fid_classifier"] == "60" and table.loc["wgan_gp", "note"] == "still improving (1 of 1 seeds)"
+    assert table.loc["wgan_gp", "fid"] == "60" and table.loc["wgan_gp", "note"] == "still improving (1 of 1 seeds)"

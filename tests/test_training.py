@@ -425,7 +425,10 @@ def test_tracker_receives_logged_rows(images):
     train(tiny_recipe(), images, progress=False, tracker=tracker)
     steps = [step for step, _ in tracker.metrics]
     assert steps == [2, 4]
-    assert {"loss_d", "loss_g", "d_real", "d_fake", "grad_norm_d", "grad_norm_g", "images_per_s"} <= set(tracker.metrics[0][1])
+    # named by section, "train/<key>", so MLflow's chart view groups them
+    assert {f"train/{k}" for k in ("loss_d", "loss_g", "d_real", "d_fake", "grad_norm_d", "grad_norm_g", "images_per_s")} \
+        <= set(tracker.metrics[0][1])
+    assert not [k for k in tracker.metrics[0][1] if not k.startswith("train/")]
 
 
 def _count_forwards(module: torch.nn.Module, calls: list) -> None:

@@ -93,6 +93,77 @@ def gather(variant: str, seeds: tuple[int, ...] | list[int]) -> VariantRuns:
     return VariantRuns(variant, runs, missing)
 
 
+# The headline numbers, what `dvc metrics show` prints: metrics/<variant>.json, one row per variant. (column, the
+# metric it shows), in the order of the columns; a variant has the columns its task and data give. `fid` is FID on the
+# lab's classifier features (fid_classifier, which ranks variants, not comparable with papers), `fid_inception` on the
+# standard FID network; precision, recall and coverage are on the classifier's features.
+HEADLINE = (
+    ("fid", "fid_classifier"), ("fid_inception", "fid_inception"), ("precision", "precision_classifier"),
+    ("recall", "recall_classifier"), ("coverage", "coverage_classifier"), ("classes", "classes_covered"),
+    ("intra_fid", "intra_fid_classifier"), ("cas", "cas"),                                   # conditional
+    ("modes", "modes_captured"), ("modes", "modes_covered"), ("high_quality", "high_quality_frac"),  # 2D, stacked
+    ("reverse_kl", "reverse_kl"), ("mode_kl", "mode_kl"),
+    ("l1", "l1"), ("psnr", "psnr"), ("ssim", "ssim"), ("accuracy", "accuracy"),              # task translate
+    ("acc_ab", "accuracy_ab"), ("acc_ba", "accuracy_ba"), ("fid_ab", "fid_classifier_ab"),   # task cycle
+    ("fid_ba", "fid_classifier_ba"),
+    ("test_errors", "test_errors"), ("labels_only_errors", "labels_only_errors"),          # task semi
+)
+HEADLINE_DIGITS = 4  # significant digits: the per-seed metrics.json files keep every digit
+
+
+def headline(v: VariantRuns) -> dict[str, Any]:
+    """metrics/<variant>.json: the variant's headline means over its evaluated seeds (`HEADLINE`), the 95% interval
+    of the first of them (`<column>_low`, `<column>_high`, from 2 seeds on), how many seeds, and how many of them
+    were still improving when training stopped."""
+    summary = v.summary()
+    shown = {}
+    for column, metric in HEADLINE:
+        stats = summary.get(metric)
+        if column not in shown and stats and stats["mean"] is not None:
+            shown[column] = stats
+    out: dict[str, Any] = {"seeds": len(v.evaluated)}
+    for i, (column, stats) in enumerate(shown.items()):
+        out[column] = _round(stats["mean"])
+        if i == 0 and stats["ci_low"] is not None:
+            out[f"{column}_low"], out[f"{column}_high"] = _round(stats["ci_low"]), _round(stats["ci_high"])
+    out["still_improving"] = v.still_improving
+    return out
+
+
+def _round(value: float) -> float | int:
+    """4 significant digits; a whole number (a count of classes, modes or errors) as an integer."""
+    return int(value) if float(value).is_integer() else float(f"{value:.{HEADLINE_DIGITS}g}")
+
+
+COST_AXES = ("images_d", "images_seen", "seconds")  # what a check's row says of the cost so far: axes, not metrics
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def curves(variants: list[VariantRuns], losses: tuple[str, ...]) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """(axis, metric) -> every run's (variant, seed, axis value, value) rows, for `dvc plots`: the `losses` (and D's
+    outputs) against generator steps, every training-time check (FID, classes or modes covered, ...) against
+    generator steps and against seconds of training, so variants are compared at equal steps and at equal cost."""
+    out: dict[tuple[str, str], list[dict[str, Any]]] = {}
+
+    def add(axis: str, metric: str, run: RunResult, variant: str, rows: list[dict[str, Any]]) -> None:
+        points = [{"variant": variant, "seed": run.seed, axis: r[axis], "value": r[metric]} for r in rows
+                  if _number(r.get(metric)) and _number(r.get(axis))]
+        if points:
+            out.setdefault((axis, metric), []).extend(points)
+
+    for v in variants:
+        for run in v.runs:
+            for metric in dict.fromkeys(k for r in run.log_rows for k in r if k in losses):
+                add("step", metric, run, v.name, run.log_rows)
+            for metric in dict.fromkeys(k for r in run.eval_rows for k in r if k not in ("step", *COST_AXES)):
+                add("step", metric, run, v.name, run.eval_rows)
+                add("seconds", metric, run, v.name, run.eval_rows)
+    return out
+
+
 def summary_file(variants: list[VariantRuns]) -> dict[str, Any]:
     """reports/summary.json: per variant, each metric's mean, sd, 95% interval and seed count."""
     out: dict[str, Any] = {}

@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from pipeline import paths
+from pipeline.checkpoint import LOSS_CURVES
 from pipeline.config import flatten
 from pipeline.data import load_prepared
 from pipeline.io import read_json
@@ -22,7 +23,9 @@ from pipeline.report.aggregate import (
     PairwiseTest,
     VariantRuns,
     direction,
+    curves,
     gather,
+    headline,
     judgement,
     pairwise,
     summary_file,
@@ -33,6 +36,7 @@ from pipeline.variants import Lab, Variant
 RESOLVED_KEYS = ("optimizer", "lr_g", "lr_d", "betas", "d_steps", "d_steps_warmup", "g_steps", "g_noise", "batch_size",
                  "steps", "pac", "unroll_steps", "label_smoothing", "ema", "spectral_norm", "updates", "z_dist",
                  "g_objective", "minibatch_discrimination", "minibatch_std", "historical_averaging")
+METRICS_COLUMNS = 6  # variants a metrics table shows side by side: six "mean ± sd [interval]" cells fit 1,400 pixels
 CURVES = ("fid_classifier", "classes_covered", "modes_captured", "modes_covered", "reverse_kl",  # shared-axes charts
           "test_error")
 
@@ -192,8 +196,20 @@ def _scaled(summary: dict[str, Any] | None, scale: float) -> dict[str, Any] | No
     return {k: (v * scale if isinstance(v, float) and k != "n" else v) for k, v in summary.items()}
 
 
-def render(lab: Lab, figures_dir: Path = paths.REPORT_FIGURES) -> tuple[str, str, dict[str, Any]]:
-    """Return (html, markdown, summary); figures are written into `figures_dir` (inside reports/)."""
+@dataclass(frozen=True)
+class Rendered:
+    """What the report stage writes: the page, its Markdown twin, reports/summary.json (every metric over seeds)
+    and each variant's headline numbers (metrics/<variant>.json, what `dvc metrics show` prints)."""
+
+    html: str
+    markdown: str
+    summary: dict[str, Any]
+    headline: dict[str, dict[str, Any]]
+    curves: dict[tuple[str, str], list[dict[str, Any]]]  # (axis, metric) -> every run's points, for `dvc plots`
+
+
+def render(lab: Lab, figures_dir: Path = paths.REPORT_FIGURES) -> Rendered:
+    """The report of every variant's runs; figures are written into `figures_dir` (inside reports/)."""
     from jinja2 import Environment, PackageLoader, select_autoescape
 
     sections = [variant_section(variant, lab.seeds, figures_dir) for variant in lab.variants.values()]
@@ -206,6 +222,8 @@ def render(lab: Lab, figures_dir: Path = paths.REPORT_FIGURES) -> tuple[str, str
     env.filters["img"] = lambda href: embed_image(href, figures_dir)
     context = dict(
         title=lab.params.report.title, sections=sections, columns=columns, best=best_values(sections, columns),
+        variant_chunks=_chunks(sections, columns),
+        chunk_size=METRICS_COLUMNS,
         inception=any(k.endswith("_inception") for s in sections for k in s.metrics), seeds=list(lab.seeds),
         protocols=[(s.name, p) for s in sections for p in s.protocol.values()], comparisons=comparisons(lab, sections),
         judgement=judgement([s.runs for s in sections]), differences=_differences(tests), direction=direction,
@@ -213,8 +231,18 @@ def render(lab: Lab, figures_dir: Path = paths.REPORT_FIGURES) -> tuple[str, str
         classifier=read_json(paths.CLASSIFIER_METRICS) if paths.CLASSIFIER_METRICS.exists() else {},
         features={n: v.recipe.eval.features for n, v in lab.variants.items()},
         translations=translation_figures(lab, sections, figures_dir), **_datasets(lab, figures_dir))
-    summary = summary_file([s.runs for s in sections])
-    return env.get_template("index.html.j2").render(**context), env.get_template("report.md.j2").render(**context), summary
+    return Rendered(env.get_template("index.html.j2").render(**context), env.get_template("report.md.j2").render(**context),
+                    summary_file([s.runs for s in sections]), {s.name: headline(s.runs) for s in sections},
+                    curves([s.runs for s in sections], LOSS_CURVES))
+
+
+def _chunks(sections: list[VariantSection], columns: list[str]) -> list[tuple[list[VariantSection], list[str]]]:
+    """The metrics tables: `METRICS_COLUMNS` variants a table, with the metrics those variants have."""
+    out = []
+    for i in range(0, len(sections), METRICS_COLUMNS):
+        chunk = sections[i:i + METRICS_COLUMNS]
+        out.append((chunk, [c for c in columns if any(c in s.metrics for s in chunk)]))
+    return out
 
 
 def _datasets(lab: Lab, figures_dir: Path) -> dict[str, dict[str, str]]:

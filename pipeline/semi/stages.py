@@ -102,20 +102,16 @@ def sample(variant: str, seed: int | None, params_file: str) -> None:
 
 
 def evaluate(variant: str, seed: int | None, params_file: str) -> None:
-    from pipeline.checkpoint import load_dataset_classifier, read_run_reference
+    from pipeline.checkpoint import load_dataset_classifier
     from pipeline.config import load_params
     from pipeline.data import load_prepared
     from pipeline.metrics.classifier import classify
     from pipeline.metrics.modes import class_histogram
     from pipeline.semi.metrics import classification_baseline, count_errors, semi_errors
-    from pipeline.tracking import BackgroundTracker
-    from pipeline.tracking_mlflow import log_evaluation, reopen
 
     params = load_params(params_file)
     recipe = params.merged(variant, seed)
     run_key = paths.run_name(variant, recipe.seed)
-    reference = read_run_reference(run_key)
-    tracker = BackgroundTracker(lambda: reopen(reference)) if reference else None
     prepared = load_prepared(recipe.dataset)
     _, discriminator, header = load_semi(paths.full_checkpoint_path(run_key))
     n = len(prepared.x_test)
@@ -141,8 +137,6 @@ def evaluate(variant: str, seed: int | None, params_file: str) -> None:
     write_json(metrics, paths.metrics_path(run_key))
     write_json(histogram, paths.class_hist_path(run_key))
     write_json({}, paths.fid_protocol_path(run_key))
-    if tracker is not None:
-        log_evaluation(tracker, run_key, metrics, recipe.train.steps)
     print(f"evaluated {run_key}: D misclassifies {errors} of {n} test images ({len(header['labelled'])} labels); "
           f"the lab's classifier on those labels alone: {metrics['labels_only_errors']}"
           + (f", on every label: {metrics['all_labels_errors']}" if "all_labels_errors" in metrics else ""))

@@ -24,7 +24,7 @@ from pipeline.optim import OPTIMIZERS
 from pipeline.semi.metrics import count_errors
 from pipeline.semi.networks import SemiDiscriminator, SemiGenerator, discriminator_loss, real_probability
 from pipeline.tasks import TASKS
-from pipeline.tracking import NullTracker, Tracker
+from pipeline.tracking import TRAIN_EVAL, NullTracker, Tracker, in_section
 from pipeline.training.historical import HistoricalAverage
 from pipeline.training.steps import frozen
 from pipeline.translate.train import LossLog, resume, save_state
@@ -157,7 +157,7 @@ def train_semi(recipe: ResolvedRecipe, prepared: Prepared, *, variant: str = "va
             errors = count_errors(run.discriminator, x_check, y_check)
             row = {"step": step, "test_error": errors / check_n, "images_seen": step * t.batch_size}
             run.eval_rows.append(row)
-            tracker.log_metrics({"test_error": row["test_error"]}, step)
+            tracker.log_metrics(in_section(TRAIN_EVAL, {"test_error": row["test_error"]}), step)
         if state_path is not None and step % t.checkpoint_every == 0 and step < t.steps:
             save_state(run, recipe, state_path)
     bar.close()

@@ -29,7 +29,7 @@ from pipeline.io import save_torch
 from pipeline.losses import LOSSES
 from pipeline.models import ModelSpec
 from pipeline.sampling import generate
-from pipeline.tracking import NullTracker, Tracker
+from pipeline.tracking import TRAIN, TRAIN_EVAL, NullTracker, Tracker, in_section
 from pipeline.training.setup import Run, device_data, setup_run
 from pipeline.training.steps import critic_steps, iteration, samples_per_step
 from pipeline.variants import ResolvedRecipe, for_this_machine, is_resolved
@@ -106,7 +106,7 @@ def train(recipe: ResolvedRecipe, prepared: Prepared, *, variant: str = "variant
             row.update(lr_g=run.opt_g.param_groups[0]["lr"], lr_d=run.opt_d.param_groups[0]["lr"])
             last_time, last_step, sums, last = now, step, {}, {}
             run.log_rows.append(row)
-            tracker.log_metrics({k: v for k, v in row.items() if k != "step"}, step)
+            tracker.log_metrics(in_section(TRAIN, row), step)
             bar.set_postfix(loss_d=f"{row['loss_d']:.3f}", loss_g=f"{row['loss_g']:.3f}")
         checking = evaluator is not None and (step % t.eval_every == 0 or step == t.steps)
         saving = state_path is not None and step % t.checkpoint_every == 0 and step < t.steps
@@ -156,7 +156,7 @@ def _evaluate(run: Run, evaluator: Evaluator, tracker: Tracker, step: int, spec:
     # the x-axes of an equal-cost comparison: real images D has seen, and seconds of training
     costs = {"images_d": run.d_updates * samples_per_step(recipe), "seconds": round(run.train_seconds, 3)}
     run.eval_rows.append({"step": step, **costs, **metrics})
-    tracker.log_metrics({**metrics, **costs}, step)
+    tracker.log_metrics(in_section(TRAIN_EVAL, {**metrics, **costs}), step)
     if spec.images:
         images, _ = generate(run.sampler, 64, spec.z_dim, spec.num_classes, seed=recipe.seed, device=device)
         tracker.log_image(image_grid(images, 8), "samples", step)

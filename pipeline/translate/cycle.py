@@ -157,7 +157,7 @@ def train_cycle(recipe: Any, d: Domains, *, variant: str = "variant", tracker: A
                 progress: bool = True) -> CycleModels:
     from pipeline.device import autocast_factory
     from pipeline.tasks import TASKS
-    from pipeline.tracking import NullTracker
+    from pipeline.tracking import TRAIN_EVAL, NullTracker, in_section
     from pipeline.training.steps import critic_steps
     from pipeline.translate.train import LossLog, resume, save_state
     from pipeline.variants import for_this_machine
@@ -211,7 +211,7 @@ def train_cycle(recipe: Any, d: Domains, *, variant: str = "variant", tracker: A
                    **cycle_metrics(Translations.of(m, d.a_test[:n], d.b_test[:n]), d.a_test[:n], d.b_test[:n],
                                    _head(d.a_labels, n), _head(d.b_labels, n), classifiers, d.b_native, fid=False)}
             m.eval_rows.append(row)
-            tracker.log_metrics({k: v for k, v in row.items() if k != "step"}, step)
+            tracker.log_metrics(in_section(TRAIN_EVAL, row), step)
             tracker.log_image(sample_grid(m, d.a_test[:SAMPLE_ROWS], d.b_test[:SAMPLE_ROWS]), "translations", step)
         if state_path is not None and step % t.checkpoint_every == 0 and step < t.steps:
             save_state(m, recipe, state_path)
@@ -364,15 +364,9 @@ def sample(variant: str, seed: int | None, params_file: str) -> None:
 
 
 def evaluate(variant: str, seed: int | None, params_file: str) -> None:
-    from pipeline.checkpoint import read_run_reference
-    from pipeline.tracking import BackgroundTracker
-    from pipeline.tracking_mlflow import log_evaluation, reopen
-
     recipe = _merged(params_file, variant, seed)
     d = _domains(recipe)
     run_key = paths.run_name(variant, recipe.seed)
-    reference = read_run_reference(run_key)
-    tracker = BackgroundTracker(lambda: reopen(reference)) if reference else None
     stored = load_torch(paths.generated_path(run_key))
     tr = Translations(**{k: from_uint8(stored[k]) for k in ("ab", "ba", "aba", "bab")})
     metrics = {"n_a": len(d.a_test), "n_b": len(d.b_test),
@@ -383,7 +377,5 @@ def evaluate(variant: str, seed: int | None, params_file: str) -> None:
                                "(models/classifier), translations resized to its input size",
                                "reference": "the target domain's test split", "n_generated": len(d.a_test),
                                "n_reference": len(d.b_test)}}, paths.fid_protocol_path(run_key))
-    if tracker is not None:
-        log_evaluation(tracker, run_key, metrics, recipe.train.steps)
     print(f"evaluated {run_key}: " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                                                for k, v in metrics.items()))

@@ -148,20 +148,16 @@ def sample(variant: str, seed: int | None, params_file: str) -> None:
 
 
 def evaluate(variant: str, seed: int | None, params_file: str) -> None:
-    from pipeline.checkpoint import load_dataset_classifier, read_run_reference
+    from pipeline.checkpoint import load_dataset_classifier
     from pipeline.config import load_params
     from pipeline.data import load_prepared
     from pipeline.metrics.classifier import classify
     from pipeline.metrics.fidelity import fidelity_protocol
     from pipeline.metrics.modes import class_histogram
-    from pipeline.tracking import BackgroundTracker
-    from pipeline.tracking_mlflow import log_evaluation, reopen
     from pipeline.translate.metrics import translation_metrics
 
     recipe = load_params(params_file).merged(variant, seed)
     run_key = paths.run_name(variant, recipe.seed)
-    reference = read_run_reference(run_key)
-    tracker = BackgroundTracker(lambda: reopen(reference)) if reference else None
     prepared = load_prepared(recipe.dataset)
     stored = load_torch(paths.generated_path(run_key))
     outputs = from_uint8(stored["outputs"])
@@ -180,7 +176,5 @@ def evaluate(variant: str, seed: int | None, params_file: str) -> None:
     write_json(metrics, paths.metrics_path(run_key))
     write_json(histogram, paths.class_hist_path(run_key))
     write_json(protocol, paths.fid_protocol_path(run_key))
-    if tracker is not None:
-        log_evaluation(tracker, run_key, metrics, recipe.train.steps)
     print(f"evaluated {run_key}: " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                                                for k, v in metrics.items()))

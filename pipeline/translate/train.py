@@ -30,7 +30,7 @@ from pipeline.kinds import kind_of
 from pipeline.losses import GanLoss, gradient_penalty
 from pipeline.optim import OPTIMIZERS
 from pipeline.tasks import TASKS
-from pipeline.tracking import NullTracker, Tracker
+from pipeline.tracking import TRAIN, TRAIN_EVAL, NullTracker, Tracker, in_section
 from pipeline.training.steps import critic_steps, frozen
 from pipeline.translate.metrics import l1_error, psnr
 from pipeline.translate.networks import PatchGAN, UNet
@@ -76,7 +76,7 @@ class LossLog:
                "seconds_per_step": (time.perf_counter() - self.clock) / self.count}
         if any(not torch.isfinite(torch.tensor(v)) for v in row.values()):
             raise TrainingDiverged(f"{self.variant}: a loss became NaN/Inf by step {step}: {row}")
-        self.tracker.log_metrics({k: v for k, v in row.items() if k != "step"}, step)
+        self.tracker.log_metrics(in_section(TRAIN, row), step)
         self.sums, self.count, self.clock = {}, 0, time.perf_counter()
         return row
 
@@ -258,7 +258,7 @@ def train_translator(recipe: ResolvedRecipe, prepared: Prepared, *, variant: str
         if checker is not None and (step % t.eval_every == 0 or step == t.steps):
             row = {"step": step, "images_seen": step * t.batch_size, **checker(tr.generator)}
             tr.eval_rows.append(row)
-            tracker.log_metrics({k: v for k, v in row.items() if k != "step"}, step)
+            tracker.log_metrics(in_section(TRAIN_EVAL, row), step)
             tracker.log_image(checker.grid(tr.generator), "translations", step)
         if state_path is not None and step % t.checkpoint_every == 0 and step < t.steps:
             save_state(tr, recipe, state_path)

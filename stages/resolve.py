@@ -1,0 +1,22 @@
+"""Stage `resolve`: params.yaml -> reports/recipes/<variant>.yaml, each variant's resolved training recipe (the
+shared recipe deep-merged with its overrides, what it leaves to the loss filled in, every name checked).
+
+Every train@<variant>-<seed> stage depends on its variant's file, not on params.yaml's raw keys: a shared change
+that a variant overrides (`-S loss=wgan_gp` where the variant sets its own loss) rewrites the file byte for byte,
+so DVC retrains nothing of that variant."""
+
+from __future__ import annotations
+
+from pipeline import checkpoint, paths
+from pipeline.variants import load_lab, training_recipe
+from stages._common import run
+
+
+def main(params_file: str = "params.yaml") -> None:
+    lab = load_lab(params_file)
+    checkpoint.write_recipes({name: training_recipe(variant.recipe) for name, variant in lab.variants.items()})
+    print(f"resolved {', '.join(lab.variants)} -> {paths.RECIPES}/")
+
+
+if __name__ == "__main__":
+    run(main)
