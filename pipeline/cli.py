@@ -340,15 +340,21 @@ def ui(
 
     cfg = _mlflow_config(params_file)
     uri = resolve_tracking_uri(cfg)
-    if uri.startswith(("http://", "https://")):
-        exp_id = _experiment_id(uri, cfg.experiment)
-        typer.echo(f"runs are on a tracking server: {runs_url(uri, exp_id) if exp_id else uri}")
-        return
+    remote = uri.startswith(("http://", "https://"))
     exp_id = _experiment_id(uri, cfg.experiment)
-    server = f"http://{host}:{port}"
+    server = uri if remote else f"http://{host}:{port}"
+    if exp_id:
+        typer.echo(f"MLflow UI for {uri}\n  the training runs, grouped by variant: {runs_url(server, exp_id)}\n"
+                   f"  their charts (each variant's mean over seeds): {runs_url(server, exp_id, charts=True)}")
+    else:
+        typer.echo(f"MLflow UI for {uri}: {server} (no experiment {cfg.experiment!r} yet: run `dvc repro` first)")
     page = runs_url(server, exp_id) if exp_id else server
-    typer.echo(f"MLflow UI for {uri}: {page}" + ("" if exp_id else f" (no experiment {cfg.experiment!r} yet: run "
-                                                                     f"`dvc repro` first)"))
+    if remote:  # the team's server serves the UI itself
+        if open_browser:
+            import webbrowser
+
+            webbrowser.open(page)
+        return
     if open_browser:  # once the server answers; the server itself runs in the foreground
         import threading
 

@@ -87,27 +87,46 @@ def check_reachable(uri: str, timeout_s: float = 5.0) -> None:
         ) from None
 
 
-EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}  # MLflow 3 opens its training-runs view
+EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")  # MLflow 3 opens its training-runs view
+# A view of the runs page saved in the experiment (MLflow's shared views: the tag `mlflow.sharedViewState.<key>`, opened
+# by `?viewStateShareKey=<key>`): the runs grouped by their variant tag (a row per seed under each, each group's mean
+# over its seeds in the charts), with the headline numbers as columns. (MLflow nests a build's runs under its parent
+# run, collapsed, on the plain runs page.)
+GROUPED_VIEW = "by-variant"
+GROUPED_VIEW_STATE = {
+    "groupBy": {"aggregateFunction": "average", "groupByKeys": [{"mode": "tag", "groupByData": VARIANT_TAG}]},
+    "useGroupedValuesInCharts": True,
+    "selectedColumns": [f"metrics.`eval/{m}`" for m in ("fid_classifier", "precision_classifier", "recall_classifier",
+                                                         "coverage_classifier", "classes_covered", "modes_captured")]
+                       + ["params.`loss`", "params.`arch`", "params.`train.steps`", f"tags.`{SEED_TAG}`"],
+}
 
 
 def experiment_id(client, name: str, root: Path) -> str:
-    """The experiment's id, created if needed, tagged as model training (MLflow 3's UI otherwise opens on its
-    GenAI overview: traces and tokens, all empty here)."""
+    """The experiment's id, created if needed, tagged as model training (MLflow 3's UI otherwise opens on its GenAI
+    overview: traces and tokens, all empty here) and holding the view grouped by variant."""
+    import json
+
+    tags = {EXPERIMENT_KIND[0]: EXPERIMENT_KIND[1],
+            f"mlflow.sharedViewState.{GROUPED_VIEW}": json.dumps(GROUPED_VIEW_STATE)}
     exp = client.get_experiment_by_name(name)
     if exp is not None:
-        if exp.tags.get("mlflow.experimentKind") is None:
-            client.set_experiment_tag(exp.experiment_id, *next(iter(EXPERIMENT_KIND.items())))
+        for key, value in tags.items():
+            if exp.tags.get(key) is None:
+                client.set_experiment_tag(exp.experiment_id, key, value)
         return exp.experiment_id
     if client.tracking_uri.startswith(("http://", "https://")):
-        return client.create_experiment(name, tags=EXPERIMENT_KIND)  # the server decides where artifacts live
+        return client.create_experiment(name, tags=tags)  # the server decides where artifacts live
     # a local store gets an explicit artifact root: MLflow's default (./mlruns of the current
     # directory) would land inside a temporary DVC workspace and vanish with it
-    return client.create_experiment(name, artifact_location=(root / ARTIFACT_DIR).as_uri(), tags=EXPERIMENT_KIND)
+    return client.create_experiment(name, artifact_location=(root / ARTIFACT_DIR).as_uri(), tags=tags)
 
 
-def runs_url(server: str, exp_id: str) -> str:
-    """The MLflow UI's table of the experiment's training runs."""
-    return f"{server.rstrip('/')}/#/experiments/{exp_id}/runs?workflowType=machine_learning"
+def runs_url(server: str, exp_id: str, view: str | None = GROUPED_VIEW, charts: bool = False) -> str:
+    """The MLflow UI's page of the experiment's training runs, in a saved `view` (None: as MLflow shows them), as a
+    table or as `charts`."""
+    url = f"{server.rstrip('/')}/#/experiments/{exp_id}/runs?workflowType=machine_learning"
+    return url + (f"&viewStateShareKey={view}" if view else "") + ("&compareRunsMode=CHART" if charts else "")
 
 
 def git_commit(root: Path) -> str:

@@ -4,6 +4,7 @@ shell command is ever built from params."""
 from __future__ import annotations
 
 import ast
+import json
 import pickle
 from pathlib import Path
 
@@ -79,4 +80,8 @@ def test_the_mlflow_ui_binds_to_localhost_by_default(tmp_path, monkeypatch):
     exp_id = experiment_id(client, "gan-lab", tmp_path)
     assert client.get_experiment(exp_id).tags["mlflow.experimentKind"] == "custom_model_development"
     result = CliRunner().invoke(app, ["ui", "--port", "5055"])
-    assert f"http://127.0.0.1:5055/#/experiments/{exp_id}/runs?workflowType=machine_learning" in result.output
+    runs = f"http://127.0.0.1:5055/#/experiments/{exp_id}/runs?workflowType=machine_learning&viewStateShareKey=by-variant"
+    assert f"the training runs, grouped by variant: {runs}\n" in result.output  # the saved view, as a table
+    assert f"{runs}&compareRunsMode=CHART" in result.output
+    view = json.loads(client.get_experiment(exp_id).tags["mlflow.sharedViewState.by-variant"])
+    assert view["groupBy"]["groupByKeys"] == [{"mode": "tag", "groupByData": "variant"}]
