@@ -304,9 +304,8 @@ def record_build(cfg: MlflowConfig, params_text: str, runs: list[tuple[str, int]
     exp_id = experiment_id(client, cfg.experiment, root)
     commit = git_commit(root)
     key, name = pipeline_key(params_text, commit)
-    dvc_exp = os.environ.get("DVC_EXP_NAME", "")
-    parent = MlflowTracker(client, parent_run(client, exp_id, key, name, {"git_commit": commit, "dvc_experiment": dvc_exp}))
-    context = {"git_commit": commit, "dvc_experiment": dvc_exp}
+    context = {"git_commit": commit, "dvc_experiment": os.environ.get("DVC_EXP_NAME", "")}
+    parent = MlflowTracker(client, parent_run(client, exp_id, key, name, context))
     for variant, seed in runs:
         run_key = paths.run_name(variant, seed)
         if paths.train_log_path(run_key).exists():
@@ -437,14 +436,6 @@ def run_reference(tracker: "MlflowTracker | BackgroundTracker | None") -> dict[s
     if tracker is None:
         return {}
     return {"tracking_uri": tracker.client.tracking_uri, "run_id": tracker.run_id, "parent_id": tracker.parent_id or ""}
-
-
-def reopen(reference: Mapping[str, str]) -> MlflowTracker | None:
-    """The tracker of a run recorded by `run_reference`, or None when that run was not tracked."""
-    if not reference or not tracking_enabled():
-        return None
-    check_reachable(reference["tracking_uri"])
-    return MlflowTracker(_client(reference["tracking_uri"]), reference["run_id"], reference.get("parent_id") or None)
 
 
 class ServingGenerator(nn.Module):

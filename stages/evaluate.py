@@ -1,5 +1,5 @@
 """Stage `evaluate@<variant>-<seed>`: generated samples -> reports/variants/<variant>/seed<s>/metrics.json
-(flat, for `dvc metrics show`), class_hist.json (the picture of mode collapse) and fid_protocol.json
+(every metric of the run, flat), class_hist.json (the picture of mode collapse) and fid_protocol.json
 (how each FID was measured). The report stage puts them into the run's MLflow run (`eval/<metric>`), also when DVC
 skips this stage because nothing it reads changed."""
 

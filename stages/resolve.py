@@ -14,6 +14,9 @@ from stages._common import run
 
 def main(params_file: str = "params.yaml") -> None:
     lab = load_lab(params_file)
+    for name, variant in lab.variants.items():  # said here, where it is decided: an unchanged variant does not retrain
+        for note in variant.notes:
+            print(f"note: {name}: {note}")
     checkpoint.write_recipes({name: training_recipe(variant.recipe) for name, variant in lab.variants.items()})
     print(f"resolved {', '.join(lab.variants)} -> {paths.RECIPES}/")
 

@@ -84,9 +84,7 @@ def snapshot(root: Path) -> dict[str, str]:
 @pytest.mark.parametrize("case", list(CASES))
 def test_bad_input_is_one_clear_message_and_nothing_written(repo, tmp_path, case):
     setup, cmd, message = CASES[case]
-    root = repo_copy(repo, tmp_path)
-    subprocess.run(["git", "add", "-A"], cwd=root, check=True)  # the built project, committed as a user would
-    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "built"], cwd=root, check=True)
+    root = repo_copy(repo, tmp_path)  # the built project, committed as a user would (conftest.build_tiny_repo)
     if setup:
         setup(root)
     before = snapshot(root)

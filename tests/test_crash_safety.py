@@ -76,7 +76,7 @@ def test_sigkill_mid_training_then_dvc_repro_resumes_bit_identical_in_the_same_m
     new = [r for r in runs if r.info.run_id not in runs_before]
     assert len(new) == 1, "the resumed training must continue the killed run, not start a second one"
     assert new[0].info.status == "FINISHED"
-    steps = sorted({m.step for m in client.get_metric_history(new[0].info.run_id, "loss_d")})
+    steps = sorted({m.step for m in client.get_metric_history(new[0].info.run_id, "train/loss_d")})
     assert steps[0] == 50 and steps[-1] == STEPS  # before and after the kill, in one run
 
 

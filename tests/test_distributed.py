@@ -48,7 +48,7 @@ def test_two_processes_with_gloo_train_one_run_one_checkpoint(repo, tmp_path):
     for a, b in zip(two, one):  # same global batch, other noise and batches: close, not equal
         assert abs(float(a["loss_d"]) - float(b["loss_d"])) < 0.25, (a, b)
         assert abs(float(a["loss_g"]) - float(b["loss_g"])) < 0.5, (a, b)
-    history = client.get_metric_history(children[0].info.run_id, "loss_d")
+    history = client.get_metric_history(children[0].info.run_id, "train/loss_d")
     assert sorted(m.step for m in history) == [int(r["step"]) for r in two]
 
     # the gradient penalty through DDP: the penalised critic trains, its penalty is averaged over ranks

@@ -6,6 +6,7 @@ import base64
 import json
 import math
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -123,6 +124,33 @@ def test_dvc_plots_page_draws_offline_in_chromium(repo, tmp_path):
                          text=True, timeout=120).stdout
     drawn = dom.count('class="marks"')  # vega-embed's canvas (or svg), one per drawn chart
     assert drawn == page.count("vegaEmbed("), (drawn, page.count("vegaEmbed("))
+
+
+def test_mlflow_runs_carry_the_evaluation_dvc_skipped(repo, tmp_path):
+    """As in a fresh clone: the models and the MLflow store are gone, the committed results are there. dcgan retrains to
+    the same weights, so DVC skips its sampling and evaluation; wgan_gp's model is there, so DVC skips it all. The
+    build's runs still carry every evaluation: dcgan's own run, tagged as evaluated in an earlier build, and a run
+    for wgan_gp tagged as reused; `gan compare` shows both FIDs."""
+    from mlflow.tracking import MlflowClient
+
+    root = repo_copy(repo, tmp_path)
+    for path in ("mlflow.db", "mlartifacts", ".gan-lab", "models/dcgan", "reports/index.html"):
+        shutil.rmtree(root / path) if (root / path).is_dir() else (root / path).unlink()
+    out = run(["dvc", "repro"], root).stdout
+    ran = {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")}
+    assert ran == {"train@dcgan-0", "report"}, out
+    client = MlflowClient(f"sqlite:///{root / 'mlflow.db'}")
+    runs = {r.data.tags["variant"]: r for r in client.search_runs([client.get_experiment_by_name("gan-lab").experiment_id])
+            if "variant" in r.data.tags}
+    metrics = json.loads((root / "reports/variants/dcgan/seed0/metrics.json").read_text())
+    assert runs["dcgan"].data.metrics["eval/fid_classifier"] == metrics["fid_classifier"]
+    assert runs["dcgan"].data.tags["gan_lab.eval_reused"] == "true" and "gan_lab.reused" not in runs["dcgan"].data.tags
+    assert runs["wgan_gp"].data.tags["gan_lab.reused"] == "true" and "eval/fid_classifier" in runs["wgan_gp"].data.metrics
+    assert len({r.data.tags["mlflow.parentRunId"] for r in runs.values()}) == 1
+    table = run(["gan", "compare"], root, {"PYTHONPATH": str(root)}).stdout.splitlines()
+    assert "fid" in table[0].split()
+    fid = table[0].split().index("fid")
+    assert all(row.split()[fid] not in ("", "-") for row in table[1:]) and len(table) == 3, table
 
 
 def test_second_repro_is_up_to_date(repo):

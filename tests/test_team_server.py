@@ -111,7 +111,7 @@ def test_repro_and_two_parallel_queued_experiments_log_everything_to_the_team_se
     for child in children:
         assert child.info.status == "FINISHED"
         assert "eval/fid_classifier" in child.data.metrics and "train/loss_d" in child.data.metrics
-        assert [m.step for m in client.get_metric_history(child.info.run_id, "loss_d")] == [2, 4]
+        assert [m.step for m in client.get_metric_history(child.info.run_id, "train/loss_d")] == [2, 4]
         names = {a.path for a in client.list_artifacts(child.info.run_id)}
         assert {"checkpoint", "evaluation", "tables"} <= names, names
         assert len(child.outputs.model_outputs) == 1  # the generator, an MLflow logged model

@@ -146,7 +146,7 @@ def test_logged_generator_loads_and_generates(tracked, server):
     logged = [a.path for a in client.list_artifacts(runs["dcgan"].info.run_id, "generator/data")]
     assert logged == ["generator/data/model.pt2"]
     assert not client.list_artifacts(runs["dcgan"].info.run_id, "generator/code")
-    assert model.metadata.signature.inputs.to_dict()[0]["tensor-spec"]["shape"] == [-1, 8]
+    assert list(model.metadata.signature.inputs.to_dict()[0]["tensor-spec"]["shape"]) == [-1, 8]
     conditional = mlflow.pyfunc.load_model(f"runs:/{runs['cdcgan'].info.run_id}/generator")
     zy = np.concatenate([z, np.full((5, 1), 3, dtype=np.float32)], axis=1)
     assert np.asarray(conditional.predict(zy)).shape == (5, 1, 8, 8)
