@@ -94,13 +94,15 @@ def gather(variant: str, seeds: tuple[int, ...] | list[int]) -> VariantRuns:
 
 
 # The headline numbers, what `dvc metrics show` prints: metrics/<variant>.json, one row per variant. (column, the
-# metric it shows), in the order of the columns; a variant has the columns its task and data give. `fid` is FID on the
+# metric it shows), in the order of the columns; a variant has the columns its task and data give. Every variant of
+# one task and kind of data has the same columns, so `dvc exp show` names each `metrics/<variant>.json:<column>` and
+# the README's comparison line can keep the FIDs and drop the rest (a column only one file had would be named bare);
+# so a conditional variant's intra-FID and CAS, which the others lack, stay in its metrics.json and the report. `fid` is FID on the
 # lab's classifier features (fid_classifier, which ranks variants, not comparable with papers), `fid_inception` on the
 # standard FID network; precision, recall and coverage are on the classifier's features.
 HEADLINE = (
     ("fid", "fid_classifier"), ("fid_inception", "fid_inception"), ("precision", "precision_classifier"),
     ("recall", "recall_classifier"), ("coverage", "coverage_classifier"), ("classes", "classes_covered"),
-    ("intra_fid", "intra_fid_classifier"), ("cas", "cas"),                                   # conditional
     ("modes", "modes_captured"), ("modes", "modes_covered"), ("high_quality", "high_quality_frac"),  # 2D, stacked
     ("reverse_kl", "reverse_kl"), ("mode_kl", "mode_kl"),
     ("l1", "l1"), ("psnr", "psnr"), ("ssim", "ssim"), ("accuracy", "accuracy"),              # task translate
