@@ -49,7 +49,8 @@ class TrainConfig:
     batch_size: int = 64
     z_dim: int = 64
     width: int = 64                     # base channel / hidden width of G and D
-    optimizer: str = "auto"             # auto: the loss's own (RMSprop for wgan, else Adam) | adam | rmsprop
+    optimizer: str = "auto"             # auto: the loss's own (RMSprop for wgan, else Adam; task semi: adam_eps_inside)
+                                        #   | adam | rmsprop | adam_eps_inside (the epsilon inside the square root)
     lr_g: float | None = None           # null: the loss's published learning rate
     lr_d: float | None = None           # null: the loss's published learning rate
     betas: tuple[float, float] | None = None  # Adam betas (null: the loss's default)
@@ -64,7 +65,12 @@ class TrainConfig:
     clip_value: float = 0.01
     pac: int = 1                        # PacGAN: D judges `pac` samples jointly; it sees batch_size packs a step
     unroll_steps: int = 0               # unrolled GAN: G's loss is taken against D after k look-ahead steps
-    ema: float = 0.0                    # decay of the EMA of G's weights (0: off)
+    lr_schedule: str | None = None      # constant | linear_decay (constant for the first half of the steps, then linearly
+                                        #   to zero, as pix2pix and CycleGAN train); null: the task's (translate and cycle:
+                                        #   linear_decay; the others have no schedule)
+    ema: float = 0.0                    # decay of the EMA of G's weights once warmed up (0: off)
+    ema_ramp: str = "stylegan2"         # its warm-up: stylegan2 (StyleGAN2-ADA's half-life ramp) | num_updates
+                                        #   (TensorFlow's min(decay, (1 + t) / (10 + t)))
     spectral_norm: bool = False
     device: str = "auto"                # auto | cpu | cuda | cuda:N | mps
     precision: str = "fp32"             # auto (bf16 on CUDA GPUs that have it, fp32 elsewhere) | fp32 | bf16 (autocast)
@@ -129,6 +135,8 @@ class CycleConfig:
 
     cycle_weight: float = 10.0          # lambda: weight of each cycle-consistency L1 term (CycleGAN: 10)
     identity_weight: float = 5.0        # weight of each identity L1 term, G_AB(b) ~ b (CycleGAN: 0.5 lambda = 5)
+    pool_size: int = 50                 # D judges fakes drawn from a pool of this many past ones, half the time (CycleGAN:
+                                        #   50; 0: the latest fakes only)
 
 
 @dataclass(frozen=True)
@@ -376,6 +384,9 @@ def check_values(recipe: Recipe, where: str = "") -> None:
         raise ConfigError(f"{prefix}train.label_smoothing must be in [0, 0.5), got {t.label_smoothing}")
     if not 0.0 <= t.ema < 1.0:
         raise ConfigError(f"{prefix}train.ema must be in [0, 1), got {t.ema}")
+    _choice(t.ema_ramp, ("stylegan2", "num_updates"), f"{prefix}train.ema_ramp")
+    if t.lr_schedule is not None:
+        _choice(t.lr_schedule, ("constant", "linear_decay"), f"{prefix}train.lr_schedule")
     if not 0.0 < recipe.data.test_fraction < 1.0:
         raise ConfigError(f"{prefix}data.test_fraction must be in (0, 1), got {recipe.data.test_fraction}")
     _check_tasks(recipe, prefix)
@@ -388,12 +399,14 @@ _TRANSLATE = {f"translate.{f.name}": getattr(TranslateConfig(), f.name) for f in
 _CYCLE = {f"cycle.{f.name}": getattr(CycleConfig(), f.name) for f in dataclasses.fields(CycleConfig)}
 TASK_KEYS: dict[str, tuple[tuple[str, ...], Any]] = {
     **{key: (("generate",), unused) for key, unused in {
-        "conditional": False, "train.pac": 1, "train.unroll_steps": 0, "train.ema": 0.0, "train.g_steps": 1,
+        "conditional": False, "train.pac": 1, "train.unroll_steps": 0, "train.ema": 0.0, "train.ema_ramp": "stylegan2",
+        "train.g_steps": 1,
         "train.updates": "alternating", "train.nproc": 1, "train.compile": False,
         "train.minibatch_discrimination": False, "train.minibatch_std": False}.items()},
     **{key: (("translate",), unused) for key, unused in {**_TRANSLATE, "data.translate": None}.items()},
     **{key: (("cycle",), unused) for key, unused in {**_CYCLE, "data.cycle_with": None}.items()},
     "train.g_objective": (("generate", "semi"), None),
+    "train.lr_schedule": (("translate", "cycle"), None),
     "train.historical_averaging": (("generate", "semi"), 0.0),
     "data.labels_per_class": (("semi",), None),
 }
@@ -444,7 +457,7 @@ def _check_tasks(recipe: Recipe, prefix: str) -> None:
         if recipe.data.cycle_with == recipe.dataset:
             raise ConfigError(f"{prefix}data.cycle_with: domain B must be another dataset than domain A "
                               f"({recipe.dataset!r})")
-        for key in ("cycle_weight", "identity_weight"):
+        for key in ("cycle_weight", "identity_weight", "pool_size"):
             if getattr(recipe.cycle, key) < 0:
                 raise ConfigError(f"{prefix}cycle.{key} must be >= 0, got {getattr(recipe.cycle, key)}")
 

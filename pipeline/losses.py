@@ -30,6 +30,7 @@ class GanLoss:
     weight_clipping: bool = False   # clip D's weights to [-clip_value, clip_value] after each step
     smoothing: bool = True          # one-sided label smoothing is meaningful for this loss
     zero_sum: bool = False          # G's loss is minus D's: the game has one value function (minimax, WGAN)
+    factor: float = 1.0             # the factor the loss's paper puts on both players' terms (LSGAN: 1/2, Mao et al.)
     # the published defaults, used where train.optimizer is auto and lr_g, lr_d, betas, d_steps are null
     default_optimizer: str = "adam"
     default_lr: float = 2.0e-4      # DCGAN paper (Radford et al. 2016)
@@ -83,7 +84,7 @@ def wasserstein_generator(fake: Tensor) -> Tensor:
 
 LOSSES.add("minimax", GanLoss("minimax", bce_discriminator, minimax_generator, zero_sum=True))
 LOSSES.add("ns", GanLoss("ns", bce_discriminator, ns_generator))
-LOSSES.add("lsgan", GanLoss("lsgan", lsgan_discriminator, lsgan_generator, probabilistic=False))
+LOSSES.add("lsgan", GanLoss("lsgan", lsgan_discriminator, lsgan_generator, probabilistic=False, factor=0.5))
 LOSSES.add("hinge", GanLoss("hinge", hinge_discriminator, wasserstein_generator, probabilistic=False, smoothing=False))
 # WGAN (Arjovsky et al. 2017, Algorithm 1): RMSprop at 5e-5 -- momentum destabilises the clipped critic -- n_critic 5;
 # the reference code (main.py) trains the critic 100 steps per G step for the first 25 G steps and every 500th, so
@@ -96,6 +97,16 @@ LOSSES.add("wgan", GanLoss("wgan", wasserstein_discriminator, wasserstein_genera
 LOSSES.add("wgan_gp", GanLoss("wgan_gp", wasserstein_discriminator, wasserstein_generator, probabilistic=False,
                               wasserstein=True, gradient_penalty=True, smoothing=False, zero_sum=True,
                               default_lr=1.0e-4, default_betas=(0.0, 0.9), default_d_steps=5, default_g_noise="fresh"))
+
+def image_to_image_terms(loss: GanLoss) -> tuple[Callable[[Tensor, Tensor, float], Tensor], Callable[[Tensor], Tensor]]:
+    """(D's loss, G's adversarial term) as pix2pix's and CycleGAN's reference code weighs them (junyanz/pytorch-
+    CycleGAN-and-pix2pix, models/networks.py GANLoss): each term without the loss paper's factor (LSGAN's G term is
+    MSE(D(G(x)), 1), not half of it), and D's loss halved, (loss_D_real + loss_D_fake) x 0.5, "which slows down the rate
+    at which D learns relative to G". Against the reconstruction, cycle and identity weights (100, 10, 5) that is the
+    balance the papers' numbers come from."""
+    return (lambda real, fake, target=1.0: 0.5 * loss.discriminator(real, fake, target) / loss.factor,
+            lambda fake: loss.generator(fake) / loss.factor)
+
 
 def _no_adversary(*_args) -> Tensor:
     raise RuntimeError("loss none has no discriminator: nothing calls it")

@@ -2,7 +2,12 @@
 by gradient descent on z from several random starts. Closeness is the pixel mean squared error plus
 `feature_weight` x the squared distance of the lab classifier's features (the perceptual term; LPIPS's
 network is not available offline). How far the best projection stays from a real image is what G cannot
-draw: Bau et al. 2019 ("Seeing what a GAN cannot generate") read a generator's dropped modes from it."""
+draw: Bau et al. 2019 ("Seeing what a GAN cannot generate") read a generator's dropped modes from it.
+
+z stays where the prior puts mass: after every step each coordinate is clipped to [-3, 3] (`Z_CLIP`). Every lab
+generator takes standard normal noise (a uniform-prior G maps it to U(-1, 1) itself, `UniformPrior`), so this is
+iGAN's clip to the uniform prior's support [-1, 1] up to 0.27% of the mass at each end ((-0.9973, 0.9973) after the
+map); for a normal prior it keeps z within 3 standard deviations per coordinate, where 99.7% of the prior lies."""
 
 from __future__ import annotations
 
@@ -11,6 +16,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 from torch import Tensor
+
+Z_CLIP = 3.0  # standard deviations: each coordinate of z is kept in [-3, 3]
 
 
 @dataclass
@@ -59,6 +66,8 @@ def project(generator: nn.Module, targets: Tensor, z_dim: int, *, classifier: nn
                 opt.zero_grad(set_to_none=True)
                 objective.sum().backward()
                 opt.step()
+                with torch.no_grad():
+                    z.clamp_(-Z_CLIP, Z_CLIP)
     finally:
         for p in generator.parameters():
             p.requires_grad_(True)

@@ -4,8 +4,9 @@
   (percentile method, 10,000 resamples, seeded so reports are reproducible).
 - `permutation_test`: two-sided p-value for a difference in means between two variants' seeds, by
   exact enumeration of every relabelling when there are few (as with seeds), else 20,000 random
-  ones. Its smallest possible p-value is 2 / C(n + m, n): with 3 seeds each that is 0.1, so
-  3 seeds can never show a difference at the 5% level; 5 seeds each can (0.008).
+  ones. Its smallest possible p-value is 2 / C(n + m, n) for equal groups (the most extreme split and its mirror
+  image are equally far apart): with 3 seeds each that is 0.1, so 3 seeds can never show a difference at the 5%
+  level; 5 seeds each can (0.008). For unequal groups the mirror split differs, and the floor is 1 / C(n + m, n).
 """
 
 from __future__ import annotations
@@ -57,5 +58,6 @@ def permutation_test(a: Sequence[float], b: Sequence[float], seed: int = 0, max_
 
 
 def smallest_p(n_a: int, n_b: int) -> float:
-    """The smallest p-value `permutation_test` can return for these sample sizes."""
-    return 2 / math.comb(n_a + n_b, n_a)
+    """The smallest p-value `permutation_test` can return for these sample sizes: 2 / C(n_a + n_b, n_a) when the
+    groups are equal (a split and its mirror are equally extreme), 1 / C(n_a + n_b, n_a) when they are not."""
+    return (2 if n_a == n_b else 1) / math.comb(n_a + n_b, n_a)

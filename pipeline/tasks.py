@@ -36,6 +36,8 @@ class Task:
     extra_losses: tuple[str, ...] = ()  # losses beyond the GAN losses (`pipeline.losses.TASK_LOSSES`) it accepts
     g_objective: str | None = None  # what `train.g_objective: null` means for it (None: the key does not apply)
     gan_losses: tuple[str, ...] | None = None  # the GAN losses it can train with (None: every registered one)
+    default_optimizer: str | None = None  # what `train.optimizer: auto` means for it (None: the loss's optimizer)
+    lr_schedule: str | None = None  # what `train.lr_schedule: null` means for it (None: the key does not apply)
 
     def loss(self, name: str, key: str = "loss") -> "GanLoss":
         """The loss `name` for this task; the error lists the task's valid losses."""
@@ -62,14 +64,15 @@ TASKS.add("generate", Task("generate", {stage: f"stages.{stage}:{stage}_generate
                                         for stage in ("train", "sample", "evaluate")}, g_objective="adversarial"))
 TASKS.add("translate", Task("translate", {stage: f"pipeline.translate.stages:{stage}"
                                           for stage in ("train", "sample", "evaluate")},
-                            uses_arch=False, extra_losses=("none",)))
+                            uses_arch=False, extra_losses=("none",), lr_schedule="linear_decay"))
 TASKS.add("cycle", Task("cycle", {stage: f"pipeline.translate.cycle:{stage}" for stage in ("train", "sample", "evaluate")},
-                        uses_arch=False))
+                        uses_arch=False, lr_schedule="linear_decay"))
 
 
 TASKS.add("semi", Task("semi", {stage: f"pipeline.semi.stages:{stage}" for stage in ("train", "sample", "evaluate")},
                        uses_arch=False, own_arch=("semi_mlp", "the paper's MLPs, a K-class D and a feature-matching G"),
-                       g_objective="feature_matching", gan_losses=("ns", "minimax")))
+                       g_objective="feature_matching", gan_losses=("ns", "minimax"),
+                       default_optimizer="adam_eps_inside"))  # the reference's Adam (pipeline/optim.py)
 
 
 def run_stage(stage: str, variant: str, seed: int | None, params_file: str) -> None:

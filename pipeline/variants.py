@@ -166,7 +166,7 @@ def resolve(recipe: Recipe, own: Mapping[str, Any] | None = None, where: str = "
         raise ConfigError(f"{prefix}train.optimizer: unknown optimizer {t.optimizer!r}; "
                           f"valid optimizers: auto, {', '.join(OPTIMIZERS.names())}")
     changes: dict[str, Any] = dict(
-        optimizer=loss.default_optimizer if t.optimizer == "auto" else t.optimizer,
+        optimizer=(task.default_optimizer or loss.default_optimizer) if t.optimizer == "auto" else t.optimizer,
         lr_g=loss.default_lr if t.lr_g is None else t.lr_g,
         lr_d=loss.default_lr if t.lr_d is None else t.lr_d,
         betas=loss.default_betas if t.betas is None else t.betas,
@@ -176,6 +176,8 @@ def resolve(recipe: Recipe, own: Mapping[str, Any] | None = None, where: str = "
     )
     if task.g_objective is not None:  # a task whose G has an objective to choose (not translate's, cycle's)
         changes["g_objective"] = task.g_objective if t.g_objective is None else t.g_objective
+    if task.lr_schedule is not None:  # a task whose reference schedules its learning rate (translate, cycle)
+        changes["lr_schedule"] = task.lr_schedule if t.lr_schedule is None else t.lr_schedule
     own_train = (own or {}).get("train") or {}
     if t.unroll_steps and changes["g_noise"] != "reuse":
         # Metz et al.'s reference takes G's look-ahead on the batch D just trained on

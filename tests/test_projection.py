@@ -24,6 +24,22 @@ class SmallG(nn.Module):
         return self.net(z).view(len(z), 1, 8, 8)
 
 
+def test_z_stays_within_three_standard_deviations_of_the_prior():
+    """A target G could only reach with z = 10 (G is linear in z here): the projection stops at the clip, 3."""
+
+    class LinearG(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.scale = nn.Parameter(torch.ones(()))
+
+        def forward(self, z, y=None):
+            return self.scale * z[:, :1, None, None].expand(len(z), 1, 2, 2)
+
+    result = project(LinearG(), torch.full((2, 1, 2, 2), 10.0), 4, starts=2, steps=300, lr=0.5, snapshots=2, seed=0)
+    assert torch.allclose(result.z[:, 0], torch.full((2,), 3.0)) and result.z.abs().max() <= 3.0
+    assert torch.allclose(result.pixel_error, torch.full((2,), 49.0))  # (10 - 3)^2: what the prior keeps it from
+
+
 def test_projection_recovers_an_image_g_generated():
     g = SmallG()
     z_true = torch.randn(4, 3, generator=torch.Generator().manual_seed(1))

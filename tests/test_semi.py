@@ -16,7 +16,7 @@ from pipeline.errors import ConfigError
 from pipeline.losses import LOSSES
 from pipeline.semi.networks import SemiDiscriminator, discriminator_loss, real_logit, real_probability
 from pipeline.semi.metrics import count_errors
-from pipeline.semi.train import labelled_subset, train_semi
+from pipeline.semi.train import ParameterAverage, epoch_batch, labelled_subset, tiled_batch, train_semi
 
 
 def semi_recipe(**train):
@@ -68,7 +68,11 @@ def test_a_semi_run_trains_logs_its_held_out_error_and_resumes_to_the_same_weigh
     data = image_data(n=80)
     full = train_semi(semi_recipe(historical_averaging=0.1), data, progress=False)  # its averages resume too
     assert [r["step"] for r in full.eval_rows] == [2, 4]
-    assert all(0.0 <= r["test_error"] <= 1.0 for r in full.eval_rows)
+    assert all(0.0 <= r["test_error"] <= 1.0 and 0.0 <= r["test_error_raw"] <= 1.0 for r in full.eval_rows)
+    # the held-out error is the averaged D's, the reference's test; the raw D's beside it
+    x, y = data.x_test[:16], data.y_test[:16]  # min(eval_samples, the 16 test images)
+    assert full.eval_rows[-1]["test_error"] == count_errors(full.d_average.averaged(), x, y) / 16
+    assert full.eval_rows[-1]["test_error_raw"] == count_errors(full.discriminator, x, y) / 16
     row = full.log_rows[-1]
     assert {"loss_lab", "loss_unl", "loss_g", "train_error_labelled", "d_real", "d_fake"} <= set(row)
     assert row["loss_g"] >= 0  # feature matching: a squared distance
@@ -78,8 +82,10 @@ def test_a_semi_run_trains_logs_its_held_out_error_and_resumes_to_the_same_weigh
     with pytest.raises(Crash):
         train_semi(crashing, data, progress=False, tracker=CrashingTracker(3), state_path=state)
     resumed = train_semi(crashing, data, progress=False, state_path=state)
-    for a, b in zip([*full.generator.parameters(), *full.discriminator.parameters()],
-                    [*resumed.generator.parameters(), *resumed.discriminator.parameters()]):
+    for a, b in zip([*full.generator.parameters(), *full.discriminator.parameters(),
+                     *full.d_average.averages.values()],
+                    [*resumed.generator.parameters(), *resumed.discriminator.parameters(),
+                     *resumed.d_average.averages.values()]):
         assert torch.equal(a, b)
 
 
@@ -94,17 +100,93 @@ def test_semi_configuration_errors_name_the_key_and_the_choices():
     assert semi_recipe(g_objective="adversarial").train.g_objective == "adversarial"
 
 
-def test_data_dependent_init_gives_each_layer_zero_mean_unit_sd_pre_activations():
+def test_data_dependent_init_standardises_each_layer_with_the_noise_on_as_the_reference():
+    """improved-gan runs its initialisation pass with D's Gaussian noise on, and sets each layer from the population
+    standard deviation of its pre-activations: replaying the same noise, every layer's pre-activations have mean 0 and
+    (population) sd 1 over the batch."""
     torch.manual_seed(0)
     d = SemiDiscriminator((1, 28, 28), 10)
     x = torch.rand(300, 1, 28, 28) * 2 - 1
+    torch.manual_seed(1)
     d.data_init(x)
+    torch.manual_seed(1)  # the same noise again
     h = (x.flatten(1) + 1) / 2
+    h = h + 0.3 * torch.randn_like(h)
     layers = [m for m in d.body if isinstance(m, torch.nn.Linear)] + [d.classes]
     for i, layer in enumerate(layers):
         t = layer(h)
-        assert t.mean(0).abs().max() < 1e-4 and (t.std(0) - 1).abs().max() < 1e-3, i
+        assert t.mean(0).abs().max() < 1e-4 and (t.std(0, unbiased=False) - 1).abs().max() < 1e-4, i
         h = torch.relu(t)
+        h = h + 0.5 * torch.randn_like(h)
+
+
+def test_the_generator_is_the_references():
+    """improved-gan's G: batch norm without a scale (a shift only), Glorot-uniform weights, the last layer weight-
+    normalised with its scale at 1 and its bias at 0; uniform z goes in as U(-1, 1)."""
+    from pipeline.semi.networks import Bias, SemiGenerator
+
+    torch.manual_seed(0)
+    g = SemiGenerator(100, (1, 28, 28))
+    norms = [m for m in g.net if isinstance(m, torch.nn.BatchNorm1d)]
+    assert len(norms) == 2 and all(not m.affine and m.eps == 1e-6 for m in norms)
+    assert sum(isinstance(m, Bias) for m in g.net) == 2
+    linears = [m for m in g.net if isinstance(m, torch.nn.Linear)]
+    hidden = linears[1].weight  # 500 x 500: Glorot's bound sqrt(6 / 1000) = 0.077, PyTorch's 1 / sqrt(500) = 0.045
+    assert 0.06 < hidden.abs().max() <= (6 / 1000) ** 0.5 and linears[0].bias is None and linears[1].bias is None
+    last = linears[-1]
+    assert torch.equal(last.parametrizations.weight.original0, torch.ones(784, 1)) and torch.equal(last.bias, torch.zeros(784))
+    uniform = SemiGenerator(100, (1, 28, 28), uniform=True).eval()
+    seen = []
+    uniform.net[0].register_forward_hook(lambda m, args, out: seen.append(args[0]))
+    uniform(torch.randn(2000, 100))
+    assert -1 < seen[0].min() < -0.99 and 0.99 < seen[0].max() < 1 and abs(seen[0].mean()) < 0.01
+
+
+def test_the_references_adam_has_its_epsilon_inside_the_root():
+    """p -= lr m_hat / sqrt(v_hat + 1e-8): with gradients of 1e-6 the step is 1e-6 / sqrt(1e-12 + 1e-8) ~ 0.01 lr,
+    where PyTorch's Adam (eps after the root) steps ~0.99 lr. The semi task's `optimizer: auto` is this Adam."""
+    from pipeline.optim import OPTIMIZERS
+
+    steps = {}
+    for name in ("adam", "adam_eps_inside"):
+        p = torch.nn.Parameter(torch.zeros(3))
+        opt = OPTIMIZERS.get(name)([p], 0.1, (0.5, 0.999), torch.device("cpu"))
+        for _ in range(2):
+            p.grad = torch.full((3,), 1e-6)
+            opt.step()
+        steps[name] = -p.detach()[0].item() / 2
+    assert steps["adam_eps_inside"] == pytest.approx(0.1 * 1e-6 / (1e-12 + 1e-8) ** 0.5, rel=1e-4)
+    assert steps["adam"] == pytest.approx(0.1 * 1e-6 / (1e-6 + 1e-8), rel=1e-3)
+    assert semi_recipe().train.optimizer == "adam_eps_inside" and tiny_recipe().train.optimizer == "adam"
+
+
+def test_the_average_of_d_starts_at_zero_and_moves_a_ten_thousandth_of_the_way_each_update():
+    """a <- a + 1e-4 (p - a) from zero, for the parameters that train; D's fixed hidden scales are used as they are."""
+    d = SemiDiscriminator((1, 4, 4), 3)
+    average = ParameterAverage(d)
+    assert all(not torch.count_nonzero(a) for a in average.averages.values())
+    for _ in range(3):
+        average.update()
+    fixed = d.body[1].parametrizations.weight.original0
+    assert not fixed.requires_grad and "body.1.parametrizations.weight.original0" not in average.averages
+    averaged = dict(average.averaged().named_parameters())
+    factor = 1 - (1 - 1e-4) ** 3
+    for name, p in d.named_parameters():
+        expected = p * factor if p.requires_grad else p
+        assert torch.allclose(averaged[name], expected, rtol=1e-5, atol=1e-9), name
+
+
+def test_the_batches_walk_permutations_as_the_reference():
+    """Unlabelled: a new permutation each epoch, walked batch by batch (the rest dropped); labelled: the labelled set
+    tiled in permutations, so 20 labels in batches of 20 give every label once a batch."""
+    epoch = torch.cat([epoch_batch(45, 10, step, seed=3) for step in range(1, 5)])
+    assert len(epoch) == 40 and len(set(epoch.tolist())) == 40  # 4 batches of 10, no index twice
+    assert torch.equal(epoch_batch(45, 10, 2, seed=3), epoch_batch(45, 10, 2, seed=3))  # a function of seed and step
+    assert not torch.equal(epoch_batch(45, 10, 5, seed=3), epoch_batch(45, 10, 1, seed=3))  # epoch 2: another order
+    for step in (1, 2, 7):
+        assert sorted(tiled_batch(20, 20, step, seed=0).tolist()) == list(range(20))
+    counts = torch.bincount(tiled_batch(3, 8, 1, seed=0), minlength=3)
+    assert counts.sum() == 8 and counts.min() >= 2 and counts.max() <= 3  # 8 of 3 labels: each 2 or 3 times
 
 
 def test_a_shared_task_switch_turns_every_shipped_variant_into_a_semi_supervised_gan_with_notes():

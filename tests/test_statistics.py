@@ -34,6 +34,9 @@ def test_permutation_test_is_exact_for_few_seeds():
     assert permutation_test([1, 2, 3, 4, 5], [10, 11, 12, 13, 14]) == pytest.approx(2 / 252)
     assert permutation_test([1, 9, 2, 8, 3], [2, 8, 3, 9, 1]) == pytest.approx(1.0)  # same values: no difference
     assert permutation_test([1.0], [2.0, 3.0]) is None  # one seed cannot be tested
+    # unequal groups: the mirror of the most extreme split is a different, less extreme one, so the floor is 1 / C
+    assert permutation_test([1, 2], [10, 11, 12]) == pytest.approx(1 / 10) == smallest_p(2, 3)
+    assert smallest_p(3, 5) == pytest.approx(1 / 56) and smallest_p(4, 4) == pytest.approx(2 / 70)
     rng = np.random.default_rng(1)
     a, b = rng.normal(0, 1, 15), rng.normal(3, 1, 15)  # C(30, 15) relabellings: sampled, seeded
     assert permutation_test(a, b) < 0.001
@@ -51,6 +54,15 @@ def test_frechet_distance_matches_torch_fidelity():
                                       verbose=False)["frechet_inception_distance"]
     assert ours == pytest.approx(theirs, rel=1e-6)
     assert frechet_distance(gaussian(a), gaussian(a)) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_a_sample_on_a_balls_boundary_is_outside_as_in_the_reference():
+    """clovaai/generative-evaluation-prdc counts a sample inside a k-NN ball when strictly closer than its radius."""
+    real = torch.tensor([[0.0], [2.0]])  # k = 1: each real ball has radius 2
+    on_boundary = prdc(real, torch.tensor([[-2.0], [4.0]]), k=1)
+    assert on_boundary["precision"] == 0.0 and on_boundary["density"] == 0.0 and on_boundary["coverage"] == 0.0
+    inside = prdc(real, torch.tensor([[-1.9], [3.9]]), k=1)
+    assert inside["precision"] == 1.0 and inside["coverage"] == 1.0
 
 
 @pytest.mark.slow

@@ -52,9 +52,12 @@ def test_training_options(images, options):
     assert all(torch.isfinite(torch.tensor(v)) for v in result.log_rows[-1].values())
 
 
-def test_ema_weights_are_the_hand_computed_average_after_3_steps(images, monkeypatch):
-    """EMA(decay d) starts as G's initial weights; the t-th update (t = 0, 1, ...) makes
-    ema = d_t * ema + (1 - d_t) * G with d_t = min(d, (1 + t) / (10 + t)); buffers are G's own."""
+@pytest.mark.parametrize("ramp", ["stylegan2", "num_updates"])
+def test_ema_weights_are_the_hand_computed_average_after_3_steps(images, monkeypatch, ramp):
+    """EMA(decay d) starts as G's initial weights; the t-th update (t = 0, 1, ...) makes ema = d_t * ema + (1 - d_t) * G
+    with StyleGAN2-ADA's d_t = 0.5^(B / min(H, 0.05 t B)), H = B ln 0.5 / ln d the half-life in images (B: the batch),
+    or TensorFlow's d_t = min(d, (1 + t) / (10 + t)); buffers are G's own."""
+    import math
     from pipeline.training import loop as training_loop, steps as training_steps
 
     decay, seen, initial = 0.5, [], {}
@@ -72,9 +75,15 @@ def test_ema_weights_are_the_hand_computed_average_after_3_steps(images, monkeyp
 
     monkeypatch.setattr(training_loop, "setup_run", recording_setup)
     monkeypatch.setattr(training_steps, "g_step", recording_g_step)
-    result = train(tiny_recipe(train={"ema": decay, "steps": 3}), images, progress=False)
+    result = train(tiny_recipe(train={"ema": decay, "steps": 3, "ema_ramp": ramp}), images, progress=False)
     assert type(result.generator).__name__ == "DCGANGenerator"  # the averaged copy, ready to sample
-    d0, d1, d2 = (min(decay, (1 + t) / (10 + t)) for t in range(3))  # 0.1, 0.18, 0.25: still warming up
+    if ramp == "num_updates":
+        d0, d1, d2 = (min(decay, (1 + t) / (10 + t)) for t in range(3))  # 0.1, 0.18, 0.25: still warming up
+    else:
+        batch = 16  # conftest's tiny recipe
+        half_life = batch * math.log(0.5) / math.log(decay)
+        d0, d1, d2 = (0.5 ** (batch / max(min(half_life, 0.05 * t * batch), 1e-8)) for t in range(3))
+        assert d0 == 0.0 and 0 < d1 < d2 < 1e-3  # the first updates copy G almost entirely
     p1, p2, p3 = seen
     parameters = dict(result.generator.named_parameters())
     for name, value in result.generator.state_dict().items():
@@ -86,15 +95,24 @@ def test_ema_weights_are_the_hand_computed_average_after_3_steps(images, monkeyp
     assert not torch.allclose(weights(result.generator), torch.cat([p3[n].flatten() for n in parameters]))
 
 
-def test_ema_warm_up_forgets_the_first_weights_and_copies_buffers():
+@pytest.mark.parametrize("ramp", ["stylegan2", "num_updates"])
+def test_ema_warm_up_forgets_the_first_weights_and_copies_buffers(ramp):
     """At decay 0.999 without a warm-up, 1,200 updates leave 30% of the average on the first
-    weights; with it, a weight that is 0 at the first update and 1 for the next 1,199 averages above
-    0.95. Batch-norm running statistics are G's own."""
+    weights; with either warm-up, a weight that is 0 at the first update and 1 for the next 1,199 averages above
+    0.95. Batch-norm running statistics are G's own. StyleGAN2-ADA's ramp reaches the decay only once 5% of the images
+    seen make the half-life: at batch 64, after 13,863 updates for 0.999."""
     from pipeline.training import Ema
 
     net = torch.nn.Sequential(torch.nn.Linear(1, 1, bias=False), torch.nn.BatchNorm1d(1))
     torch.nn.init.zeros_(net[0].weight)
-    ema = Ema(net, 0.999)
+    ema = Ema(net, 0.999, batch_size=64, ramp=ramp)
+    if ramp == "stylegan2":
+        assert ema.current_decay() == 0.0
+        ema.updates = 1000
+        assert ema.current_decay() == pytest.approx(0.5 ** (1 / 50))  # half-life 0.05 x 64,000 images
+        ema.updates = 20_000
+        assert ema.current_decay() == pytest.approx(0.999)
+        ema.updates = 0
     ema.update(net)
     torch.nn.init.ones_(net[0].weight)
     net(torch.randn(64, 1) * 3)  # moves BN's running statistics

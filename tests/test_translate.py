@@ -296,14 +296,93 @@ def test_cycle_generator_loss_is_gan_plus_weighted_cycle_and_identity_terms(iden
     a, b = torch.rand(4, 1, 28, 28) * 2 - 1, torch.rand(4, 1, 28, 28) * 2 - 1
     loss = LOSSES.get("lsgan")
     total, terms, fake_b, fake_a = generator_loss(loss, m, a, b, recipe)
-    with torch.no_grad():  # the same calls by hand (no dropout; batch norm on the same batches: the same outputs)
-        adv = loss.generator(m.d_b(m.g_ab(a))) + loss.generator(m.d_a(m.g_ba(b)))
+    with torch.no_grad():  # the same calls by hand (no dropout; instance norm: the same outputs); CycleGAN's LSGAN G
+        adv = (m.d_b(m.g_ab(a)) - 1).pow(2).mean() + (m.d_a(m.g_ba(b)) - 1).pow(2).mean()  # term: MSE(D, 1), no 1/2
         cyc = (m.g_ba(m.g_ab(a)) - a).abs().mean() + (m.g_ab(m.g_ba(b)) - b).abs().mean()
         idt = (m.g_ab(b) - b).abs().mean() + (m.g_ba(a) - a).abs().mean()
     assert math.isclose(float(terms["loss_adv"]), float(adv), rel_tol=1e-5)
     assert math.isclose(float(terms["loss_cycle"]), float(cyc), rel_tol=1e-5)
     assert math.isclose(float(total.detach()), float(adv) + 10.0 * float(cyc) + identity_weight * float(idt), rel_tol=1e-5)
     assert ("loss_identity" in terms) == bool(identity_weight) and fake_b.shape == a.shape == fake_a.shape
+
+
+def test_image_to_image_losses_are_weighed_as_the_reference_code():
+    """pix2pix and CycleGAN (junyanz): D's loss (real + fake) x 0.5; G's term the GANLoss itself, so LSGAN's G term is
+    MSE(D(G(x)), 1) where the LSGAN paper (and the generate task) halves it."""
+    from pipeline.losses import image_to_image_terms
+
+    real, fake = torch.tensor([0.5, 1.5, 2.0]), torch.tensor([-0.5, 0.25, 1.0])
+    d_lsgan, g_lsgan = image_to_image_terms(LOSSES.get("lsgan"))
+    assert d_lsgan(real, fake).item() == pytest.approx(0.5 * ((real - 1).pow(2).mean() + fake.pow(2).mean()).item())
+    assert g_lsgan(fake).item() == pytest.approx((fake - 1).pow(2).mean().item())
+    assert g_lsgan(fake).item() == pytest.approx(2 * LOSSES.get("lsgan").generator(fake).item())
+    d_ns, g_ns = image_to_image_terms(LOSSES.get("ns"))
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+    assert d_ns(real, fake).item() == pytest.approx(0.5 * (bce(real, torch.ones(3)) + bce(fake, torch.zeros(3))).item())
+    assert g_ns(fake).item() == pytest.approx(bce(fake, torch.ones(3)).item())
+
+
+def test_the_image_to_image_networks_are_initialised_and_normalised_as_the_reference():
+    """init_weights(net, 'normal', 0.02): conv weights N(0, 0.02), zero biases, batch-norm scales N(1, 0.02); CycleGAN's
+    networks use instance norm (per image, no running statistics)."""
+    from pipeline.translate.cycle import build as build_cycle
+
+    torch.manual_seed(0)
+    g = UNet(1, 64)
+    weights = torch.cat([m.weight.flatten() for m in g.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))])
+    assert weights.std().item() == pytest.approx(0.02, rel=0.05) and abs(weights.mean().item()) < 1e-3
+    assert all(not torch.count_nonzero(m.bias) for m in g.modules() if isinstance(m, torch.nn.Conv2d))
+    scales = torch.cat([m.weight for m in g.modules() if isinstance(m, torch.nn.BatchNorm2d)])
+    assert (scales - 1).abs().max() < 0.1 and scales.std() > 0.01
+    m = build_cycle(cycle_recipe(), 1, torch.device("cpu"))
+    for net in (m.g_ab, m.g_ba, m.d_a, m.d_b):
+        kinds = {type(layer).__name__ for layer in net.modules()}
+        assert "InstanceNorm2d" in kinds and "BatchNorm2d" not in kinds
+    pix2pix_d = build(translate_recipe(loss="ns"), image_data(), torch.device("cpu")).discriminator
+    assert type(pix2pix_d.net[3]).__name__ == "BatchNorm2d"  # pix2pix keeps batch norm
+
+
+def test_the_image_pool_keeps_fifty_past_fakes_and_swaps_half_of_the_new_ones():
+    from pipeline.translate.cycle import ImagePool
+
+    pool, gen = ImagePool(4), torch.Generator().manual_seed(0)
+    first = torch.arange(3.0).reshape(3, 1, 1, 1)
+    assert torch.equal(pool.query(first, gen), first) and len(pool.images) == 3  # filling: returned as they are
+    out = pool.query(torch.full((40, 1, 1, 1), 100.0), gen)
+    assert len(pool.images) == 4 and out.shape == (40, 1, 1, 1)
+    swapped = int((out < 100).sum())
+    assert 1 <= swapped <= 4 and int((out == 100).sum()) > 20  # about half the draws swap, only old ones come back
+    assert torch.equal(ImagePool(0).query(first, gen), first)  # pool_size 0: the latest fakes only
+
+
+def test_the_learning_rate_is_constant_then_falls_linearly_over_the_second_half():
+    from pipeline.optim import scheduled_lr
+
+    rates = [scheduled_lr(1.0, step, 10, "linear_decay") for step in range(1, 11)]
+    assert rates[:5] == [1.0] * 5 and rates[5] == pytest.approx(5 / 6) and rates[-1] == pytest.approx(1 / 6)
+    assert all(a > b for a, b in zip(rates[4:], rates[5:]))
+    assert scheduled_lr(0.5, 9, 10, "constant") == 0.5
+    tr = train_translator(translate_recipe(loss="ns", train={"steps": 4, "lr_g": 1e-3, "lr_d": 1e-3}), image_data(),
+                          progress=False)
+    assert translate_recipe().train.lr_schedule == "linear_decay"  # the task's default, as pix2pix trains
+    assert tr.opt_g.param_groups[0]["lr"] == pytest.approx(1e-3 / 3) == tr.opt_d.param_groups[0]["lr"]
+
+
+def test_pix2pix_updates_d_and_g_on_one_batch_and_one_output(monkeypatch):
+    """One G forward a step: D's update sees it detached, G's update the same output, on the same batch."""
+    calls, d_inputs = [], []
+    recipe = translate_recipe(loss="ns", train={"steps": 3})
+    tr = build(recipe, image_data(), torch.device("cpu"))
+    tr.generator.register_forward_hook(lambda m, args, out: calls.append(out.detach().clone()))
+    tr.discriminator.register_forward_hook(lambda m, args, out: d_inputs.append(args[1].detach().clone()))
+    import pipeline.translate.train as translate_train
+
+    monkeypatch.setattr(translate_train, "build", lambda *a, **k: tr)
+    train_translator(recipe, image_data(), progress=False)
+    assert len(calls) == 3  # one G forward per step (the check is off: no held-out checker)
+    for step in range(3):  # D's real, D's fake, G's fake: the one output twice
+        real, fake, g_fake = d_inputs[3 * step:3 * step + 3]
+        assert torch.equal(fake, calls[step]) and torch.equal(g_fake, calls[step]) and not torch.equal(real, fake)
 
 
 def test_cycle_metrics_of_identity_generators():
@@ -339,8 +418,11 @@ def test_a_cyclegan_trains_with_finite_losses_and_resumes_to_the_same_weights(tm
     with pytest.raises(Crash):
         train_cycle(recipe, d, tracker=CrashingTracker(at_step=3), state_path=state, progress=False)
     resumed = train_cycle(recipe, d, state_path=state, progress=False)
-    for a, b in zip(straight.g_ab.parameters(), resumed.g_ab.parameters()):
-        assert torch.equal(a, b)
+    for name in ("g_ab", "g_ba", "d_a", "d_b"):  # all four networks, and the pools of past fakes
+        for a, b in zip(getattr(straight, name).parameters(), getattr(resumed, name).parameters()):
+            assert torch.equal(a, b), name
+    for name in ("pool_a", "pool_b"):
+        assert torch.equal(getattr(straight, name).images, getattr(resumed, name).images), name
 
 
 def test_cycle_configuration_errors_and_its_second_domain_is_prepared():

@@ -18,22 +18,41 @@ from pipeline.training import train
 from pipeline.training.historical import HistoricalAverage
 
 
-def test_minibatch_discrimination_matches_the_papers_formula_and_sees_across_the_batch():
+def test_minibatch_discrimination_matches_the_references_formula_and_sees_across_the_batch():
+    """improved-gan's MinibatchLayer: M = h T with T = theta x exp(log_scale) / |theta| (over the features),
+    o_b = sum over the other samples of exp(-|M_i,b - M_j,b|_1) + bias_b (the bias starts at -1)."""
     torch.manual_seed(0)
     layer = MinibatchDiscrimination(features=3, kernels=4, kernel_dim=2)
+    with torch.no_grad():
+        layer.log_scale.normal_()
     h = torch.randn(5, 3)
     o = layer(h)
     assert o.shape == (5, 4)
-    m = (h @ layer.T).reshape(5, 4, 2)
+    theta, scale = layer.theta.detach(), layer.log_scale.detach().exp()
+    weight = theta * scale / theta.pow(2).sum(0).sqrt()
+    m = torch.einsum("na,abc->nbc", h, weight)
     for i in range(5):
         for b in range(4):
-            expected = sum(math.exp(-float((m[i, b] - m[j, b]).abs().sum().detach())) for j in range(5) if j != i)
-            assert o[i, b].item() == pytest.approx(expected, rel=1e-5)
+            expected = sum(math.exp(-float((m[i, b] - m[j, b]).abs().sum())) for j in range(5) if j != i) - 1.0
+            assert o[i, b].item() == pytest.approx(expected, rel=1e-5, abs=1e-6)
     changed = h.clone()
     changed[4] += 1.0  # another sample moves: sample 0's features change
     assert not torch.allclose(layer(changed)[0], o[0])
     same = layer(h[:1].repeat(6, 1))  # a collapsed batch: every other sample at distance 0
-    assert torch.allclose(same, torch.full((6, 4), 5.0))
+    assert torch.allclose(same, torch.full((6, 4), 5.0 - 1.0))
+
+
+def test_minibatch_discriminations_data_dependent_init_as_the_reference():
+    """On the init batch: each kernel's scale makes the mean distance to the nearest other sample 2 (the reference
+    divides by half the mean), and the bias centres each output at 0."""
+    torch.manual_seed(1)
+    layer = MinibatchDiscrimination(features=6, kernels=3, kernel_dim=4)
+    h = torch.randn(32, 6) * 5
+    layer.data_init(h)
+    nearest = layer.distances(h).min(dim=2).values.mean(0)
+    assert torch.allclose(nearest, torch.full((3,), 2.0), rtol=1e-4)
+    assert torch.allclose(layer(h).mean(0), torch.zeros(3), atol=1e-5)
+    assert not torch.equal(layer.log_scale, torch.zeros(3, 4))
 
 
 def test_minibatch_std_is_each_groups_mean_standard_deviation():
@@ -87,7 +106,9 @@ def test_the_batch_layers_widen_the_head_and_make_each_output_depend_on_the_batc
     plain = build_models(arch, ModelSpec(**{**spec.__dict__, "minibatch_discrimination": False,
                                             "minibatch_std": False}))[1]
     _, d = build_models(arch, spec)
-    assert d.head.in_features == plain.head.in_features + 100 + 1
+    # with the minibatch std, the reference's epilogue: two dense layers after the batch features
+    assert d.head[0].in_features == plain.head.in_features + 100 + 1 and d.head[0].out_features == plain.head.in_features
+    assert isinstance(d.head[1], torch.nn.LeakyReLU) and d.head[2].out_features == 1
     d.eval()
     x = torch.randn(8, *spec.data_shape)
     other = x.clone()

@@ -7,7 +7,8 @@ Recall: the share of real samples inside some generated ball. Density: how many 
 generated sample falls in, on average, divided by k (1 when the two sets match; above 1 when
 generated samples crowd where real ones are dense). Coverage: the share of real balls that hold at
 least one generated sample. Density and coverage, unlike precision and recall, are not fooled by
-outliers. Distances are computed in blocks, so 10,000 x 10,000 sets fit in memory.
+outliers. Inside means strictly closer than the ball's radius, as the reference code (clovaai/generative-evaluation-
+prdc) compares. Distances are computed in blocks, so 10,000 x 10,000 sets fit in memory.
 """
 
 from __future__ import annotations
@@ -37,9 +38,9 @@ def prdc(real: Tensor, fake: Tensor, k: int = 5) -> dict[str, float]:
     recalled = torch.zeros(len(real), dtype=torch.bool)           # per real: inside some fake ball
     for i in range(0, len(fake), BLOCK):
         d = torch.cdist(fake[i:i + BLOCK], real)                  # (block, N_real)
-        inside = d <= real_radius[None, :]
+        inside = d < real_radius[None, :]
         in_real_balls[i:i + BLOCK] = inside.sum(dim=1).double()
         covered |= inside.any(dim=0)
-        recalled |= (d <= fake_radius[i:i + BLOCK, None]).any(dim=0)
+        recalled |= (d < fake_radius[i:i + BLOCK, None]).any(dim=0)
     return {"precision": float((in_real_balls > 0).double().mean()), "recall": float(recalled.double().mean()),
             "density": float(in_real_balls.mean() / k), "coverage": float(covered.double().mean())}

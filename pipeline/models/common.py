@@ -14,6 +14,7 @@ from torch import Tensor
 
 from pipeline.errors import ConfigError
 from pipeline.registry import Registry
+from pipeline.weights import normal_init
 
 
 @dataclass(frozen=True)
@@ -132,29 +133,48 @@ class Projection(nn.Module):
 
 
 class MinibatchDiscrimination(nn.Module):
-    """Salimans et al. 2016, "Improved Techniques for Training GANs", sec. 3.2: D's features f(x_i) (A)
-    times a tensor T (A x B x C) give M_i (B x C); o(x_i)_b = sum over the other samples j of
-    exp(-||M_i,b - M_j,b||_1). The B values say how close a sample is to the rest of its batch, so a
-    collapsed batch of fakes is easy to tell from a varied batch of real images. B = 100 kernels of
-    C = 5 dimensions and T ~ N(0, 0.05) as in the paper's MNIST code."""
+    """Salimans et al. 2016, "Improved Techniques for Training GANs", sec. 3.2, as improved-gan's nn.MinibatchLayer:
+    D's features f(x_i) (A) times a tensor T (A x B x C) give M_i (B x C); o(x_i)_b = sum over the other samples j of
+    exp(-||M_i,b - M_j,b||_1) + bias_b. The B values say how close a sample is to the rest of its batch, so a
+    collapsed batch of fakes is easy to tell from a varied batch of real images. B = 100 kernels of C = 5 dimensions;
+    T is weight-normalised (a direction theta ~ N(0, 0.05) over A, times a learned scale, exp(log_scale)) and
+    `data_init` sets the scale and the bias on a real batch, as the reference (its CIFAR-10 and SVHN scripts)."""
 
     def __init__(self, features: int, kernels: int = 100, kernel_dim: int = 5) -> None:
         super().__init__()
         self.kernels, self.kernel_dim = kernels, kernel_dim
-        self.T = nn.Parameter(torch.randn(features, kernels * kernel_dim) * 0.05)
+        self.theta = nn.Parameter(torch.randn(features, kernels, kernel_dim) * 0.05)
+        self.log_scale = nn.Parameter(torch.zeros(kernels, kernel_dim))
+        self.bias = nn.Parameter(torch.full((kernels,), -1.0))
+
+    def distances(self, h: Tensor) -> Tensor:
+        """(N, B, N): ||M_i,b - M_j,b||_1, a sample's distance to itself made infinite (it is not its own neighbour)."""
+        weight = self.theta * (self.log_scale.exp() / self.theta.float().pow(2).sum(0).sqrt())  # (A, B, C)
+        m = torch.einsum("na,abc->nbc", h, weight)                                          # (N, B, C)
+        l1 = (m.unsqueeze(3) - m.permute(1, 2, 0).unsqueeze(0)).abs().sum(2)                  # (N, B, N)
+        return l1 + torch.diag(torch.full((h.shape[0],), float("inf"), device=h.device)).unsqueeze(1)
 
     def forward(self, h: Tensor) -> Tensor:
-        m = (h @ self.T).reshape(h.shape[0], self.kernels, self.kernel_dim)  # (N, B, C)
-        l1 = (m.unsqueeze(0) - m.unsqueeze(1)).abs().sum(3)  # (N, N, B): ||M_i,b - M_j,b||_1
-        return torch.exp(-l1).sum(1) - 1.0  # the sample itself adds exp(0) = 1: leave it out
+        return torch.exp(-self.distances(h)).sum(2) + self.bias
+
+    @torch.no_grad()
+    def data_init(self, h: Tensor) -> None:
+        """The reference's initialisation on a batch of real features: each kernel's scale makes the batch's mean
+        distance to the nearest other sample 2, and the bias makes each output's batch mean 0."""
+        l1 = self.distances(h)
+        mean_min = 0.5 * l1.min(dim=2).values.mean(0)                                         # (B,)
+        self.log_scale.sub_(mean_min.log().unsqueeze(1))
+        self.bias.copy_(-torch.exp(-l1 / mean_min[None, :, None]).sum(2).mean(0))
 
 
 class MinibatchStd(nn.Module):
     """Progressive GANs' minibatch standard deviation (Karras et al. 2018, sec. 3): the standard deviation
     of each feature over a group of `group_size` samples, averaged over the features, as one more
     feature for each member of the group. Groups are strided (sample i is in group i mod N/g) as in
-    the reference; g is the largest divisor of the batch up to `group_size`. On D's feature vector here
-    (the paper puts it before the last convolution)."""
+    the reference; g is the largest divisor of the batch up to `group_size`. On D's feature vector here: the
+    reference (tkarras/progressive_growing_of_gans, networks2.py) puts it on D's last 4x4 feature map, before a 3x3
+    convolution and two dense layers; the lab's bodies end in a vector, so the head after it is the two dense layers
+    (`Discriminator`) without the convolution."""
 
     def __init__(self, group_size: int = 4) -> None:
         super().__init__()
@@ -179,8 +199,9 @@ class Discriminator(nn.Module):
       embeddings of a pack's labels summed;
     - "input" (fully connected bodies, the original conditional GAN): each sample's one-hot label is
       concatenated to it before packing.
-    With `minibatch_discrimination` / `minibatch_std` the head sees those layers' outputs beside h.
-    `hidden(x, y)` is h itself (what feature matching matches).
+    With `minibatch_discrimination` / `minibatch_std` the head sees those layers' outputs beside h (with the minibatch
+    std, through two dense layers, as progressive GANs' D ends). `hidden(x, y)` is h itself (what feature matching
+    matches); `data_init` initialises the batch layers that learn from a real batch.
     """
 
     def __init__(self, body: nn.Module, features: int, spec: ModelSpec, conditioning: str = "projection") -> None:
@@ -191,7 +212,9 @@ class Discriminator(nn.Module):
         self.features = body
         mbd = MinibatchDiscrimination(features) if spec.minibatch_discrimination else None
         extra = (mbd.kernels if mbd is not None else 0) + int(spec.minibatch_std)
-        self.head = nn.Linear(features + extra, 1)
+        # the real/fake head: one linear layer, or with the minibatch std the reference's epilogue of two dense layers
+        self.head = (nn.Sequential(nn.Linear(features + extra, features), nn.LeakyReLU(0.2), nn.Linear(features, 1))
+                     if spec.minibatch_std else nn.Linear(features + extra, 1))
         self.projection = (Projection(spec.num_classes, features, spec.pac)
                            if spec.num_classes and conditioning == "projection" else None)
         self.batch_layers = nn.ModuleList([m for m in (mbd, MinibatchStd() if spec.minibatch_std else None)
@@ -205,6 +228,20 @@ class Discriminator(nn.Module):
             if self.num_classes:
                 x = torch.cat([x, one_hot(y, self.num_classes)], dim=1)  # label concatenated to the input
         return self.features(pack(x, self.pac))
+
+    @torch.no_grad()
+    def data_init(self, x: Tensor, y: Tensor | None = None) -> None:
+        """Minibatch discrimination's data-dependent initialisation on real images `x` (labels `y` when conditional),
+        D in training mode as the reference runs it; D's running statistics are left as they were."""
+        layers = [m for m in self.batch_layers if hasattr(m, "data_init")]
+        if not layers:
+            return
+        buffers = [b.clone() for b in self.buffers()]
+        h = self.hidden(x, y)
+        for layer in layers:
+            layer.data_init(h.float())
+        for b, saved in zip(self.buffers(), buffers):
+            b.copy_(saved)
 
     def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor:
         h = self.hidden(x, y)
@@ -225,14 +262,7 @@ def input_channels(spec: ModelSpec) -> int:
 
 def dcgan_init(module: nn.Module) -> None:
     """The DCGAN paper's init: N(0, 0.02) weights, BN gains N(1, 0.02)."""
-    for m in module.modules():
-        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-            nn.init.normal_(m.weight, 0.0, 0.02)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d)):
-            nn.init.normal_(m.weight, 1.0, 0.02)
-            nn.init.zeros_(m.bias)
+    normal_init(module, 0.02)
 
 
 def apply_spectral_norm(module: nn.Module) -> None:

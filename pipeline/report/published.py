@@ -72,3 +72,9 @@ PUBLISHED.add("salimans_semi_mnist", Published(
     "over 10 random labelled subsets",
     "permutation-invariant MNIST, 100 labels (10 a class), errors of D as a classifier on the 10,000 test digits",
     {"test_errors": "test errors (of 10,000)"}, {"semi": {"test_errors": 93}}))
+for _steps, _errors in ((30_000, 180), (180_000, 82)):
+    PUBLISHED.add(f"improved_gan_chainer_{_steps // 1000}k", Published(
+        f"hiroharu-kato/improved_gan_chainer (a port of the paper's code), data/mnist/log: the averaged D's test error "
+        f"after {_steps:,} steps ({_errors / 100:.2f}%), one run",
+        "permutation-invariant MNIST, 100 labels (10 a class), the averaged D on the 10,000 test digits",
+        {"test_errors": "test errors (of 10,000)"}, {"semi": {"test_errors": _errors}}))

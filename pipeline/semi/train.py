@@ -1,9 +1,11 @@
-"""Training the semi-supervised GAN: every step one D update on a labelled, an unlabelled and a generated
-batch, then one G update (feature matching on a second unlabelled batch, or the loss's G term with
-`train.g_objective: adversarial`), as the paper's code alternates them. Batches are random draws (the
-paper's code walks through permutations); the labelled batch is drawn from the labelled subset, which
-the paper's code tiles to the size of the training set. The state is saved every `checkpoint_every`
-steps and a matching one is resumed."""
+"""Training the semi-supervised GAN as openai/improved-gan's train_mnist_feature_matching.py does: every step one D
+update on a labelled, an unlabelled and a generated batch, then one G update (feature matching on a second unlabelled
+batch, or the loss's G term with `train.g_objective: adversarial`). The unlabelled batches walk through a new
+permutation of the training set every epoch (two independent walks, one for D, one for G; the last partial batch of
+an epoch is dropped); the labelled batch is the labelled set tiled in random permutations, so with 100 labels and
+batches of 100 every batch holds each labelled image once. D's parameters are averaged as the reference tests them
+(`ParameterAverage`). The state is saved every `checkpoint_every` steps and a matching one is resumed: the batches
+are a function of the seed and the step, so a resumed run draws what the uninterrupted one did."""
 
 from __future__ import annotations
 
@@ -32,6 +34,58 @@ from pipeline.variants import ResolvedRecipe, for_this_machine
 
 
 INIT_BATCH = 500  # real images D's data-dependent initialisation sees (the paper's code: 500)
+AVERAGE_RATE = 1e-4  # the reference's running average of D's parameters: a <- a + 1e-4 (p - a), from zero
+
+
+class ParameterAverage:
+    """The running average of a module's trained parameters that improved-gan tests instead of the raw D: every
+    parameter that trains starts at zero in the average and moves 1e-4 of the way to the parameter after each update,
+    without a bias correction (after 6,000 updates the average holds 45% of the weights' scale, after 30,000 95%).
+    Parameters that do not train (D's fixed hidden scales) are used as they are."""
+
+    def __init__(self, module: torch.nn.Module, rate: float = AVERAGE_RATE) -> None:
+        self.module, self.rate = module, rate
+        self.averages = {name: torch.zeros_like(p) for name, p in module.named_parameters() if p.requires_grad}
+
+    @torch.no_grad()
+    def update(self) -> None:
+        params = dict(self.module.named_parameters())
+        for name, average in self.averages.items():
+            average.add_(params[name] - average, alpha=self.rate)
+
+    def averaged(self) -> torch.nn.Module:
+        """A copy of the module with the averaged parameters, in eval mode."""
+        import copy
+
+        clone = copy.deepcopy(self.module)
+        with torch.no_grad():
+            params = dict(clone.named_parameters())
+            for name, average in self.averages.items():
+                params[name].copy_(average)
+        return clone.eval()
+
+    def state_dict(self) -> dict[str, Tensor]:
+        return dict(self.averages)
+
+    def load_state_dict(self, state: dict[str, Tensor]) -> None:
+        for name, average in self.averages.items():
+            average.copy_(state[name])
+
+
+def epoch_batch(n: int, batch_size: int, step: int, seed: int) -> Tensor:
+    """The indices of step `step`'s batch (1-based) in a walk through a new permutation of range(n) each epoch
+    (seeded by `seed` and the epoch; an epoch is n // batch_size batches, the rest is dropped, as the reference)."""
+    per_epoch = n // batch_size
+    epoch, position = divmod(step - 1, per_epoch)
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
+    return order[position * batch_size:(position + 1) * batch_size]
+
+
+def tiled_batch(n: int, batch_size: int, step: int, seed: int) -> Tensor:
+    """A batch of the labelled set (`n` images) tiled in permutations: each image at most once until every one has
+    been used, ceil(batch_size / n) permutations a step (the reference tiles the labelled set in permutations)."""
+    gen = torch.Generator().manual_seed(seed * 1_000_003 + step)
+    return torch.cat([torch.randperm(n, generator=gen) for _ in range(-(-batch_size // n))])[:batch_size]
 
 
 def labelled_subset(labels: Tensor, per_class: int, seed: int) -> Tensor:
@@ -56,6 +110,7 @@ class SemiRun:
     opt_d: torch.optim.Optimizer
     gen: torch.Generator
     labelled: Tensor                    # indices into the training set
+    d_average: ParameterAverage         # the D the reference tests
     historical: tuple[HistoricalAverage, HistoricalAverage] | None = None
     step: int = 0
     d_updates: int = 0
@@ -64,7 +119,7 @@ class SemiRun:
 
     def modules(self) -> dict[str, Any]:
         out: dict[str, Any] = {"generator": self.generator, "discriminator": self.discriminator,
-                               "opt_g": self.opt_g, "opt_d": self.opt_d}
+                               "opt_g": self.opt_g, "opt_d": self.opt_d, "d_average": self.d_average}
         if self.historical is not None:
             out.update(historical_g=self.historical[0], historical_d=self.historical[1])
         return out
@@ -73,7 +128,7 @@ class SemiRun:
 def build(recipe: ResolvedRecipe, prepared: Prepared, device: torch.device) -> SemiRun:
     t = recipe.train
     torch.manual_seed(recipe.seed)
-    generator = SemiGenerator(t.z_dim, prepared.data_shape).to(device)
+    generator = SemiGenerator(t.z_dim, prepared.data_shape, uniform=t.z_dist == "uniform").to(device)
     discriminator = SemiDiscriminator(prepared.data_shape, prepared.num_classes).to(device)
     make = OPTIMIZERS.get(t.optimizer, "train.optimizer")
     opt_g = make(generator.parameters(), t.lr_g, t.betas, device)
@@ -88,7 +143,7 @@ def build(recipe: ResolvedRecipe, prepared: Prepared, device: torch.device) -> S
         historical[0].attach(opt_g)
         historical[1].attach(opt_d)
     return SemiRun(generator, discriminator, opt_g, opt_d, torch.Generator(device=device).manual_seed(recipe.seed),
-                   labelled.to(device), historical)
+                   labelled.to(device), ParameterAverage(discriminator), historical)
 
 
 def check_semi_data(prepared: Prepared) -> None:
@@ -115,11 +170,12 @@ def train_semi(recipe: ResolvedRecipe, prepared: Prepared, *, variant: str = "va
     log = LossLog(variant, tracker)
     bar = tqdm(total=t.steps, initial=start, desc=f"train {variant}", disable=None if progress else True, unit="step")
 
-    def draw(n_from: int) -> Tensor:
-        return torch.randint(n_from, (t.batch_size,), device=device, generator=run.gen)
-
+    if len(x) < t.batch_size:
+        raise ConfigError(f"train.batch_size {t.batch_size} is larger than {prepared.name!r}'s {len(x)} training images")
     for step in range(start + 1, t.steps + 1):
-        lab, unl, unl2 = draw(len(x_lab)), draw(len(x)), draw(len(x))
+        lab = tiled_batch(len(x_lab), t.batch_size, step, recipe.seed).to(device)
+        unl = epoch_batch(len(x), t.batch_size, step, recipe.seed).to(device)
+        unl2 = epoch_batch(len(x), t.batch_size, step, recipe.seed + 7919).to(device)  # G's own walk
         z = torch.randn(t.batch_size, t.z_dim, device=device, generator=run.gen)
         with autocast():
             with torch.no_grad():
@@ -131,6 +187,7 @@ def train_semi(recipe: ResolvedRecipe, prepared: Prepared, *, variant: str = "va
         run.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         run.opt_d.step()
+        run.d_average.update()
         run.d_updates += 1
         z = torch.randn(t.batch_size, t.z_dim, device=device, generator=run.gen)
         with autocast(), frozen(run.discriminator):
@@ -153,11 +210,12 @@ def train_semi(recipe: ResolvedRecipe, prepared: Prepared, *, variant: str = "va
         if step % t.log_every == 0 or step == t.steps:
             run.log_rows.append(log.flush(step))
             bar.set_postfix(loss_d=f"{run.log_rows[-1]['loss_d']:.3f}", loss_g=f"{run.log_rows[-1]['loss_g']:.3f}")
-        if step % t.eval_every == 0 or step == t.steps:
-            errors = count_errors(run.discriminator, x_check, y_check)
-            row = {"step": step, "test_error": errors / check_n, "images_seen": step * t.batch_size}
+        if step % t.eval_every == 0 or step == t.steps:  # the averaged D, as the reference tests, and the raw one
+            row = {"step": step, "test_error": count_errors(run.d_average.averaged(), x_check, y_check) / check_n,
+                   "test_error_raw": count_errors(run.discriminator, x_check, y_check) / check_n,
+                   "images_seen": step * t.batch_size}
             run.eval_rows.append(row)
-            tracker.log_metrics(in_section(TRAIN_EVAL, {"test_error": row["test_error"]}), step)
+            tracker.log_metrics(in_section(TRAIN_EVAL, {k: row[k] for k in ("test_error", "test_error_raw")}), step)
         if state_path is not None and step % t.checkpoint_every == 0 and step < t.steps:
             save_state(run, recipe, state_path)
     bar.close()

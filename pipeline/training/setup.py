@@ -77,7 +77,13 @@ def setup_run(recipe: Recipe, prepared: Prepared, loss: GanLoss, device: torch.d
     if spec.images:  # NHWC convolutions: faster on CUDA and on CPU (oneDNN), measured
         generator = generator.to(memory_format=torch.channels_last)
         discriminator = discriminator.to(memory_format=torch.channels_last)
-    ema = Ema(generator, recipe.train.ema) if recipe.train.ema > 0 else None
+    t = recipe.train
+    if spec.minibatch_discrimination:  # its data-dependent initialisation, on up to 500 real images (the reference's)
+        n = min(500, len(prepared.x_train)) // spec.pac * spec.pac
+        pick = torch.randperm(len(prepared.x_train), generator=torch.Generator().manual_seed(recipe.seed))[:n]
+        labels = prepared.y_train[pick].to(device) if spec.num_classes else None
+        discriminator.data_init(prepared.x_train[pick].to(device), labels)
+    ema = Ema(generator, t.ema, t.batch_size, t.ema_ramp) if t.ema > 0 else None
     opt_g, opt_d = make_optimizers(recipe, generator, discriminator, device)
     historical = None
     if recipe.train.historical_averaging > 0:

@@ -6,9 +6,12 @@ with one of B; two generators (G_AB, G_BA) and two discriminators (D_A, D_B) lea
   + `cycle.cycle_weight` x (|G_BA(G_AB(a)) - a| + |G_AB(G_BA(b)) - b|)        (cycle consistency, lambda 10)
   + `cycle.identity_weight` x (|G_AB(b) - b| + |G_BA(a) - a|)                   (identity, 0.5 lambda = 5)
 
-with any registered GAN loss (CycleGAN uses LSGAN). G is the U-Net of task translate without dropout, D the
-PatchGAN on one image. Departures from the CycleGAN reference: U-Net generators (CycleGAN's: ResNet blocks)
-sized for small images, and no pool of 50 past fakes for D.
+with any registered GAN loss (CycleGAN uses LSGAN), weighed as the reference code (junyanz/pytorch-CycleGAN-and-
+pix2pix, cycle_gan_model.py) weighs it: D's loss halved, G's adversarial term without the loss paper's factor
+(LSGAN's MSE(D(G(a)), 1)). As there: instance norm in G and D, weights N(0, 0.02), D judging fakes drawn from a
+pool of the last `cycle.pool_size` (50) half the time (`ImagePool`), and the learning rate constant for the first half
+of the steps, then falling linearly to zero. G is the U-Net of task translate without dropout, D the PatchGAN on one
+image. The departure from the reference: U-Net generators (CycleGAN's: ResNet blocks) sized for small images.
 
 Metrics (evaluate), per direction on the test images of the source domain:
   `fid_classifier_ab`: FID between G_AB(A test) and B's test images on B's classifier features;
@@ -71,6 +74,39 @@ def domains(a: Prepared, b: Prepared) -> Domains:
                    b.data_shape)
 
 
+class ImagePool:
+    """CycleGAN's image buffer (util/image_pool.py): until it holds `size` fakes each new one is kept and returned;
+    then each new fake is, with probability 1/2, swapped for a random kept one (which D judges instead), else
+    returned as it is. D so sees a history of G's fakes, not only the latest. Draws come from `gen`."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.images: Tensor | None = None  # (kept, C, H, W)
+
+    def query(self, fakes: Tensor, gen: torch.Generator) -> Tensor:
+        if self.size == 0:
+            return fakes
+        out = []
+        for fake in fakes.detach():
+            kept = 0 if self.images is None else len(self.images)
+            if kept < self.size:
+                self.images = fake[None].clone() if self.images is None else torch.cat([self.images, fake[None]])
+                out.append(fake)
+            elif torch.rand((), device=fake.device, generator=gen) < 0.5:
+                i = int(torch.randint(self.size, (), device=fake.device, generator=gen))
+                out.append(self.images[i].clone())
+                self.images[i] = fake
+            else:
+                out.append(fake)
+        return torch.stack(out)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"images": self.images}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.images = state["images"]
+
+
 @dataclass
 class CycleModels:
     g_ab: UNet
@@ -80,6 +116,8 @@ class CycleModels:
     opt_g: torch.optim.Optimizer
     opt_d: torch.optim.Optimizer
     gen: torch.Generator
+    pool_a: ImagePool            # past G_BA(b), what D_A judges
+    pool_b: ImagePool            # past G_AB(a), what D_B judges
     step: int = 0
     d_updates: int = 0
     log_rows: list[dict[str, float]] = field(default_factory=list)
@@ -87,7 +125,7 @@ class CycleModels:
 
     def modules(self) -> dict[str, Any]:
         return {"g_ab": self.g_ab, "g_ba": self.g_ba, "d_a": self.d_a, "d_b": self.d_b, "opt_g": self.opt_g,
-                "opt_d": self.opt_d}
+                "opt_d": self.opt_d, "pool_a": self.pool_a, "pool_b": self.pool_b}
 
 
 def build(recipe: Any, channels: int, device: torch.device) -> CycleModels:
@@ -97,24 +135,27 @@ def build(recipe: Any, channels: int, device: torch.device) -> CycleModels:
     t = recipe.train
     loss = TASKS.get("cycle").loss(recipe.loss)
     torch.manual_seed(recipe.seed)
-    norm = "none" if (loss.gradient_penalty or t.spectral_norm) else "batch"
-    g_ab, g_ba = UNet(channels, t.width, 0.0).to(device), UNet(channels, t.width, 0.0).to(device)
+    norm = "none" if (loss.gradient_penalty or t.spectral_norm) else "instance"
+    g_ab, g_ba = (UNet(channels, t.width, 0.0, norm="instance").to(device) for _ in range(2))
     d_a, d_b = (PatchGAN(channels, t.width, norm, t.spectral_norm, inputs=1).to(device) for _ in range(2))
     make = OPTIMIZERS.get(t.optimizer, "train.optimizer")
     opt_g = make([*g_ab.parameters(), *g_ba.parameters()], t.lr_g, t.betas, device)
     opt_d = make([*d_a.parameters(), *d_b.parameters()], t.lr_d, t.betas, device)
-    return CycleModels(g_ab, g_ba, d_a, d_b, opt_g, opt_d, torch.Generator(device=device).manual_seed(recipe.seed))
+    return CycleModels(g_ab, g_ba, d_a, d_b, opt_g, opt_d, torch.Generator(device=device).manual_seed(recipe.seed),
+                       ImagePool(recipe.cycle.pool_size), ImagePool(recipe.cycle.pool_size))
 
 
 def generator_loss(loss: Any, m: CycleModels, a: Tensor, b: Tensor, recipe: Any) -> tuple[Tensor, dict[str, Tensor],
                                                                                           Tensor, Tensor]:
     """(G's total loss, its terms, G_AB(a), G_BA(b))."""
+    from pipeline.losses import image_to_image_terms
     from pipeline.training.steps import frozen
 
     c = recipe.cycle
+    g_term = image_to_image_terms(loss)[1]
     fake_b, fake_a = m.g_ab(a), m.g_ba(b)
     with frozen(m.d_a), frozen(m.d_b):
-        adv = loss.generator(m.d_b(fake_b).float()) + loss.generator(m.d_a(fake_a).float())
+        adv = g_term(m.d_b(fake_b).float()) + g_term(m.d_a(fake_a).float())
     cyc = (m.g_ba(fake_b) - a).abs().mean() + (m.g_ab(fake_a) - b).abs().mean()
     total = adv + c.cycle_weight * cyc
     terms = {"loss_adv": adv.detach(), "loss_cycle": cyc.detach()}
@@ -127,12 +168,13 @@ def generator_loss(loss: Any, m: CycleModels, a: Tensor, b: Tensor, recipe: Any)
 
 def discriminator_loss(loss: Any, m: CycleModels, a: Tensor, b: Tensor, fake_a: Tensor, fake_b: Tensor,
                        recipe: Any) -> tuple[Tensor, dict[str, Tensor]]:
-    from pipeline.losses import gradient_penalty
+    from pipeline.losses import gradient_penalty, image_to_image_terms
 
     t = recipe.train
     smooth = 1.0 - t.label_smoothing
-    d_a = loss.discriminator(m.d_a(a).float(), m.d_a(fake_a.detach()).float(), smooth)
-    d_b = loss.discriminator(m.d_b(b).float(), m.d_b(fake_b.detach()).float(), smooth)
+    d_term = image_to_image_terms(loss)[0]
+    d_a = d_term(m.d_a(a).float(), m.d_a(fake_a.detach()).float(), smooth)
+    d_b = d_term(m.d_b(b).float(), m.d_b(fake_b.detach()).float(), smooth)
     total = d_a + d_b
     if loss.gradient_penalty:
         gp = (gradient_penalty(lambda x: m.d_a(x).flatten(1).mean(1), a, fake_a, 1, m.gen)
@@ -156,6 +198,7 @@ def train_cycle(recipe: Any, d: Domains, *, variant: str = "variant", tracker: A
                 classifiers: tuple[nn.Module | None, nn.Module | None] = (None, None), state_path: Path | None = None,
                 progress: bool = True) -> CycleModels:
     from pipeline.device import autocast_factory
+    from pipeline.optim import scheduled_lr, set_lr
     from pipeline.tasks import TASKS
     from pipeline.tracking import TRAIN_EVAL, NullTracker, in_section
     from pipeline.training.steps import critic_steps
@@ -178,17 +221,20 @@ def train_cycle(recipe: Any, d: Domains, *, variant: str = "variant", tracker: A
         return x[torch.randint(len(x), (t.batch_size,), device=device, generator=m.gen)]
 
     for step in range(start + 1, t.steps + 1):
+        for optimizer, base in ((m.opt_g, t.lr_g), (m.opt_d, t.lr_d)):
+            set_lr(optimizer, scheduled_lr(base, step, t.steps, t.lr_schedule))
         a, b = draw(a_all), draw(b_all)  # unpaired: independent draws
         with autocast():
             loss_g, terms, fake_b, fake_a = generator_loss(loss, m, a, b, recipe)
         m.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         m.opt_g.step()
-        for k in range(critic_steps(recipe, step)):  # CycleGAN: D after G, on G's latest fakes
+        for k in range(critic_steps(recipe, step)):  # CycleGAN: D after G, on G's latest fakes, through the pools
             if k:
                 a, b = draw(a_all), draw(b_all)
                 with torch.no_grad(), autocast():
                     fake_b, fake_a = m.g_ab(a), m.g_ba(b)
+            fake_b, fake_a = m.pool_b.query(fake_b, m.gen), m.pool_a.query(fake_a, m.gen)
             with autocast():
                 loss_d, d_terms = discriminator_loss(loss, m, a, b, fake_a, fake_b, recipe)
             m.opt_d.zero_grad(set_to_none=True)
@@ -314,7 +360,7 @@ def train(variant: str, seed: int | None, params_file: str) -> None:
         m = train_cycle(recipe, d, variant=run_key, tracker=tracker or NullTracker(),
                         classifiers=_classifiers(recipe, recipe.train.device), state_path=state_path)
         header = {"task": "cycle", "problem": None, "data_shape": list(d.a_train.shape[1:]), "width": recipe.train.width,
-                  "dropout": 0.0, "variant": variant, "recipe": recipe.to_dict(), "domains": [recipe.dataset,
+                  "dropout": 0.0, "norm": "instance", "variant": variant, "recipe": recipe.to_dict(), "domains": [recipe.dataset,
                                                                                           recipe.data.cycle_with]}
         with atomic_dir(paths.model_dir(run_key)) as out:
             save_torch({"state_dict": m.g_ab.state_dict(), "g_ba": m.g_ba.state_dict(), **header},
@@ -335,7 +381,7 @@ def train(variant: str, seed: int | None, params_file: str) -> None:
 
 def _load(run_key: str, shape: list[int], width: int) -> tuple[UNet, UNet]:
     ckpt = load_torch(paths.generator_path(run_key))
-    g_ab, g_ba = UNet(shape[0], width, 0.0), UNet(shape[0], width, 0.0)
+    g_ab, g_ba = (UNet(shape[0], width, 0.0, norm=ckpt.get("norm", "batch")) for _ in range(2))
     g_ab.load_state_dict(ckpt["state_dict"])
     g_ba.load_state_dict(ckpt["g_ba"])
     return g_ab.eval(), g_ba.eval()

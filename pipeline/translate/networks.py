@@ -1,4 +1,5 @@
-"""pix2pix's networks, sized for the lab's small images (sides divisible by 4, 28x28 for the digits).
+"""pix2pix's networks, sized for the lab's small images (sides divisible by 4, 28x28 for the digits), initialised as the
+reference's `init_weights(net, 'normal', 0.02)`, with batch norm (pix2pix) or instance norm (CycleGAN).
 
 - `UNet`: an encoder-decoder whose decoder sees the encoder's features at the same scale (skip
   connections), so the input's layout passes through. pix2pix gives G no z (it found G ignores one);
@@ -15,17 +16,34 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
+from pipeline.weights import normal_init
+
+NORMS = ("batch", "instance", "none")
+
+
+def norm_layer(kind: str, channels: int) -> nn.Module:
+    """batch (pix2pix) | instance (CycleGAN: per image, no affine, no running statistics, as the reference's
+    InstanceNorm2d) | none (a critic under a gradient penalty, or spectral norm)."""
+    if kind == "batch":
+        return nn.BatchNorm2d(channels)
+    if kind == "instance":
+        return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
+    if kind == "none":
+        return nn.Identity()
+    raise ValueError(f"unknown norm {kind!r}; valid norms: {', '.join(NORMS)}")
+
 
 class UNet(nn.Module):
-    def __init__(self, channels: int = 1, width: int = 64, dropout: float = 0.5) -> None:
+    def __init__(self, channels: int = 1, width: int = 64, dropout: float = 0.5, norm: str = "batch") -> None:
         super().__init__()
         w = width
         self.dropout = dropout
-        self.down1 = nn.Sequential(nn.Conv2d(channels, w, 4, 2, 1), nn.LeakyReLU(0.2))                    # H/2
-        self.down2 = nn.Sequential(nn.Conv2d(w, 2 * w, 4, 2, 1), nn.BatchNorm2d(2 * w), nn.LeakyReLU(0.2))  # H/4
-        self.middle = nn.Sequential(nn.Conv2d(2 * w, 2 * w, 3, 1, 1), nn.BatchNorm2d(2 * w), nn.ReLU())     # H/4
-        self.up2 = nn.Sequential(nn.ConvTranspose2d(4 * w, w, 4, 2, 1), nn.BatchNorm2d(w), nn.ReLU())      # H/2
-        self.up1 = nn.ConvTranspose2d(2 * w, channels, 4, 2, 1)                                            # H
+        self.down1 = nn.Sequential(nn.Conv2d(channels, w, 4, 2, 1), nn.LeakyReLU(0.2))                       # H/2
+        self.down2 = nn.Sequential(nn.Conv2d(w, 2 * w, 4, 2, 1), norm_layer(norm, 2 * w), nn.LeakyReLU(0.2))  # H/4
+        self.middle = nn.Sequential(nn.Conv2d(2 * w, 2 * w, 3, 1, 1), norm_layer(norm, 2 * w), nn.ReLU())     # H/4
+        self.up2 = nn.Sequential(nn.ConvTranspose2d(4 * w, w, 4, 2, 1), norm_layer(norm, w), nn.ReLU())      # H/2
+        self.up1 = nn.ConvTranspose2d(2 * w, channels, 4, 2, 1)                                               # H
+        normal_init(self)
 
     def forward(self, source: Tensor) -> Tensor:
         d1 = self.down1(source)
@@ -36,7 +54,7 @@ class UNet(nn.Module):
 
 
 class PatchGAN(nn.Module):
-    """`norm`: batch (pix2pix) | none (with spectral norm, or a gradient penalty, which needs a
+    """`norm`: batch (pix2pix) | instance (CycleGAN) | none (with spectral norm, or a gradient penalty, which needs a
     per-sample critic). `inputs`: images judged together, concatenated on channels (2: pix2pix's
     (input, output) pairs; 1: CycleGAN's unconditional D)."""
 
@@ -45,12 +63,11 @@ class PatchGAN(nn.Module):
         super().__init__()
         w = width
         sn = nn.utils.parametrizations.spectral_norm if spectral_norm else (lambda m: m)
-        norm_layer = nn.BatchNorm2d(2 * w) if norm == "batch" else nn.Identity()
-        self.net = nn.Sequential(
-            sn(nn.Conv2d(inputs * channels, w, 4, 2, 1)), nn.LeakyReLU(0.2),      # H/2
-            sn(nn.Conv2d(w, 2 * w, 4, 2, 1)), norm_layer, nn.LeakyReLU(0.2),      # H/4
-            sn(nn.Conv2d(2 * w, 1, 3, 1, 1)),                                     # one logit per patch
-        )
+        layers = [nn.Conv2d(inputs * channels, w, 4, 2, 1), nn.LeakyReLU(0.2),      # H/2
+                  nn.Conv2d(w, 2 * w, 4, 2, 1), norm_layer(norm, 2 * w), nn.LeakyReLU(0.2),  # H/4
+                  nn.Conv2d(2 * w, 1, 3, 1, 1)]                                 # one logit per patch
+        normal_init(nn.Sequential(*layers))  # before spectral norm wraps the weights
+        self.net = nn.Sequential(*[sn(m) if isinstance(m, nn.Conv2d) else m for m in layers])
 
     def forward(self, *images: Tensor) -> Tensor:
         return self.net(torch.cat(images, 1))

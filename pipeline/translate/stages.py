@@ -53,7 +53,7 @@ def load_translator(path: str | Path, device: torch.device | str = "cpu") -> tup
         if ckpt.get("task") not in ("translate", "cycle"):
             raise CheckpointError(f"{path} is a generator of task {ckpt.get('task', 'generate')!r}, not a translator "
                                   f"(task translate or cycle)")
-        generator = UNet(ckpt["data_shape"][0], ckpt["width"], ckpt["dropout"])
+        generator = UNet(ckpt["data_shape"][0], ckpt["width"], ckpt["dropout"], norm=ckpt.get("norm", "batch"))
         generator.load_state_dict(ckpt.pop("state_dict"))
     except FileNotFoundError:
         raise CheckpointError(f"{path} does not exist") from None

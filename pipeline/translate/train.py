@@ -2,11 +2,14 @@
 `translate.l1_weight` x reconstruction (L1, or L2 with `translate.reconstruction: l2`) plus, unless
 `loss: none`, the GAN loss of a PatchGAN D that judges (input, output) pairs against (input, image).
 
-The GAN loss is any registered one: D's and G's terms are the loss's own functions applied to
-every patch logit; a gradient penalty interpolates outputs with the input held fixed; weight
-clipping, label smoothing, spectral norm and the critic-step schedule are the recipe's, as in the
-generate task. The training state is saved every `checkpoint_every` steps and a matching one is
-resumed.
+As pix2pix's reference code (junyanz/pytorch-CycleGAN-and-pix2pix, pix2pix_model.py) trains: one batch and one G
+output per step, D updated on it first (the output detached) and G then on the same output; D's loss halved and G's
+adversarial term without the loss paper's factor (`pipeline.losses.image_to_image_terms`); the learning rate constant
+for the first half of the steps, then falling linearly to zero (`train.lr_schedule: linear_decay`). The GAN loss is
+any registered one: a gradient penalty interpolates outputs with the input held fixed; weight clipping, label
+smoothing, spectral norm and the critic-step schedule are the recipe's, as in the generate task (with several critic
+steps, the earlier ones draw batches of their own). The training state is saved every `checkpoint_every` steps and a
+matching one is resumed.
 """
 
 from __future__ import annotations
@@ -27,8 +30,8 @@ from pipeline.device import autocast_factory
 from pipeline.errors import ConfigError, TrainingDiverged
 from pipeline.io import load_torch, save_torch
 from pipeline.kinds import kind_of
-from pipeline.losses import GanLoss, gradient_penalty
-from pipeline.optim import OPTIMIZERS
+from pipeline.losses import GanLoss, gradient_penalty, image_to_image_terms
+from pipeline.optim import OPTIMIZERS, scheduled_lr, set_lr
 from pipeline.tasks import TASKS
 from pipeline.tracking import TRAIN, TRAIN_EVAL, NullTracker, Tracker, in_section
 from pipeline.training.steps import critic_steps, frozen
@@ -120,7 +123,7 @@ def generator_loss(loss: GanLoss, discriminator: nn.Module | None, source: Tenso
     terms = {"loss_rec": rec.detach()}
     if discriminator is not None:
         with frozen(discriminator):
-            adv = loss.generator(discriminator(source, output).float())
+            adv = image_to_image_terms(loss)[1](discriminator(source, output).float())
         total = total + adv
         terms["loss_adv"] = adv.detach()
     return total, terms
@@ -131,7 +134,7 @@ def discriminator_loss(loss: GanLoss, discriminator: nn.Module, source: Tensor, 
     t = recipe.train
     real_out = discriminator(source, target).float()
     fake_out = discriminator(source, output.detach()).float()
-    loss_d = loss.discriminator(real_out, fake_out, 1.0 - t.label_smoothing)
+    loss_d = image_to_image_terms(loss)[0](real_out, fake_out, 1.0 - t.label_smoothing)
     terms = {"loss_d": loss_d.detach()}
     if loss.gradient_penalty:  # the input is the condition: only the output is interpolated
         gp = gradient_penalty(lambda y: discriminator(source, y).flatten(1).mean(1), target, output, 1, gen)
@@ -150,7 +153,7 @@ def build(recipe: ResolvedRecipe, prepared: Prepared, device: torch.device) -> T
     discriminator = opt_d = None
     if loss.name != "none":
         norm = "none" if (loss.gradient_penalty or t.spectral_norm) else "batch"
-        discriminator = PatchGAN(channels, t.width, norm, t.spectral_norm).to(device)
+        discriminator = PatchGAN(channels, t.width, norm, t.spectral_norm).to(device)  # pix2pix: batch norm
         opt_d = make(discriminator.parameters(), t.lr_d, t.betas, device)
     opt_g = make(generator.parameters(), t.lr_g, t.betas, device)
     return Translator(generator, discriminator, opt_g, opt_d, torch.Generator(device=device).manual_seed(recipe.seed))
@@ -226,13 +229,23 @@ def train_translator(recipe: ResolvedRecipe, prepared: Prepared, *, variant: str
 
     for step in range(start + 1, t.steps + 1):
         logs: dict[str, Tensor] = {}
+        for optimizer, base in ((tr.opt_g, t.lr_g), (tr.opt_d, t.lr_d)):
+            if optimizer is not None:
+                set_lr(optimizer, scheduled_lr(base, step, t.steps, t.lr_schedule))
+        source, target = batch()
+        with autocast():
+            output = tr.generator(source)  # one output a step: D's last update and G's see the same
         if tr.discriminator is not None:
-            for _ in range(critic_steps(recipe, step)):
-                source, target = batch()
+            steps_d = critic_steps(recipe, step)
+            for k in range(steps_d):
+                d_source, d_target, d_output = source, target, output
+                if k < steps_d - 1:  # extra critic steps: batches of their own
+                    d_source, d_target = batch()
+                    with torch.no_grad(), autocast():
+                        d_output = tr.generator(d_source)
                 with autocast():
-                    with torch.no_grad():
-                        output = tr.generator(source)
-                    loss_d, d_terms = discriminator_loss(loss, tr.discriminator, source, output, target, recipe, tr.gen)
+                    loss_d, d_terms = discriminator_loss(loss, tr.discriminator, d_source, d_output, d_target, recipe,
+                                                         tr.gen)
                 tr.opt_d.zero_grad(set_to_none=True)
                 loss_d.backward()
                 tr.opt_d.step()
@@ -242,9 +255,7 @@ def train_translator(recipe: ResolvedRecipe, prepared: Prepared, *, variant: str
                             p.clamp_(-t.clip_value, t.clip_value)
                 tr.d_updates += 1
                 logs.update(d_terms)
-        source, target = batch()
         with autocast():
-            output = tr.generator(source)
             loss_g, g_terms = generator_loss(loss, tr.discriminator, source, output, target, recipe)
         tr.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
