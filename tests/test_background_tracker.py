@@ -20,6 +20,10 @@ class Recording(NullTracker):
         self.threads.add(threading.current_thread().name)
         super().log_metrics(metrics, step)
 
+    def log_image(self, image, name, step):
+        super().log_image(image, name, step)
+        self.pixels = image.clone()
+
     def finish(self, status="FINISHED"):
         self.finished.append(status)
 
@@ -44,6 +48,7 @@ def test_calls_run_in_order_on_a_worker_thread_and_finish_ends_the_run():
     tracker.finish()
     assert inner.metrics == [(s, {"loss": float(s)}) for s in range(1, 6)]
     assert inner.images == [("samples", 5)]
+    assert torch.equal(inner.pixels, torch.zeros(3, 4, 4, dtype=torch.uint8))  # logged as it was, not as it became
     assert inner.finished == ["FINISHED"]
     assert inner.threads and threading.current_thread().name not in inner.threads
 

@@ -56,6 +56,18 @@ def test_sample_writes_a_grid(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     image = Image.open(tmp_path / "g.png")
     assert image.size == (3 * 30 + 2, 2 * 30 + 2)  # 28px tiles with 2px padding
+    # --label reaches G: the grid is G's class-4 images for noise seed 0, pixel for pixel, and another label's differ
+    import numpy as np
+
+    from pipeline.images import image_grid, save_png
+    from pipeline.sampling import generate
+
+    generator = _generator_of("tiny")
+    fours, _ = generate(generator, 6, 8, 10, labels=torch.full((6,), 4), seed=0)
+    save_png(image_grid(fours, 3), tmp_path / "by_hand.png")
+    assert np.array_equal(np.asarray(image), np.asarray(Image.open(tmp_path / "by_hand.png")))
+    assert runner.invoke(app, ["sample", "tiny", "--n", "6", "--nrow", "3", "--out", "g5.png", "--label", "5"]).exit_code == 0
+    assert not np.array_equal(np.asarray(image), np.asarray(Image.open(tmp_path / "g5.png")))
 
 
 def test_sample_errors(tmp_path, monkeypatch):

@@ -291,7 +291,7 @@ def test_measuring_kinds_and_models_never_import_upwards(folder):
     assert upward == set()
 
 
-def test_a_resolved_recipe_is_its_own_type_and_the_machine_is_resolved_once(images):
+def test_a_resolved_recipe_is_its_own_type_and_the_machine_is_resolved_once(images, monkeypatch):
     import dataclasses
 
     from conftest import raw_recipe
@@ -305,7 +305,11 @@ def test_a_resolved_recipe_is_its_own_type_and_the_machine_is_resolved_once(imag
     resolved, _ = resolve(raw)
     assert type(resolved) is ResolvedRecipe and is_resolved(dataclasses.replace(resolved, seed=3))
     auto = dataclasses.replace(resolved, train=dataclasses.replace(resolved.train, device="auto", precision="auto"))
-    here = for_this_machine(auto)  # no GPU in the test suite
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # a machine without a GPU, whatever this one has
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    here = for_this_machine(auto)
     assert (here.train.device, here.train.precision) == ("cpu", "fp32") and type(here) is ResolvedRecipe
     assert for_this_machine(here) == here
     assert here.training_hash() == for_this_machine(here).training_hash()

@@ -57,6 +57,11 @@ def test_frechet_distance_matches_the_closed_form():
     expected = np.sum((m1 - m2) ** 2) + np.sum(s1 + s2 - 2 * np.sqrt(s1 * s2))
     got = fid_statistics_to_metric(stat(m1, s1), stat(m2, s2), verbose=False)["frechet_inception_distance"]
     assert got == pytest.approx(expected, rel=1e-6)
+    from pipeline.metrics.frechet import frechet_distance  # the lab's own, used for the training-time FID
+
+    tensors = lambda m, s: (torch.tensor(m), torch.tensor(stat(m, s)["sigma"]))  # noqa: E731
+    assert frechet_distance(tensors(m1, s1), tensors(m2, s2)) == pytest.approx(expected, rel=1e-6)
+    assert frechet_distance(tensors(m1, s1), tensors(m1, s1)) == pytest.approx(0.0, abs=1e-9)
 
 
 def evaluate(samples, mnist, classifier, **eval_changes):

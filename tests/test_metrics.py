@@ -75,6 +75,8 @@ def test_stacked_mnist_training_checks_draw_enough_samples_for_1000_modes():
     stacked = image_data(n=16, channels=3, num_classes=1000)
     assert KINDS.get("stacked").check_samples(1000, stacked) == 10_000
     assert KINDS.get("image").check_samples(1000, image_data()) == 1000
-    # why: the expected number of modes a perfect sampler shows in n samples
-    expected = lambda n: 1000 * (1 - (1 - 1 / 1000) ** n)  # noqa: E731
-    assert expected(1000) < 633 and expected(10_000) > 999.9
+    # why: a perfect sampler (uniform over the 1000 triples) shows about 632 of them in 1,000 draws, and all but
+    # a handful in the check's 10,000 draws
+    gen = torch.Generator().manual_seed(0)
+    shown = {n: len(torch.randint(1000, (n,), generator=gen).unique()) for n in (1000, 10_000)}
+    assert 600 < shown[1000] < 665 and shown[10_000] >= 998

@@ -160,7 +160,8 @@ def test_second_repro_is_up_to_date(repo):
     assert "Running stage" not in out, out
 
 
-def test_changing_report_param_reruns_only_report(repo):
+def test_changing_report_param_reruns_only_report(repo, tmp_path):
+    repo = repo_copy(repo, tmp_path)  # the shared build stays as built
     params_path = repo / "params.yaml"
     params = yaml.safe_load(params_path.read_text())
     params["report"]["title"] = "Another title"

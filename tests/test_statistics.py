@@ -21,6 +21,10 @@ def test_summary_of_seeds_mean_sd_and_bootstrap_interval():
     s = summarize([3.0, 3.5, 4.0])
     assert s["mean"] == pytest.approx(3.5) and s["sd"] == pytest.approx(0.5) and s["n"] == 3
     assert 3.0 <= s["ci_low"] < 3.5 < s["ci_high"] <= 4.0
+    # ten values 1..10: the percentile bootstrap of the mean is near mean +- 1.96 sd / sqrt(n) = 5.5 +- 1.78 (the
+    # population sd of the resamples, 2.87 / sqrt(10)), far inside (min, max) = (1, 10)
+    ten = summarize([float(v) for v in range(1, 11)])
+    assert ten["ci_low"] == pytest.approx(5.5 - 1.78, abs=0.2) and ten["ci_high"] == pytest.approx(5.5 + 1.78, abs=0.2)
     assert summarize([3.0, 3.5, 4.0]) == s  # seeded: the same page twice
     wide, narrow = summarize(np.random.default_rng(0).normal(10, 5, 5)), summarize(np.random.default_rng(0).normal(10, 5, 50))
     assert (wide["ci_high"] - wide["ci_low"]) > (narrow["ci_high"] - narrow["ci_low"])

@@ -50,9 +50,11 @@ def test_bad_studies(in_repo, params_raw):
 
 
 @pytest.mark.slow
-def test_pacgan_covers_more_ring_modes_than_the_minimax_gan(in_repo, params_raw):
-    """The toy_ring8_reduced study's settings, seeded: PacGAN4 covers every mode evenly, the minimax GAN's
-    samples pile up on some modes (reverse KL 0.41 against PacGAN4's 0.10 at this seed)."""
+def test_pacgan_captures_every_ring_mode_and_covers_them_more_evenly_than_the_minimax_gan(in_repo, params_raw):
+    """The toy_ring8_reduced study's settings, seeded: PacGAN4 captures all 8 modes and covers them evenly (reverse KL
+    0.10 at this seed); the minimax GAN's samples pile up on some modes (reverse KL 0.41 and
+    8 modes with two torch threads, 0.57 and 6 modes with one, as in the test suite's workers: float reduction order
+    changes a GAN's path)."""
     from pipeline.kinds import kind_of
     from pipeline.sampling import generate
     from pipeline.training import train
@@ -69,7 +71,7 @@ def test_pacgan_covers_more_ring_modes_than_the_minimax_gan(in_repo, params_raw)
         results[variant] = kind_of(data).mode_metrics(points, data, None, 0.2)
     gan, pac = results["gan"], results["pacgan4"]
     # one seed: a demonstration (the study runs several); reverse KL measures how evenly the modes are covered
-    assert pac["modes_captured"] == 8 and pac["modes_captured"] >= gan["modes_captured"], results
+    assert pac["modes_captured"] == 8, results
     assert pac["reverse_kl"] < 0.3 < gan["reverse_kl"], results
 
 

@@ -523,7 +523,21 @@ def test_compiled_training_matches_eager_training(images, loss):
     code draws dropout masks from its own random stream.)"""
     options = {"steps": 2, "log_every": 1, "d_steps": 1}
     eager = train(tiny_recipe(arch="mlp", loss=loss, train=options), images, progress=False)
-    compiled = train(tiny_recipe(arch="mlp", loss=loss, train={**options, "compile": True}), images, progress=False)
+    compiled_calls = []
+    plain_compile = torch.compile
+
+    def recording_compile(module, **kwargs):  # the modules compiled, and a count of the compiled forwards they ran
+        wrapped = plain_compile(module, **kwargs)
+        compiled_calls.append([type(module).__name__, 0])
+        entry = compiled_calls[-1]
+        wrapped.register_forward_pre_hook(lambda m, args: entry.__setitem__(1, entry[1] + 1))
+        return wrapped
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(torch, "compile", recording_compile)
+        compiled = train(tiny_recipe(arch="mlp", loss=loss, train={**options, "compile": True}), images, progress=False)
+    assert sorted(name for name, _ in compiled_calls) == ["Discriminator", "MLPGenerator"]
+    assert all(runs > 0 for _, runs in compiled_calls), compiled_calls  # the steps went through the compiled modules
     assert type(compiled.generator).__name__ == type(eager.generator).__name__  # the module, not the wrapper
     assert torch.allclose(weights(compiled.generator), weights(eager.generator), atol=1e-6)
     assert torch.allclose(weights(compiled.discriminator), weights(eager.discriminator), atol=1e-6)

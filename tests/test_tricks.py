@@ -121,12 +121,50 @@ def test_the_batch_layers_widen_the_head_and_make_each_output_depend_on_the_batc
 @pytest.mark.parametrize("train_options", [
     {"g_objective": "feature_matching"}, {"minibatch_discrimination": True}, {"minibatch_std": True},
     {"historical_averaging": 0.01}, {"minibatch_std": True, "pac": 2, "g_objective": "feature_matching"}])
-def test_each_trick_trains_with_finite_losses(train_options):
+def test_each_trick_reaches_training_and_changes_it(train_options, monkeypatch):
+    """Each option is wired into what trains: the same seed without it ends elsewhere; the batch layers are in the D
+    that trained (its head's width); historical averaging's pull is in the optimiser steps."""
     data = point_data(n=512)
-    recipe = tiny_recipe(dataset="ring8", arch="toy", train={"steps": 4, "z_dim": 2, **train_options})
+    options = {"steps": 4, "z_dim": 2, **train_options}
+    recipe = tiny_recipe(dataset="ring8", arch="toy", train=options)
+    plain = tiny_recipe(dataset="ring8", arch="toy", train={"steps": 4, "z_dim": 2, "pac": options.get("pac", 1)})
+    pulls = []
+    if "historical_averaging" in train_options:
+        from pipeline.training import historical
+
+        plain_pull = historical.HistoricalAverage.pull
+        monkeypatch.setattr(historical.HistoricalAverage, "pull", lambda self: pulls.append(1) or plain_pull(self))
     result = train(recipe, data, progress=False)
+    baseline = train(plain, data, progress=False)
     assert len(result.log_rows) == 2
     assert all(math.isfinite(r["loss_d"]) and math.isfinite(r["loss_g"]) for r in result.log_rows)
+    assert not torch.allclose(torch.cat([p.flatten() for p in result.generator.parameters()]),
+                              torch.cat([p.flatten() for p in baseline.generator.parameters()]))
+    head = result.discriminator.head
+    width = (head[0] if isinstance(head, torch.nn.Sequential) else head).in_features
+    base_head = baseline.discriminator.head
+    extra = 100 * bool(train_options.get("minibatch_discrimination")) + bool(train_options.get("minibatch_std"))
+    assert width == base_head.in_features + extra
+    if "historical_averaging" in train_options:
+        assert len(pulls) == 2 * 4  # G's and D's pull before each of their 4 optimiser steps
+
+
+def test_feature_matching_is_what_g_minimises(monkeypatch):
+    """The logged G loss is the feature-matching distance the step computed (a mean over the log interval), on D's
+    features of real and generated points: not D's output."""
+    import pipeline.training.steps as training_steps
+
+    seen = []
+    plain = training_steps.feature_matching
+    monkeypatch.setattr(training_steps, "feature_matching",
+                        lambda real, fake: seen.append((real.shape, fake.shape, plain(real, fake).item()))
+                        or plain(real, fake))
+    recipe = tiny_recipe(dataset="ring8", arch="toy", train={"steps": 4, "z_dim": 2, "log_every": 2,
+                                                             "g_objective": "feature_matching"})
+    result = train(recipe, point_data(n=512), progress=False)
+    assert len(seen) == 4 and all(r[1] == (16, 16) for r in seen)  # D's 16 features of each of the 16 points
+    for i, row in enumerate(result.log_rows):
+        assert row["loss_g"] == pytest.approx((seen[2 * i][2] + seen[2 * i + 1][2]) / 2, rel=1e-5)
 
 
 def test_feature_matching_trains_g_on_features_not_on_ds_output():
