@@ -66,7 +66,8 @@ def pipeline_parts(rows: list, steps: int) -> None:
     from pipeline.data import prepare_dataset
     from pipeline.evaluation.checks import make_training_evaluator
     from pipeline.metrics.classifier import train_classifier
-    from pipeline.training import train
+    from pipeline.tasks import train
+    from pipeline.tasks.generate import GenerateCheck
 
     data = prepare_dataset("mnist5k", DataConfig())
     classifier = train_classifier(data.x_train, data.y_train, data.x_test, data.y_test, data.num_classes,
@@ -77,7 +78,8 @@ def pipeline_parts(rows: list, steps: int) -> None:
             recipe = default_recipe(steps, eval_every=steps, **changes)
             torch.cuda.synchronize()
             start = time.perf_counter()
-            result = train(recipe, data, evaluator=make_training_evaluator(recipe, data, classifier), progress=False)
+            result = train(recipe, data, checker=GenerateCheck(make_training_evaluator(recipe, data, classifier), recipe),
+                           progress=False)
             torch.cuda.synchronize()
             seconds = time.perf_counter() - start
             fid = result.eval_rows[-1].get("fid_classifier")
@@ -130,8 +132,8 @@ def semi_part(rows: list, steps: int) -> None:
     def part() -> tuple[str, str]:
         import yaml
 
-        from pipeline.semi.metrics import count_errors
-        from pipeline.semi.train import train_semi
+        from pipeline.tasks import train
+        from pipeline.tasks.semi.metrics import count_errors
         from pipeline.variants import lab_from_raw
 
         data = mnist()
@@ -141,7 +143,7 @@ def semi_part(rows: list, steps: int) -> None:
         raw["train"] = {**raw["train"], **study["train"], "steps": steps, "device": "cuda", "eval_every": steps}
         recipe = lab_from_raw(raw).recipe("semi", 0)
         start = time.perf_counter()
-        run = train_semi(recipe, data, progress=False)
+        run = train(recipe, data, progress=False)
         seconds = time.perf_counter() - start
         averaged = count_errors(run.d_average.averaged(), data.x_test, data.y_test)
         raw_errors = count_errors(run.discriminator, data.x_test, data.y_test)

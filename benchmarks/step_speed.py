@@ -35,7 +35,8 @@ from pipeline.config import DataConfig, Recipe, TrainConfig  # noqa: E402
 from pipeline.data import prepare_dataset  # noqa: E402
 from pipeline.losses import LOSSES  # noqa: E402
 from pipeline.models import build_models  # noqa: E402
-from pipeline.training import model_spec, train  # noqa: E402
+from pipeline.tasks import train  # noqa: E402
+from pipeline.tasks.generate.setup import model_spec  # noqa: E402
 from pipeline.variants import resolve  # noqa: E402
 
 

@@ -24,7 +24,8 @@ import torch  # noqa: E402
 from pipeline.config import read_yaml  # noqa: E402
 from pipeline.data import prepare_dataset  # noqa: E402
 from pipeline.studies import apply_study, load_study  # noqa: E402
-from pipeline.training import critic_steps, train  # noqa: E402
+from pipeline.tasks import train  # noqa: E402
+from pipeline.training import critic_steps  # noqa: E402
 from pipeline.variants import lab_from_raw  # noqa: E402
 
 

@@ -25,8 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pipeline.config import DataConfig, load_params  # noqa: E402
 from pipeline.data import prepare_dataset  # noqa: E402
 from pipeline.io import save_torch  # noqa: E402
+from pipeline.tasks import train  # noqa: E402
+from pipeline.tasks.generate import GenerateCheck  # noqa: E402
 from pipeline.tracking import NullTracker  # noqa: E402
-from pipeline.training import train  # noqa: E402
 from pipeline.variants import resolve  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,7 +38,7 @@ def one_run(recipe, data, tracker, out: Path) -> float:
 
     start = time.perf_counter()
     with run_status(tracker):
-        result = train(recipe, data, progress=False, tracker=tracker or NullTracker(), evaluator=lambda g: {})
+        result = train(recipe, data, progress=False, tracker=tracker or NullTracker(), checker=GenerateCheck(lambda g: {}, recipe))
         save_torch({"state_dict": result.generator.state_dict(), "spec": result.spec.to_dict()}, out / "generator.pt")
         if tracker is not None:
             tracker.log_artifact(out / "generator.pt", "checkpoint")

@@ -34,7 +34,6 @@ from pipeline.io import atomic_dir, atomic_path, load_torch, read_json, save_tor
 # does not depend on (and is not rerun by edits to) the GAN or classifier networks
 if TYPE_CHECKING:
     from pipeline.config import Recipe
-    from pipeline.training.setup import Run
     from pipeline.metrics.classifier import ChannelwiseClassifier, Classifier, ClassifierResult
     from pipeline.models import ModelSpec
 
@@ -302,50 +301,42 @@ def forget_unfinished_run(run: str) -> None:
 
 
 # ---- the resumable training state ---------------------------------------------------------------
-# .gan-lab/runs/<v>/seed<s>/last.pt (paths.run_state_path): everything `Run` holds, the recipe's training
-# hash and the digest of the code that decides the weights; resumed only when both match.
+# .gan-lab/runs/<v>/seed<s>/last.pt (paths.run_state_path), one format for every task: the run's counters, tables and
+# random streams, every module its task names (`modules()`: networks, optimisers, averages, pools), the recipe's
+# training hash and the digest of the code that decides the weights; resumed only when both match.
 
 
-def run_state(run: Run, recipe: Recipe) -> dict[str, Any]:
+def run_state(run: Any, recipe: Recipe) -> dict[str, Any]:
+    """The state of a task's run (`pipeline.training.loop.TaskRun`) to resume from."""
     return {
         "training_hash": recipe.training_hash(), "code_digest": code_digest(), "step": run.step,
         "d_updates": run.d_updates, "train_seconds": run.train_seconds,
-        "generator": run.generator.state_dict(), "discriminator": run.discriminator.state_dict(),
-        "ema": run.ema.state_dict() if run.ema is not None else None,
-        "opt_g": run.opt_g.state_dict(), "opt_d": run.opt_d.state_dict(),
         "gen_state": run.gen.get_state(), "cpu_rng": torch.get_rng_state(),
         "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
         "log_rows": run.log_rows, "eval_rows": run.eval_rows,
-        "historical": [h.state_dict() for h in run.historical] if run.historical is not None else None,
+        "modules": {name: module.state_dict() for name, module in run.modules().items()},
     }
 
 
-def restore_run_state(run: Run, state: dict[str, Any]) -> None:
-    run.generator.load_state_dict(state["generator"])
-    run.discriminator.load_state_dict(state["discriminator"])
-    if run.ema is not None:
-        run.ema.load_state_dict(state["ema"])
-    run.opt_g.load_state_dict(state["opt_g"])
-    run.opt_d.load_state_dict(state["opt_d"])
+def restore_run_state(run: Any, state: dict[str, Any]) -> None:
+    for name, module in run.modules().items():
+        module.load_state_dict(state["modules"][name])
     run.gen.set_state(state["gen_state"])
     torch.set_rng_state(state["cpu_rng"])
     if state["cuda_rng"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda_rng"])
     run.step, run.d_updates, run.train_seconds = state["step"], state["d_updates"], state["train_seconds"]
-    run.log_rows, run.eval_rows = state["log_rows"], state["eval_rows"]
-    if run.historical is not None:
-        for average, saved in zip(run.historical, state["historical"]):
-            average.load_state_dict(saved)
+    run.log_rows, run.eval_rows = list(state["log_rows"]), list(state["eval_rows"])
 
 
-WEIGHT_CODE = ("training", "losses", "optim", "device", "distributed", "models")  # modules and packages of pipeline/
+WEIGHT_CODE = ("training", "tasks", "losses", "optim", "device", "distributed", "models", "weights")  # of pipeline/
 
 
 def code_digest() -> str:
     """Digest of the code that decides the weights: a checkpoint from other code is not resumed."""
     root = Path(__file__).parent  # pipeline/
     files = sorted(f for name in WEIGHT_CODE
-                   for f in ((root / name).glob("*.py") if (root / name).is_dir() else [root / f"{name}.py"]))
+                   for f in ((root / name).rglob("*.py") if (root / name).is_dir() else [root / f"{name}.py"]))
     return hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()[:16]
 
 

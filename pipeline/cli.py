@@ -80,9 +80,9 @@ def translate(
     from pipeline.device import resolve_device
     from pipeline.errors import GanLabError
     from pipeline.images import save_png
-    from pipeline.translate.problems import PROBLEMS, comparison_grid
-    from pipeline.translate.stages import load_translator
-    from pipeline.translate.stages import translate as run_translator
+    from pipeline.tasks.translate.problems import PROBLEMS, comparison_grid
+    from pipeline.tasks.translate.task import load_translator
+    from pipeline.tasks.translate.task import translate as run_translator
 
     run_key = paths.run_name(variant, _first_seed() if model_seed is None else model_seed)
     path = paths.generator_path(run_key)
@@ -230,7 +230,7 @@ def arithmetic(
     concept's z are those of the samples the classifier is surest show it."""
     from pipeline.errors import GanLabError
     from pipeline.latent import latent_arithmetic
-    from pipeline.report.plots import arithmetic_figure
+    from pipeline.figures.plots import arithmetic_figure
 
     generator, meta, dev = _load(variant, device, model_seed)
     spec = meta.spec

@@ -179,6 +179,17 @@ class Recipe:
 
 
 @dataclass(frozen=True)
+class ResolvedRecipe(Recipe):
+    """A recipe with nothing left for the loss to decide (`pipeline.variants.resolve` is the only way to get one, and
+    `pipeline.tasks.train` takes nothing else). `pipeline.device.for_this_machine` turns `device: auto` and
+    `precision: auto` into what this machine runs, once, before training."""
+
+
+def is_resolved(recipe: Recipe) -> bool:
+    return isinstance(recipe, ResolvedRecipe)
+
+
+@dataclass(frozen=True)
 class ClassifierConfig:
     epochs: int = 6
     batch_size: int = 128
@@ -344,25 +355,25 @@ def check_values(recipe: Recipe, where: str = "") -> None:
     """Values that must be in range or one of a fixed set (registered names are checked elsewhere)."""
     prefix = f"{where}." if where else ""
     t = recipe.train
-    _choice(t.precision, ("auto", "fp32", "bf16"), f"{prefix}train.precision")
+    choice(t.precision, ("auto", "fp32", "bf16"), f"{prefix}train.precision")
     if t.g_noise is not None:
-        _choice(t.g_noise, ("fresh", "reuse"), f"{prefix}train.g_noise")
-    _choice(t.updates, ("alternating", "simultaneous"), f"{prefix}train.updates")
-    _choice(t.z_dist, ("normal", "uniform"), f"{prefix}train.z_dist")
+        choice(t.g_noise, ("fresh", "reuse"), f"{prefix}train.g_noise")
+    choice(t.updates, ("alternating", "simultaneous"), f"{prefix}train.updates")
+    choice(t.z_dist, ("normal", "uniform"), f"{prefix}train.z_dist")
     if t.g_objective is not None:
-        _choice(t.g_objective, ("adversarial", "feature_matching"), f"{prefix}train.g_objective")
+        choice(t.g_objective, ("adversarial", "feature_matching"), f"{prefix}train.g_objective")
     if t.historical_averaging < 0:
         raise ConfigError(f"{prefix}train.historical_averaging must be >= 0 (0: off), got {t.historical_averaging}")
     for i, name in enumerate(recipe.eval.features):
-        _choice(name, ("classifier", "inception"), f"{prefix}eval.features[{i}]")
-    _choice(recipe.eval.reference, ("train", "test"), f"{prefix}eval.reference")
-    _choice(recipe.sample.interpolation, ("spherical", "linear"), f"{prefix}sample.interpolation")
+        choice(name, ("classifier", "inception"), f"{prefix}eval.features[{i}]")
+    choice(recipe.eval.reference, ("train", "test"), f"{prefix}eval.reference")
+    choice(recipe.sample.interpolation, ("spherical", "linear"), f"{prefix}sample.interpolation")
     if recipe.sample.projection_images < 0:
         raise ConfigError(f"{prefix}sample.projection_images must be >= 0 (0: off), got {recipe.sample.projection_images}")
     for key in ("projection_starts", "projection_steps", "latent_samples"):
         if getattr(recipe.sample, key) < 1:
             raise ConfigError(f"{prefix}sample.{key} must be >= 1, got {getattr(recipe.sample, key)}")
-    _choice(recipe.data.stacked_from, ("mnist5k", "mnist"), f"{prefix}data.stacked_from")
+    choice(recipe.data.stacked_from, ("mnist5k", "mnist"), f"{prefix}data.stacked_from")
     for key in ("steps", "batch_size", "z_dim", "width", "pac", "g_steps", "log_every", "eval_every", "eval_samples",
                 "checkpoint_every", "nproc"):
         if getattr(t, key) < 1:
@@ -384,37 +395,11 @@ def check_values(recipe: Recipe, where: str = "") -> None:
         raise ConfigError(f"{prefix}train.label_smoothing must be in [0, 0.5), got {t.label_smoothing}")
     if not 0.0 <= t.ema < 1.0:
         raise ConfigError(f"{prefix}train.ema must be in [0, 1), got {t.ema}")
-    _choice(t.ema_ramp, ("stylegan2", "num_updates"), f"{prefix}train.ema_ramp")
+    choice(t.ema_ramp, ("stylegan2", "num_updates"), f"{prefix}train.ema_ramp")
     if t.lr_schedule is not None:
-        _choice(t.lr_schedule, ("constant", "linear_decay"), f"{prefix}train.lr_schedule")
+        choice(t.lr_schedule, ("constant", "linear_decay"), f"{prefix}train.lr_schedule")
     if not 0.0 < recipe.data.test_fraction < 1.0:
         raise ConfigError(f"{prefix}data.test_fraction must be in (0, 1), got {recipe.data.test_fraction}")
-    _check_tasks(recipe, prefix)
-
-
-# Keys that mean something for some tasks only: key -> (the tasks that use it, its "unused" value).
-# `pipeline.variants.resolve` makes one an error where a variant sets it itself for another task, and drops it
-# with a note where it comes from the shared recipe (so `-S train.ema=0.999` still trains the translate variants).
-_TRANSLATE = {f"translate.{f.name}": getattr(TranslateConfig(), f.name) for f in dataclasses.fields(TranslateConfig)}
-_CYCLE = {f"cycle.{f.name}": getattr(CycleConfig(), f.name) for f in dataclasses.fields(CycleConfig)}
-TASK_KEYS: dict[str, tuple[tuple[str, ...], Any]] = {
-    **{key: (("generate",), unused) for key, unused in {
-        "conditional": False, "train.pac": 1, "train.unroll_steps": 0, "train.ema": 0.0, "train.ema_ramp": "stylegan2",
-        "train.g_steps": 1,
-        "train.updates": "alternating", "train.nproc": 1, "train.compile": False,
-        "train.minibatch_discrimination": False, "train.minibatch_std": False}.items()},
-    **{key: (("translate",), unused) for key, unused in {**_TRANSLATE, "data.translate": None}.items()},
-    **{key: (("cycle",), unused) for key, unused in {**_CYCLE, "data.cycle_with": None}.items()},
-    "train.g_objective": (("generate", "semi"), None),
-    "train.lr_schedule": (("translate", "cycle"), None),
-    "train.historical_averaging": (("generate", "semi"), 0.0),
-    "data.labels_per_class": (("semi",), None),
-}
-
-
-def task_names(owners: tuple[str, ...]) -> str:
-    """("generate", "semi") -> "generate or semi": how errors name the tasks a key applies to."""
-    return " or ".join(owners)
 
 
 def lookup(obj: Any, dotted: str) -> Any:
@@ -426,43 +411,8 @@ def lookup(obj: Any, dotted: str) -> Any:
     return obj
 
 
-def _check_tasks(recipe: Recipe, prefix: str) -> None:
-    """The translate, cycle and semi keys' ranges, on such a recipe (`TASK_KEYS` says which keys apply where)."""
-    if recipe.task == "semi":
-        n = recipe.data.labels_per_class
-        if n is None:
-            raise ConfigError(f"{prefix}data.labels_per_class: task semi needs the number of labelled images per "
-                              f"class, e.g. 10 (100 labels on MNIST)")
-        if n < 1:
-            raise ConfigError(f"{prefix}data.labels_per_class must be >= 1, got {n}")
-    if recipe.task == "translate":
-        tr = recipe.translate
-        if recipe.data.translate is None:
-            raise ConfigError(f"{prefix}data.translate: task translate needs a problem: sr4 | inpaint | edges")
-        _choice(tr.reconstruction, ("l1", "l2"), f"{prefix}translate.reconstruction")
-        if tr.l1_weight < 0:
-            raise ConfigError(f"{prefix}translate.l1_weight must be >= 0, got {tr.l1_weight}")
-        if not 0.0 <= tr.dropout < 1.0:
-            raise ConfigError(f"{prefix}translate.dropout must be in [0, 1), got {tr.dropout}")
-        if tr.outputs_per_input < 2:
-            raise ConfigError(f"{prefix}translate.outputs_per_input must be >= 2 (the per-input diversity compares "
-                              f"outputs), got {tr.outputs_per_input}")
-        if recipe.loss == "none" and tr.l1_weight == 0:
-            raise ConfigError(f"{prefix}translate.l1_weight: 0 with loss none leaves nothing to train; "
-                              f"set l1_weight > 0 or choose a GAN loss")
-    if recipe.task == "cycle":
-        if recipe.data.cycle_with is None:
-            raise ConfigError(f"{prefix}data.cycle_with: task cycle needs a second image dataset (domain B), "
-                              f"e.g. digits")
-        if recipe.data.cycle_with == recipe.dataset:
-            raise ConfigError(f"{prefix}data.cycle_with: domain B must be another dataset than domain A "
-                              f"({recipe.dataset!r})")
-        for key in ("cycle_weight", "identity_weight", "pool_size"):
-            if getattr(recipe.cycle, key) < 0:
-                raise ConfigError(f"{prefix}cycle.{key} must be >= 0, got {getattr(recipe.cycle, key)}")
-
-
-def _choice(value: str, valid: tuple[str, ...], key: str) -> None:
+def choice(value: str, valid: tuple[str, ...], key: str) -> None:
+    """`value` is one of `valid`; else an error naming `key` and the valid values."""
     if value not in valid:
         raise ConfigError(f"{key}: unknown value {value!r}; valid values: {', '.join(valid)}")
 

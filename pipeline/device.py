@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import torch
 
 from pipeline.errors import ConfigError
+
+if TYPE_CHECKING:
+    from pipeline.config import ResolvedRecipe
 
 
 def resolve_device(name: str) -> torch.device:
@@ -57,3 +61,13 @@ def autocast_factory(precision: str, device: torch.device) -> Callable[[], Any]:
     if precision == "bf16":
         return lambda: torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext
+
+
+def for_this_machine(recipe: ResolvedRecipe) -> ResolvedRecipe:
+    """`train.device` and `train.precision` as this machine runs them (`auto`: CUDA, then MPS, then
+    the CPU; bf16 on CUDA GPUs that have it, fp32 on every CPU), decided once: what trains, what the
+    checkpoint's hash covers and what is logged and written to training.json are the same values.
+    Idempotent."""
+    device = resolve_device(recipe.train.device)
+    precision = resolve_precision(recipe.train.precision, device)
+    return dataclasses.replace(recipe, train=dataclasses.replace(recipe.train, device=str(device), precision=precision))

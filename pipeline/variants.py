@@ -17,15 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from pipeline.config import TASK_KEYS, Params, Recipe, build, load_params, lookup, parse_params, task_names
+from pipeline.config import Params, Recipe, ResolvedRecipe, build, load_params, lookup, parse_params
 from pipeline.errors import ConfigError
-
-
-@dataclass(frozen=True)
-class ResolvedRecipe(Recipe):
-    """A recipe with nothing left for the loss to decide (`resolve` is the only way to get one, and
-    `train` takes nothing else). `for_this_machine` turns `device: auto` and `precision: auto` into
-    what this machine runs, once, before training."""
 
 
 @dataclass(frozen=True)
@@ -92,7 +85,9 @@ def lab_from_params(params: Params, names: bool = True) -> Lab:
 
 def _check_shared_task_keys(shared: Recipe, tasks: set[str]) -> None:
     """A shared key that only one task uses, while no variant has that task, would change nothing: an error."""
-    for key, (owners, unused) in TASK_KEYS.items():
+    from pipeline.tasks import task_keys, task_names
+
+    for key, (owners, unused) in task_keys().items():
         if tasks & set(owners) or lookup(shared, key) == unused:
             continue
         raise ConfigError(f"{key}: applies to task {task_names(owners)} only, and no variant has task "
@@ -106,17 +101,13 @@ def check_names(recipe: Recipe, where: str = "") -> None:
     from pipeline.metrics.registry import METRICS
     from pipeline.models import ARCHITECTURES
     from pipeline.tasks import TASKS
-    from pipeline.translate.problems import PROBLEMS
 
     prefix = f"{where}." if where else ""
     task = TASKS.get(recipe.task, f"{prefix}task")
     DATASETS.get(recipe.dataset, f"{prefix}dataset")
     if task.uses_arch:
         ARCHITECTURES.get(recipe.arch, f"{prefix}arch")
-    if recipe.data.translate is not None:
-        PROBLEMS.get(recipe.data.translate, f"{prefix}data.translate")
-    if recipe.data.cycle_with is not None:
-        DATASETS.get(recipe.data.cycle_with, f"{prefix}data.cycle_with")
+    task.check_names(recipe, prefix)
     for name in recipe.eval.metrics:
         METRICS.get(name, f"{prefix}eval.metrics")
     weights = recipe.eval.inception_weights
@@ -148,7 +139,7 @@ def resolve(recipe: Recipe, own: Mapping[str, Any] | None = None, where: str = "
     """
     from pipeline.losses import LOSSES
     from pipeline.optim import OPTIMIZERS
-    from pipeline.tasks import TASKS
+    from pipeline.tasks import TASKS, task_keys, task_names
 
     prefix = f"{where}." if where else ""
     task = TASKS.get(recipe.task, f"{prefix}task")
@@ -209,7 +200,7 @@ def resolve(recipe: Recipe, own: Mapping[str, Any] | None = None, where: str = "
     fields = {f.name: getattr(recipe, f.name) for f in dataclasses.fields(Recipe)}
     # A key of another task is an error where the variant sets it itself, unless the variant's task is a
     # shared `task:` that switched it (their own generate keys are then dropped with a note)
-    for key, (owners, unused) in TASK_KEYS.items():
+    for key, (owners, unused) in task_keys().items():
         value = lookup(recipe, key)
         if recipe.task in owners or value == unused:
             continue
@@ -232,7 +223,9 @@ def resolve(recipe: Recipe, own: Mapping[str, Any] | None = None, where: str = "
                               f"variant")
         fields["arch"] = arch
     fields["train"] = dataclasses.replace(fields["train"], **changes)
-    return ResolvedRecipe(**fields), tuple(notes)
+    resolved = ResolvedRecipe(**fields)
+    task.check(resolved, prefix)
+    return resolved, tuple(notes)
 
 
 
@@ -248,19 +241,3 @@ def training_recipe(recipe: ResolvedRecipe) -> dict[str, Any]:
     """The part of a resolved recipe that training depends on, as plain values (`TRAINING_KEYS`)."""
     values = recipe.to_dict()
     return {**{k: values[k] for k in TRAINING_KEYS}, "eval": {k: values["eval"][k] for k in TRAINING_EVAL_KEYS}}
-
-
-def is_resolved(recipe: Recipe) -> bool:
-    return isinstance(recipe, ResolvedRecipe)
-
-
-def for_this_machine(recipe: ResolvedRecipe) -> ResolvedRecipe:
-    """`train.device` and `train.precision` as this machine runs them (`auto`: CUDA, then MPS, then
-    the CPU; bf16 on CUDA GPUs that have it, fp32 on every CPU), decided once: what trains, what the
-    checkpoint's hash covers and what is logged and written to training.json are the same values.
-    Idempotent."""
-    from pipeline.device import resolve_device, resolve_precision
-
-    device = resolve_device(recipe.train.device)
-    precision = resolve_precision(recipe.train.precision, device)
-    return dataclasses.replace(recipe, train=dataclasses.replace(recipe.train, device=str(device), precision=precision))

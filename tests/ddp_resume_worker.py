@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import torch  # noqa: E402
 from conftest import point_data, tiny_recipe  # noqa: E402
 
-from pipeline.training import train  # noqa: E402
+from pipeline.tasks import train  # noqa: E402
 
 RECIPE = dict(dataset="ring8", arch="toy", train={"steps": 6, "checkpoint_every": 2, "z_dim": 2})
 

@@ -10,7 +10,7 @@ from conftest import image_data, tiny_recipe
 from typer.testing import CliRunner
 
 from pipeline.cli import app
-from pipeline.training import train
+from pipeline.tasks import train
 
 runner = CliRunner()
 

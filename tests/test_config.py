@@ -216,7 +216,8 @@ def test_a_variant_is_resolved_once():
     """Resolution is idempotent: resolving a resolved recipe changes nothing (train() accepts only those)."""
     from conftest import raw_recipe
 
-    from pipeline.variants import is_resolved, resolve
+    from pipeline.config import is_resolved
+    from pipeline.variants import resolve
 
     raw = raw_recipe(loss="wgan_gp")
     assert not is_resolved(raw)
@@ -244,7 +245,7 @@ def valid_names_header() -> str:
     from pipeline.models import ARCHITECTURES
     from pipeline.optim import OPTIMIZERS
     from pipeline.tasks import TASKS
-    from pipeline.translate.problems import PROBLEMS
+    from pipeline.tasks.translate.problems import PROBLEMS
 
     rows = [("task", TASKS.names()), ("dataset", DATASETS.names()), ("loss", LOSSES.names()),
             ("arch", ARCHITECTURES.names()), ("optimizer", ["auto", *OPTIMIZERS.names()]), ("metrics", METRICS.names()),
@@ -260,43 +261,86 @@ def test_params_yaml_header_lists_every_registered_name():
     assert header in (REPO / "params.yaml").read_text(), "params.yaml's header should read:\n" + header
 
 
-FLOORS = {  # a folder and the parts of the package its code may never import (type-only imports aside)
-    "metrics": ("pipeline.checkpoint", "pipeline.paths", "pipeline.kinds", "pipeline.report", "pipeline.evaluation",
-                "pipeline.training", "pipeline.tracking"),
-    "kinds": ("pipeline.checkpoint", "pipeline.paths", "pipeline.report", "pipeline.evaluation", "pipeline.training"),
-    "models": ("pipeline.checkpoint", "pipeline.metrics", "pipeline.report", "pipeline.evaluation", "pipeline.training"),
+_ABOVE_DATA = ("pipeline.checkpoint", "pipeline.report", "pipeline.evaluation", "pipeline.training", "pipeline.tasks",
+               "pipeline.figures", "pipeline.variants", "pipeline.tracking", "pipeline.cli", "pipeline.studies")
+FLOORS = {  # every package of pipeline/ and the parts of the package its code may never import (type-only imports aside)
+    "data": (*_ABOVE_DATA, "pipeline.metrics", "pipeline.kinds", "pipeline.models", "pipeline.paths"),
+    "metrics": (*_ABOVE_DATA, "pipeline.paths", "pipeline.kinds", "pipeline.models"),
+    "kinds": (*_ABOVE_DATA, "pipeline.paths", "pipeline.models"),
+    "models": (*_ABOVE_DATA, "pipeline.metrics"),
+    # the one loop knows no task, network, metric or data: tasks plug into it
+    "training": ("pipeline.report", "pipeline.evaluation", "pipeline.tasks", "pipeline.figures", "pipeline.variants",
+                 "pipeline.cli", "pipeline.studies", "pipeline.models", "pipeline.metrics", "pipeline.kinds",
+                 "pipeline.data", "pipeline.losses"),
+    "evaluation": ("pipeline.report", "pipeline.training", "pipeline.tasks", "pipeline.figures", "pipeline.variants",
+                   "pipeline.tracking", "pipeline.cli", "pipeline.studies"),
+    "figures": ("pipeline.checkpoint", "pipeline.report", "pipeline.evaluation", "pipeline.training", "pipeline.tasks",
+                "pipeline.variants", "pipeline.tracking", "pipeline.cli", "pipeline.studies"),
+    "tasks": ("pipeline.report", "pipeline.cli", "pipeline.studies"),
+    "report": ("pipeline.training", "pipeline.cli", "pipeline.studies"),
 }
 
 
-@pytest.mark.parametrize("folder", sorted(FLOORS))
-def test_measuring_kinds_and_models_never_import_upwards(folder):
-    """The house has floors: measuring imports no storage, kind or report code, the kinds no report
-    code, the models no metric; function-level imports count too (they hide a dependency, not remove it)."""
+def runtime_imports(tree):
+    """The modules a file imports when it runs: function-level imports count too (they hide a dependency, not remove
+    it); imports under `if TYPE_CHECKING:` do not."""
     import ast
 
-    def runtime_imports(tree):
-        type_only = [n for n in ast.walk(tree) if isinstance(n, ast.If) and "TYPE_CHECKING" in ast.unparse(n.test)]
-        hidden = {id(m) for block in type_only for m in ast.walk(block)}
-        for node in ast.walk(tree):
-            if id(node) in hidden:
-                continue
-            if isinstance(node, ast.ImportFrom) and node.module:
-                yield node.module
-            elif isinstance(node, ast.Import):
-                yield from (a.name for a in node.names)
+    type_only = [n for n in ast.walk(tree) if isinstance(n, ast.If) and "TYPE_CHECKING" in ast.unparse(n.test)]
+    hidden = {id(m) for block in type_only for m in ast.walk(block)}
+    for node in ast.walk(tree):
+        if id(node) in hidden:
+            continue
+        if isinstance(node, ast.ImportFrom) and node.module:
+            yield node.module
+        elif isinstance(node, ast.Import):
+            yield from (a.name for a in node.names)
 
-    upward = {f"{path.name}: {module}" for path in (REPO / "pipeline" / folder).glob("*.py")
-              for module in runtime_imports(ast.parse(path.read_text()))
-              if any(module == f or module.startswith(f + ".") for f in FLOORS[folder])}
+
+def _imports(path: Path) -> set[str]:
+    import ast
+
+    return set(runtime_imports(ast.parse(path.read_text())))
+
+
+def test_the_floors_cover_every_package():
+    packages = {p.parent.relative_to(REPO / "pipeline").parts[0] for p in (REPO / "pipeline").glob("*/__init__.py")}
+    assert packages == set(FLOORS)
+
+
+@pytest.mark.parametrize("folder", sorted(FLOORS))
+def test_no_package_imports_upwards(folder):
+    """The house has floors: data loads no metric or network, measuring imports no storage, kind or report code, the
+    kinds no report code, the models no metric, the loop no task, the tasks no report."""
+    upward = {f"{path.relative_to(REPO).as_posix()}: {module}" for path in (REPO / "pipeline" / folder).rglob("*.py")
+              for module in _imports(path) if any(module == f or module.startswith(f + ".") for f in FLOORS[folder])}
     assert upward == set()
+
+
+def test_the_library_never_reaches_up_into_the_stages_and_a_task_never_into_another():
+    """pipeline/ never imports stages/ (the DVC glue sits on top); a task's package imports the contract
+    (pipeline.tasks.base) and its own modules, never the registry or another task (shared code lives below them)."""
+    found = set()
+    for path in (REPO / "pipeline").rglob("*.py"):
+        rel = path.relative_to(REPO / "pipeline").parts
+        for module in _imports(path):
+            if module == "stages" or module.startswith("stages."):
+                found.add(f"{'/'.join(rel)}: {module}")
+            if rel[0] == "tasks" and len(rel) > 2 and module.startswith("pipeline.tasks"):
+                allowed = ("pipeline.tasks.base", f"pipeline.tasks.{rel[1]}")
+                if not any(module == a or module.startswith(a + ".") for a in allowed):
+                    found.add(f"{'/'.join(rel)}: {module}")
+    assert found == set()
 
 
 def test_a_resolved_recipe_is_its_own_type_and_the_machine_is_resolved_once(images, monkeypatch):
     import dataclasses
 
     from conftest import raw_recipe
-    from pipeline.training import train
-    from pipeline.variants import ResolvedRecipe, for_this_machine, is_resolved, resolve
+    from pipeline.tasks import train
+    from pipeline.config import ResolvedRecipe, is_resolved
+    from pipeline.device import for_this_machine
+    from pipeline.variants import resolve
 
     raw = raw_recipe()
     assert not is_resolved(raw)

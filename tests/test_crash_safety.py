@@ -107,7 +107,7 @@ def test_a_crash_while_writing_a_checkpoint_leaves_the_previous_one_whole(tmp_pa
 def test_an_unreadable_training_state_starts_over_with_a_note(tmp_path, capsys):
     from conftest import image_data, tiny_recipe
 
-    from pipeline.training import train
+    from pipeline.tasks import train
 
     state = tmp_path / "last.pt"
     state.write_bytes(b"not a checkpoint")

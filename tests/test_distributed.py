@@ -123,7 +123,7 @@ def test_a_resume_in_two_processes_starts_every_rank_from_rank_0s_state(tmp_path
     from ddp_resume_worker import RECIPE
 
     from conftest import point_data, tiny_recipe
-    from pipeline.training import train
+    from pipeline.tasks import train
 
     state = tmp_path / "rank0" / "last.pt"  # rank 0's disk; rank 1 looks for its own copy and has none
     state.parent.mkdir()

@@ -105,7 +105,7 @@ def test_no_dropout_in_a_wasserstein_critic():
     from conftest import image_data, tiny_recipe
 
     from pipeline.losses import LOSSES
-    from pipeline.training import model_spec
+    from pipeline.tasks.generate.setup import model_spec
 
     data = image_data()
     for loss, dropout in (("ns", True), ("minimax", True), ("wgan", False), ("wgan_gp", False)):
@@ -193,7 +193,7 @@ def test_a_new_architecture_is_one_builder_packing_and_conditioning_come_with_th
 
     from conftest import tiny_recipe
     from pipeline.models.common import ARCHITECTURES, Discriminator, input_channels, with_label
-    from pipeline.training import train
+    from pipeline.tasks import train
 
     class TinyG(nn.Module):
         def __init__(self, spec):

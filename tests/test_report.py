@@ -277,7 +277,7 @@ def test_scatter_and_many_mode_histogram(tmp_path):
     from PIL import Image
 
     from pipeline.data.sources import ring_modes, sample_mixture
-    from pipeline.report import plots
+    from pipeline.figures import plots
 
     ring = prepare_dataset("ring8", DataConfig())
     points, _ = sample_mixture(ring_modes(), 0.01, 500, seed=3)
@@ -362,7 +362,7 @@ def test_every_kind_of_data_has_a_sample_figure_and_kinds_import_no_report_code(
     import sys
 
     from pipeline.kinds import KINDS
-    from pipeline.report.kind_views import SAMPLE_FIGURES, report_note
+    from pipeline.figures.kinds import SAMPLE_FIGURES, report_note
 
     assert set(KINDS.names()) <= set(SAMPLE_FIGURES.names())
     code = "import sys, pipeline.kinds; print(sorted(m for m in sys.modules if m.startswith('pipeline.report')))"

@@ -14,9 +14,10 @@ from conftest import CrashingTracker, Crash, image_data, tiny_recipe
 from pipeline.config import DataConfig
 from pipeline.errors import ConfigError
 from pipeline.losses import LOSSES
-from pipeline.semi.networks import SemiDiscriminator, discriminator_loss, real_logit, real_probability
-from pipeline.semi.metrics import count_errors
-from pipeline.semi.train import ParameterAverage, epoch_batch, labelled_subset, tiled_batch, train_semi
+from pipeline.tasks.semi.networks import SemiDiscriminator, discriminator_loss, real_logit, real_probability
+from pipeline.tasks.semi.metrics import count_errors
+from pipeline.tasks import train
+from pipeline.tasks.semi.train import ParameterAverage, SemiCheck, epoch_batch, labelled_subset, tiled_batch
 
 
 def semi_recipe(**train):
@@ -66,7 +67,8 @@ def test_the_discriminator_classifies_and_its_noise_is_off_in_eval_mode():
 
 def test_a_semi_run_trains_logs_its_held_out_error_and_resumes_to_the_same_weights(tmp_path):
     data = image_data(n=80)
-    full = train_semi(semi_recipe(historical_averaging=0.1), data, progress=False)  # its averages resume too
+    recipe = semi_recipe(historical_averaging=0.1)
+    full = train(recipe, data, checker=SemiCheck(recipe, data), progress=False)  # its averages resume too
     assert [r["step"] for r in full.eval_rows] == [2, 4]
     assert all(0.0 <= r["test_error"] <= 1.0 and 0.0 <= r["test_error_raw"] <= 1.0 for r in full.eval_rows)
     # the held-out error is the averaged D's, the reference's test; the raw D's beside it
@@ -79,8 +81,8 @@ def test_a_semi_run_trains_logs_its_held_out_error_and_resumes_to_the_same_weigh
     state = tmp_path / "state.pt"
     crashing = semi_recipe(log_every=1, historical_averaging=0.1)
     with pytest.raises(Crash):
-        train_semi(crashing, data, progress=False, tracker=CrashingTracker(3), state_path=state)
-    resumed = train_semi(crashing, data, progress=False, state_path=state)
+        train(crashing, data, progress=False, tracker=CrashingTracker(3), state_path=state)
+    resumed = train(crashing, data, progress=False, state_path=state)
     for a, b in zip([*full.generator.parameters(), *full.discriminator.parameters(),
                      *full.d_average.averages.values()],
                     [*resumed.generator.parameters(), *resumed.discriminator.parameters(),
@@ -91,7 +93,7 @@ def test_a_semi_run_trains_logs_its_held_out_error_and_resumes_to_the_same_weigh
 def test_g_minimises_the_feature_matching_distance_on_ds_last_hidden_layer(monkeypatch):
     """The logged G loss is the feature-matching distance each step computed, on D's 250 features of a real and a
     generated batch; with `g_objective: adversarial` G's loss is another one."""
-    import pipeline.semi.train as semi_train
+    import pipeline.tasks.semi.train as semi_train
 
     seen = []
     plain = semi_train.feature_matching
@@ -99,10 +101,10 @@ def test_g_minimises_the_feature_matching_distance_on_ds_last_hidden_layer(monke
                         lambda real, fake: seen.append((real.shape, fake.shape, plain(real, fake).item()))
                         or plain(real, fake))
     data = image_data(n=80)
-    run = train_semi(semi_recipe(log_every=1), data, progress=False)
+    run = train(semi_recipe(log_every=1), data, progress=False)
     assert [r[:2] for r in seen] == [((8, 250), (8, 250))] * 4
     assert [r["loss_g"] for r in run.log_rows] == pytest.approx([r[2] for r in seen], rel=1e-5)
-    adversarial = train_semi(semi_recipe(log_every=1, g_objective="adversarial"), data, progress=False)
+    adversarial = train(semi_recipe(log_every=1, g_objective="adversarial"), data, progress=False)
     assert len(seen) == 4 and adversarial.log_rows[-1]["loss_g"] != pytest.approx(run.log_rows[-1]["loss_g"])
 
 
@@ -140,7 +142,7 @@ def test_data_dependent_init_standardises_each_layer_with_the_noise_on_as_the_re
 def test_the_generator_is_the_references():
     """improved-gan's G: batch norm without a scale (a shift only), Glorot-uniform weights, the last layer weight-
     normalised with its scale at 1 and its bias at 0; uniform z goes in as U(-1, 1)."""
-    from pipeline.semi.networks import Bias, SemiGenerator
+    from pipeline.tasks.semi.networks import Bias, SemiGenerator
 
     torch.manual_seed(0)
     g = SemiGenerator(100, (1, 28, 28))

@@ -108,12 +108,14 @@ def test_training_checks_log_fid_and_the_cost_axes(images):
     seen by D and seconds of training; a 5-critic-step loss sees five batches a generator step."""
     from pipeline.evaluation.checks import make_training_evaluator
     from pipeline.metrics.classifier import Classifier
-    from pipeline.training import train
+    from pipeline.tasks import train
+    from pipeline.tasks.generate import GenerateCheck
 
     classifier = Classifier(1, 10).eval()
     for loss, per_step in (("ns", 16), ("wgan_gp", 16 * 2)):
         recipe = tiny_recipe(loss=loss, train={"steps": 4, "eval_every": 2, "d_steps": 2 if loss == "wgan_gp" else 1})
-        result = train(recipe, images, evaluator=make_training_evaluator(recipe, images, classifier), progress=False)
+        result = train(recipe, images, checker=GenerateCheck(make_training_evaluator(recipe, images, classifier), recipe),
+                       progress=False)
         assert [r["step"] for r in result.eval_rows] == [2, 4]
         assert [r["images_d"] for r in result.eval_rows] == [2 * per_step, 4 * per_step]
         assert 0 < result.eval_rows[0]["seconds"] <= result.eval_rows[1]["seconds"]

@@ -57,7 +57,7 @@ def test_pacgan_captures_every_ring_mode_and_covers_them_more_evenly_than_the_mi
     changes a GAN's path)."""
     from pipeline.kinds import kind_of
     from pipeline.sampling import generate
-    from pipeline.training import train
+    from pipeline.tasks import train
 
     lab = lab_from_raw(studies.apply_study(params_raw, studies.load_study("toy_ring8_reduced")))
     data = point_data("ring8", n=20_000)

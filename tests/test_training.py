@@ -12,8 +12,10 @@ from pipeline.device import resolve_device
 from pipeline.errors import ConfigError, TrainingDiverged
 from pipeline.losses import LOSSES
 from pipeline.models import build_models
+from pipeline.tasks import train
+from pipeline.tasks.generate import GenerateCheck
+from pipeline.tasks.generate.setup import model_spec
 from pipeline.tracking import NullTracker
-from pipeline.training import model_spec, train
 
 
 def weights(module: torch.nn.Module) -> torch.Tensor:
@@ -58,22 +60,22 @@ def test_ema_weights_are_the_hand_computed_average_after_3_steps(images, monkeyp
     with StyleGAN2-ADA's d_t = 0.5^(B / min(H, 0.05 t B)), H = B ln 0.5 / ln d the half-life in images (B: the batch),
     or TensorFlow's d_t = min(d, (1 + t) / (10 + t)); buffers are G's own."""
     import math
-    from pipeline.training import loop as training_loop, steps as training_steps
+    from pipeline.tasks.generate import setup as training_setup, steps as training_steps
 
     decay, seen, initial = 0.5, [], {}
-    plain_g_step, plain_setup = training_steps.g_step, training_loop.setup_run
+    plain_g_step, plain_setup = training_steps.g_step, training_setup.setup_run
 
     def recording_setup(*args, **kwargs):
-        run, spec = plain_setup(*args, **kwargs)
+        run = plain_setup(*args, **kwargs)
         initial.update({k: v.detach().clone() for k, v in run.generator.state_dict().items()})
-        return run, spec
+        return run
 
     def recording_g_step(generator, *args, **kwargs):
         logs = plain_g_step(generator, *args, **kwargs)
         seen.append({k: v.detach().clone() for k, v in generator.state_dict().items()})
         return logs
 
-    monkeypatch.setattr(training_loop, "setup_run", recording_setup)
+    monkeypatch.setattr(training_setup, "setup_run", recording_setup)
     monkeypatch.setattr(training_steps, "g_step", recording_g_step)
     result = train(tiny_recipe(train={"ema": decay, "steps": 3, "ema_ramp": ramp}), images, progress=False)
     assert type(result.generator).__name__ == "DCGANGenerator"  # the averaged copy, ready to sample
@@ -101,7 +103,7 @@ def test_ema_warm_up_forgets_the_first_weights_and_copies_buffers(ramp):
     weights; with either warm-up, a weight that is 0 at the first update and 1 for the next 1,199 averages above
     0.95. Batch-norm running statistics are G's own. StyleGAN2-ADA's ramp reaches the decay only once 5% of the images
     seen make the half-life: at batch 64, after 13,863 updates for 0.999."""
-    from pipeline.training import Ema
+    from pipeline.tasks.generate.ema import Ema
 
     net = torch.nn.Sequential(torch.nn.Linear(1, 1, bias=False), torch.nn.BatchNorm1d(1))
     torch.nn.init.zeros_(net[0].weight)
@@ -125,10 +127,10 @@ def test_ema_warm_up_forgets_the_first_weights_and_copies_buffers(ramp):
 
 
 def _one_step_setup(recipe, data):
-    from pipeline.training.setup import setup_run as _setup
-    from pipeline.training.steps import draw_batch, samples_per_step
+    from pipeline.tasks.generate.setup import setup_run as _setup
+    from pipeline.tasks.generate.steps import draw_batch, samples_per_step
 
-    run, _ = _setup(recipe, data, LOSSES.get(recipe.loss), torch.device("cpu"))
+    run = _setup(recipe, data, LOSSES.get(recipe.loss), torch.device("cpu"))
     batch = draw_batch(data.x_train, data.y_train, samples_per_step(recipe), recipe.train.z_dim,
                        recipe.conditional, run.gen)
     return run, batch
@@ -142,7 +144,7 @@ def _params(module):
 def test_a_d_step_leaves_g_alone_and_a_g_step_leaves_d_alone(images, loss):
     import contextlib
 
-    from pipeline.training import d_step, g_step
+    from pipeline.tasks.generate.steps import d_step, g_step
 
     recipe = tiny_recipe(loss=loss)
     run, batch = _one_step_setup(recipe, images)
@@ -164,7 +166,7 @@ def test_a_d_step_leaves_g_alone_and_a_g_step_leaves_d_alone(images, loss):
 
 def test_pacgan_d_sees_batch_size_packs_of_pac_samples(images, monkeypatch):
     """The PacGAN reference: D judges `batch_size` packs per step, i.e. pac x batch_size samples."""
-    from pipeline.training import steps as training_steps
+    from pipeline.tasks.generate import steps as training_steps
 
     shapes = []
     plain = training_steps.d_step
@@ -186,11 +188,11 @@ def test_wasserstein_estimate_only_for_losses_that_estimate_it(images):
 
 
 def test_optimizer_and_learning_rate_come_from_the_loss(images):
-    from pipeline.training.setup import setup_run as _setup
+    from pipeline.tasks.generate.setup import setup_run as _setup
 
     for loss, kind, lr in (("wgan", torch.optim.RMSprop, 5e-5), ("wgan_gp", torch.optim.Adam, 1e-4),
                            ("ns", torch.optim.Adam, 2e-4)):
-        run, _ = _setup(tiny_recipe(loss=loss), images, LOSSES.get(loss), torch.device("cpu"))
+        run = _setup(tiny_recipe(loss=loss), images, LOSSES.get(loss), torch.device("cpu"))
         for opt in (run.opt_g, run.opt_d):
             assert type(opt) is kind and opt.param_groups[0]["lr"] == lr, loss
 
@@ -210,8 +212,8 @@ def test_one_look_ahead_step_is_the_optimizers_own_step(images, optimizer):
     """The functional look-ahead reproduces what D's real optimizer would do, state included."""
     import contextlib
 
-    from pipeline.training import d_step
-    from pipeline.training.unrolled import lookahead, snapshot
+    from pipeline.tasks.generate.steps import d_step
+    from pipeline.tasks.generate.unrolled import lookahead, snapshot
 
     recipe = tiny_recipe(loss="ns", train={"optimizer": optimizer, "spectral_norm": True})
     run, batch = _one_step_setup(recipe, images)
@@ -232,8 +234,8 @@ def test_unrolled_gan_second_order_term_reaches_the_generator(images):
     """With look-ahead steps, G's gradient includes how D's update depends on G's samples."""
     import contextlib
 
-    from pipeline.training import g_step
-    from pipeline.training.unrolled import snapshot
+    from pipeline.tasks.generate.steps import g_step
+    from pipeline.tasks.generate.unrolled import snapshot
 
     grads = {}
     for k in (0, 1):
@@ -255,13 +257,13 @@ def test_unrolled_look_ahead_starts_from_d_before_this_iterations_update():
 
     from torch.func import functional_call
 
-    from pipeline.training.setup import setup_run as _setup
-    from pipeline.training.steps import draw_batch, iteration as _step, samples_per_step
+    from pipeline.tasks.generate.setup import setup_run as _setup
+    from pipeline.tasks.generate.steps import draw_batch, iteration as _step, samples_per_step
 
     data = point_data()
     recipe = tiny_recipe(dataset="ring8", arch="toy", loss="minimax", train={"unroll_steps": 1, "z_dim": 2})
     loss = LOSSES.get("minimax")
-    run, _ = _setup(recipe, data, loss, torch.device("cpu"))
+    run = _setup(recipe, data, loss, torch.device("cpu"))
     x = data.x_train
     _step(run, loss, recipe, x, None, contextlib.nullcontext, False, 1)  # Adam's state is no longer empty
     G0, D0 = copy.deepcopy(run.generator), copy.deepcopy(run.discriminator)
@@ -293,7 +295,7 @@ def test_unrolled_look_ahead_starts_from_d_before_this_iterations_update():
 def test_wgan_critic_warm_up_as_in_the_reference():
     """WGAN's reference trains the critic 100 steps per G step for the first 25 G steps and every
     500th, 5 otherwise: 30 G steps make 25 x 100 + 5 x 5 = 2,525 critic steps. Other losses: d_steps."""
-    from pipeline.training import steps as training_steps
+    from pipeline.tasks.generate import steps as training_steps
 
     recipe = tiny_recipe(dataset="ring8", arch="toy", loss="wgan", train={"steps": 30, "batch_size": 4, "z_dim": 2,
                                                                          "log_every": 10, "eval_every": 30})
@@ -330,7 +332,7 @@ def test_each_loss_carries_its_published_generator_noise():
 def test_more_generator_steps_share_the_noise_and_simultaneous_updates_share_the_weights(images, monkeypatch):
     """g_steps: 2 (PacGAN's Stacked MNIST code) runs G twice per iteration on the same z;
     updates: simultaneous (its 2D code) computes D's gradient at the weights G's was computed at."""
-    from pipeline.training import steps as training_steps
+    from pipeline.tasks.generate import steps as training_steps
 
     seen = []
     plain = training_steps.g_step
@@ -366,8 +368,8 @@ def test_toy_training_and_evaluator_rows():
     data = point_data()
     recipe = tiny_recipe(dataset="ring8", arch="toy", train={"steps": 4})
     calls = []
-    result = train(recipe, data, progress=False, evaluator=lambda g: calls.append(1) or {"modes_captured": 3.0},
-                   tracker=NullTracker())
+    result = train(recipe, data, progress=False, tracker=NullTracker(),
+                   checker=GenerateCheck(lambda g: calls.append(1) or {"modes_captured": 3.0}, recipe))
     assert [r["step"] for r in result.eval_rows] == [2, 4] and len(calls) == 2
 
 
@@ -457,7 +459,7 @@ def _count_forwards(module: torch.nn.Module, calls: list) -> None:
 def test_g_noise_reuse_feeds_the_d_steps_fakes_to_the_g_step_with_one_g_forward(images, loss, monkeypatch):
     """fresh: G runs twice a step (no-grad for D, with grad on new noise for G); reuse: once, and
     the G step's D input is exactly the last D step's fakes."""
-    from pipeline.training import loop as training_loop, steps as training_steps
+    from pipeline.tasks.generate import setup as training_setup, steps as training_steps
 
     counts, g_inputs = {}, []
     plain_g_step = training_steps.g_step
@@ -471,15 +473,15 @@ def test_g_noise_reuse_feeds_the_d_steps_fakes_to_the_g_step_with_one_g_forward(
         return logs
 
     monkeypatch.setattr(training_steps, "g_step", recording_g_step)
-    plain_setup = training_loop.setup_run
+    plain_setup = training_setup.setup_run
     g_calls: list = []
 
     def setup(*args):
-        run, spec = plain_setup(*args)
+        run = plain_setup(*args)
         _count_forwards(run.generator, g_calls)
-        return run, spec
+        return run
 
-    monkeypatch.setattr(training_loop, "setup_run", setup)
+    monkeypatch.setattr(training_setup, "setup_run", setup)
     d_steps = 2 if loss == "wgan_gp" else 1
     for mode in ("fresh", "reuse"):
         g_calls.clear()
@@ -497,7 +499,7 @@ def test_g_noise_reuse_feeds_the_d_steps_fakes_to_the_g_step_with_one_g_forward(
 
 
 def test_gradient_norms_are_measured_on_logged_steps_only(images, monkeypatch):
-    from pipeline.training import steps as training_steps
+    from pipeline.tasks.generate import steps as training_steps
 
     measured = []
     plain = training_steps.grad_norm

@@ -17,11 +17,19 @@ from pipeline.errors import ConfigError
 from pipeline.losses import LOSSES
 from pipeline.tasks import TASKS
 from pipeline.tracking import NullTracker
-from pipeline.translate import metrics as tm
-from pipeline.translate.networks import PatchGAN, UNet
-from pipeline.translate.problems import PROBLEMS, edges, inpaint, sr4
-from pipeline.translate.train import Translator, build, generator_loss, HeldOutCheck, train_translator
+from pipeline.metrics import translation as tm
+from pipeline.models.unet import PatchGAN, UNet
+from pipeline.tasks.translate.problems import PROBLEMS, edges, inpaint, sr4
+from pipeline.tasks import train
+from pipeline.tasks.translate.train import HeldOutCheck, Translator, generator_loss
 from pipeline.variants import lab_from_raw, resolve
+
+
+def build(recipe, data, device, task="translate"):
+    """A new run of the task, as `pipeline.tasks.train` builds it."""
+    from pipeline.distributed import World
+
+    return TASKS.get(task).build(recipe, data, device, World())
 
 
 def translate_recipe(**overrides):
@@ -191,8 +199,8 @@ def test_translation_metrics_accuracy_and_per_input_diversity():
 def test_every_loss_trains_a_translator_with_finite_losses(loss):
     recipe = translate_recipe(loss=loss, train={"d_steps": 1, "d_steps_warmup": 0} if "wgan" in loss else {})
     data, tracker = image_data(), NullTracker()
-    tr = train_translator(recipe, data, tracker=tracker, checker=HeldOutCheck(recipe, data, None, torch.device("cpu")),
-                          progress=False)
+    tr = train(recipe, data, tracker=tracker, checker=HeldOutCheck(recipe, data, None, torch.device("cpu")),
+               progress=False)
     assert tracker.images == [("translations", 2), ("translations", 4)]  # input | output | truth, at each check
     assert isinstance(tr, Translator) and tr.step == recipe.train.steps
     keys = {"loss_g", "loss_rec"} | ({"loss_d", "loss_adv"} if loss != "none" else set())
@@ -204,12 +212,12 @@ def test_every_loss_trains_a_translator_with_finite_losses(loss):
 def test_a_killed_translator_resumes_to_the_same_weights(tmp_path):
     recipe = translate_recipe(loss="ns", train={"steps": 4, "checkpoint_every": 2, "log_every": 1})
     data = image_data()
-    straight = train_translator(recipe, data, progress=False)
+    straight = train(recipe, data, progress=False)
     state = tmp_path / "last.pt"
     with pytest.raises(Crash):
-        train_translator(recipe, data, tracker=CrashingTracker(at_step=3), state_path=state, progress=False)
+        train(recipe, data, tracker=CrashingTracker(at_step=3), state_path=state, progress=False)
     assert state.exists()
-    resumed = train_translator(recipe, data, state_path=state, progress=False)
+    resumed = train(recipe, data, state_path=state, progress=False)
     for a, b in zip(straight.generator.parameters(), resumed.generator.parameters()):
         assert torch.equal(a, b)
     assert [r["step"] for r in resumed.log_rows] == [1, 2, 3, 4]
@@ -269,7 +277,7 @@ def cycle_recipe(**overrides):
 
 
 def two_domains():
-    from pipeline.translate.cycle import domains
+    from pipeline.tasks.cycle.translations import domains
 
     a = image_data(n=48, size=28, seed=0)
     b = image_data(n=48, size=8, seed=1)
@@ -278,7 +286,7 @@ def two_domains():
 
 
 def test_cycle_domains_are_resized_to_the_first_domains_size_and_channels_must_agree():
-    from pipeline.translate.cycle import domains
+    from pipeline.tasks.cycle.translations import domains
 
     d = two_domains()
     assert d.b_train.shape[1:] == d.a_train.shape[1:] == (1, 28, 28) and d.b_native == (1, 8, 8)
@@ -289,10 +297,10 @@ def test_cycle_domains_are_resized_to_the_first_domains_size_and_channels_must_a
 
 @pytest.mark.parametrize("identity_weight", [5.0, 0.0])
 def test_cycle_generator_loss_is_gan_plus_weighted_cycle_and_identity_terms(identity_weight):
-    from pipeline.translate.cycle import build, generator_loss
+    from pipeline.tasks.cycle.train import generator_loss
 
     recipe = cycle_recipe(cycle_weight=10.0, identity_weight=identity_weight)
-    m = build(recipe, 1, torch.device("cpu"))
+    m = build(recipe, two_domains(), torch.device("cpu"), "cycle")
     a, b = torch.rand(4, 1, 28, 28) * 2 - 1, torch.rand(4, 1, 28, 28) * 2 - 1
     loss = LOSSES.get("lsgan")
     total, terms, fake_b, fake_a = generator_loss(loss, m, a, b, recipe)
@@ -325,7 +333,6 @@ def test_image_to_image_losses_are_weighed_as_the_reference_code():
 def test_the_image_to_image_networks_are_initialised_and_normalised_as_the_reference():
     """init_weights(net, 'normal', 0.02): conv weights N(0, 0.02), zero biases, batch-norm scales N(1, 0.02); CycleGAN's
     networks use instance norm (per image, no running statistics)."""
-    from pipeline.translate.cycle import build as build_cycle
 
     torch.manual_seed(0)
     g = UNet(1, 64)
@@ -334,7 +341,7 @@ def test_the_image_to_image_networks_are_initialised_and_normalised_as_the_refer
     assert all(not torch.count_nonzero(m.bias) for m in g.modules() if isinstance(m, torch.nn.Conv2d))
     scales = torch.cat([m.weight for m in g.modules() if isinstance(m, torch.nn.BatchNorm2d)])
     assert (scales - 1).abs().max() < 0.1 and scales.std() > 0.01
-    m = build_cycle(cycle_recipe(), 1, torch.device("cpu"))
+    m = build(cycle_recipe(), two_domains(), torch.device("cpu"), "cycle")
     for net in (m.g_ab, m.g_ba, m.d_a, m.d_b):
         kinds = {type(layer).__name__ for layer in net.modules()}
         assert "InstanceNorm2d" in kinds and "BatchNorm2d" not in kinds
@@ -343,7 +350,7 @@ def test_the_image_to_image_networks_are_initialised_and_normalised_as_the_refer
 
 
 def test_the_image_pool_keeps_fifty_past_fakes_and_swaps_half_of_the_new_ones():
-    from pipeline.translate.cycle import ImagePool
+    from pipeline.tasks.cycle.train import ImagePool
 
     pool, gen = ImagePool(4), torch.Generator().manual_seed(0)
     first = torch.arange(3.0).reshape(3, 1, 1, 1)
@@ -362,8 +369,7 @@ def test_the_learning_rate_is_constant_then_falls_linearly_over_the_second_half(
     assert rates[:5] == [1.0] * 5 and rates[5] == pytest.approx(5 / 6) and rates[-1] == pytest.approx(1 / 6)
     assert all(a > b for a, b in zip(rates[4:], rates[5:]))
     assert scheduled_lr(0.5, 9, 10, "constant") == 0.5
-    tr = train_translator(translate_recipe(loss="ns", train={"steps": 4, "lr_g": 1e-3, "lr_d": 1e-3}), image_data(),
-                          progress=False)
+    tr = train(translate_recipe(loss="ns", train={"steps": 4, "lr_g": 1e-3, "lr_d": 1e-3}), image_data(), progress=False)
     assert translate_recipe().train.lr_schedule == "linear_decay"  # the task's default, as pix2pix trains
     assert tr.opt_g.param_groups[0]["lr"] == pytest.approx(1e-3 / 3) == tr.opt_d.param_groups[0]["lr"]
 
@@ -375,10 +381,10 @@ def test_pix2pix_updates_d_and_g_on_one_batch_and_one_output(monkeypatch):
     tr = build(recipe, image_data(), torch.device("cpu"))
     tr.generator.register_forward_hook(lambda m, args, out: calls.append(out.detach().clone()))
     tr.discriminator.register_forward_hook(lambda m, args, out: d_inputs.append(args[1].detach().clone()))
-    import pipeline.translate.train as translate_train
+    import pipeline.tasks.translate.train as translate_train
 
     monkeypatch.setattr(translate_train, "build", lambda *a, **k: tr)
-    train_translator(recipe, image_data(), progress=False)
+    train(recipe, image_data(), progress=False)
     assert len(calls) == 3  # one G forward per step (the check is off: no held-out checker)
     for step in range(3):  # D's real, D's fake, G's fake: the one output twice
         real, fake, g_fake = d_inputs[3 * step:3 * step + 3]
@@ -386,7 +392,7 @@ def test_pix2pix_updates_d_and_g_on_one_batch_and_one_output(monkeypatch):
 
 
 def test_cycle_metrics_of_identity_generators():
-    from pipeline.translate.cycle import Translations, cycle_metrics
+    from pipeline.tasks.cycle.translations import Translations, cycle_metrics
 
     n = 40
     a = -torch.ones(n, 1, 28, 28)
@@ -403,12 +409,12 @@ def test_cycle_metrics_of_identity_generators():
 
 
 def test_a_cyclegan_trains_with_finite_losses_and_resumes_to_the_same_weights(tmp_path):
-    from pipeline.translate.cycle import train_cycle
+    from pipeline.tasks.cycle.train import CycleCheck
 
     recipe = cycle_recipe(train={"steps": 4, "checkpoint_every": 2, "log_every": 1})
     d = two_domains()
     tracker = NullTracker()
-    straight = train_cycle(recipe, d, tracker=tracker, progress=False)
+    straight = train(recipe, d, tracker=tracker, checker=CycleCheck(recipe, d, (None, None)), progress=False)
     row = straight.log_rows[-1]
     assert {"loss_g", "loss_adv", "loss_cycle", "loss_identity", "loss_d", "loss_d_a", "loss_d_b"} <= set(row)
     assert all(math.isfinite(v) for v in row.values()) and straight.d_updates == 4
@@ -416,8 +422,8 @@ def test_a_cyclegan_trains_with_finite_losses_and_resumes_to_the_same_weights(tm
     assert tracker.images == [("translations", 2), ("translations", 4)]
     state = tmp_path / "last.pt"
     with pytest.raises(Crash):
-        train_cycle(recipe, d, tracker=CrashingTracker(at_step=3), state_path=state, progress=False)
-    resumed = train_cycle(recipe, d, state_path=state, progress=False)
+        train(recipe, d, tracker=CrashingTracker(at_step=3), state_path=state, progress=False)
+    resumed = train(recipe, d, state_path=state, progress=False)
     for name in ("g_ab", "g_ba", "d_a", "d_b"):  # all four networks, and the pools of past fakes
         for a, b in zip(getattr(straight, name).parameters(), getattr(resumed, name).parameters()):
             assert torch.equal(a, b), name
@@ -444,7 +450,7 @@ def test_translator_checkpoints_load_as_translators_and_are_refused_as_generator
     from pipeline import paths
     from pipeline.checkpoint import load_generator
     from pipeline.errors import CheckpointError
-    from pipeline.translate.stages import load_translator, save_translator, translate
+    from pipeline.tasks.translate.task import load_translator, save_translator, translate
 
     monkeypatch.chdir(tmp_path)
     recipe = translate_recipe(loss="ns")

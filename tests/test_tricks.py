@@ -14,7 +14,7 @@ from pipeline.errors import ConfigError
 from pipeline.losses import feature_matching
 from pipeline.models import ModelSpec, build_models
 from pipeline.models.common import MinibatchDiscrimination, MinibatchStd
-from pipeline.training import train
+from pipeline.tasks import train
 from pipeline.training.historical import HistoricalAverage
 
 
@@ -152,7 +152,7 @@ def test_each_trick_reaches_training_and_changes_it(train_options, monkeypatch):
 def test_feature_matching_is_what_g_minimises(monkeypatch):
     """The logged G loss is the feature-matching distance the step computed (a mean over the log interval), on D's
     features of real and generated points: not D's output."""
-    import pipeline.training.steps as training_steps
+    import pipeline.tasks.generate.steps as training_steps
 
     seen = []
     plain = training_steps.feature_matching

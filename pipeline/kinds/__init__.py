@@ -3,9 +3,9 @@
 A kind owns what training and evaluation need: the protocol's sample counts, its mode-collapse
 metrics, what the mode histogram counts, and what the classifier (the measuring instrument) is
 trained on. How a kind is shown (its sample figure, the report's caveat) is registered by the
-kind's name in `pipeline.report.kind_views`, so a figure or caption edit never reruns training.
+kind's name in `pipeline.figures.kinds`, so a figure or caption edit never reruns training.
 A dataset source names its kind; adding a kind is one module here, one registration line, and its
-sample figure in `report/kind_views.py`.
+sample figure in `figures/kinds.py`.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from pipeline.config import flatten
 from pipeline.data import load_prepared
 from pipeline.io import read_json
 from pipeline.kinds import kind_of
-from pipeline.report import plots
+from pipeline.figures import plots
 from pipeline.report.aggregate import (
     HIDDEN,
     PairwiseTest,
@@ -30,7 +30,7 @@ from pipeline.report.aggregate import (
     pairwise,
     summary_file,
 )
-from pipeline.report.kind_views import report_note
+from pipeline.figures.kinds import report_note
 from pipeline.variants import Lab, Variant
 
 RESOLVED_KEYS = ("optimizer", "lr_g", "lr_d", "betas", "d_steps", "d_steps_warmup", "g_steps", "g_noise", "batch_size",
@@ -277,8 +277,8 @@ def translation_figures(lab: Lab, sections: list[VariantSection], figures_dir: P
     input | each variant's output | truth (the course's point: an L1 model blurs, L1 + GAN commits)."""
     from pipeline.images import from_uint8, save_png
     from pipeline.io import load_torch
-    from pipeline.translate.problems import PROBLEMS, comparison_grid
-    from pipeline.translate.stages import SHOWN_FILE
+    from pipeline.tasks.translate.problems import PROBLEMS, comparison_grid
+    from pipeline.tasks.translate.task import SHOWN_FILE
 
     groups: dict[tuple[str, str], list[tuple[str, Path]]] = {}
     for section in sections:

@@ -1,19 +1,15 @@
-"""GAN training, one concern a file:
+"""The one training loop and what every task's training shares:
 
-- `setup.py`: the networks a recipe describes, their optimizers, the data on the device, and `Run`,
-  the run's mutable state
-- `steps.py`: one D step, one G step, and the iteration that schedules them
-- `unrolled.py`: the unrolled GAN's differentiable look-ahead of D
-- `ema.py`: the moving average of G's weights
-- `loop.py`: `train`, the loop that resumes, logs, checks and checkpoints
+- `loop.py`: `run_loop`, which resumes, drives a task's iterations, logs, checks and checkpoints (`TaskRun` and
+  `Check` are what a task provides)
+- `parts.py`: the critic-step schedule and freezing a player while the other's graph is built
+- `historical.py`: historical averaging, hooked into an optimizer
 
+Each task's own training lives in its package (`pipeline.tasks.<name>`); `pipeline.tasks.train` trains any of them.
 The resumable state's file format lives with the other formats, in `pipeline.checkpoint`.
 """
 
-from pipeline.training.ema import Ema
-from pipeline.training.loop import Evaluator, TrainResult, train
-from pipeline.training.setup import make_optimizers, model_spec
-from pipeline.training.steps import critic_steps, d_step, draw_batch, g_step, samples_per_step
+from pipeline.training.loop import Check, TaskRun, run_loop
+from pipeline.training.parts import critic_steps, frozen
 
-__all__ = ["Ema", "Evaluator", "TrainResult", "critic_steps", "d_step", "draw_batch", "g_step", "make_optimizers",
-           "model_spec", "samples_per_step", "train"]
+__all__ = ["Check", "TaskRun", "critic_steps", "frozen", "run_loop"]

@@ -7,7 +7,7 @@ import torch
 from torch import Tensor
 
 from pipeline.data import Prepared
-from pipeline.semi.networks import SemiDiscriminator
+from pipeline.tasks.semi.networks import SemiDiscriminator
 
 
 @torch.no_grad()

@@ -9,9 +9,8 @@ gradients (`frozen`); gradient norms are computed on logged steps only.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import Any, Callable
 
 import torch
 import torch.nn as nn
@@ -21,10 +20,8 @@ from torch.func import functional_call
 from pipeline.config import Recipe
 from pipeline.distributed import local
 from pipeline.losses import GanLoss, feature_matching, gradient_penalty
-from pipeline.training.unrolled import DSnapshot, lookahead, snapshot
-
-if TYPE_CHECKING:
-    from pipeline.training.setup import Run
+from pipeline.tasks.generate.unrolled import DSnapshot, lookahead, snapshot
+from pipeline.training.parts import critic_steps, frozen
 
 
 @dataclass
@@ -49,20 +46,6 @@ def samples_per_step(recipe: Recipe) -> int:
     """Samples of each kind (real, fake) one step draws: PacGAN's D judges `batch_size` packs of
     `pac` samples each, as in the PacGAN reference, so packing does not shrink D's batch."""
     return recipe.train.batch_size * recipe.train.pac
-
-
-WARMUP_G_STEPS, WARMUP_EVERY = 25, 500  # WGAN's reference: 100 critic steps while gen_iterations < 25 or % 500 == 0
-
-
-def critic_steps(recipe: Recipe, step: int) -> int:
-    """D updates before generator step `step` (1-based): `d_steps`, or `d_steps_warmup` for the first
-    25 generator steps and every 500th after (the WGAN reference's schedule, so the critic is near
-    optimal when G learns from it)."""
-    t = recipe.train
-    g_iterations = step - 1  # the reference counts from 0
-    if t.d_steps_warmup and (g_iterations < WARMUP_G_STEPS or g_iterations % WARMUP_EVERY == 0):
-        return t.d_steps_warmup
-    return t.d_steps
 
 
 def _output_stats(loss: GanLoss, real_out: Tensor, fake_out: Tensor) -> dict[str, Tensor]:
@@ -116,20 +99,6 @@ def d_step(generator: nn.Module, discriminator: nn.Module, opt_d: torch.optim.Op
     return logs
 
 
-@contextmanager
-def frozen(module: nn.Module) -> Iterator[None]:
-    """No gradients for `module`'s parameters while the graph is built: the G step's backward then
-    computes only what reaches G, not D's weight gradients (which the next D step would discard)."""
-    params = [p for p in module.parameters() if p.requires_grad]
-    for p in params:
-        p.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for p in params:
-            p.requires_grad_(True)
-
-
 def g_step(generator: nn.Module, discriminator: nn.Module, opt_g: torch.optim.Optimizer, loss: GanLoss,
            batch: Batch, autocast: Callable[[], Any], recipe: Recipe | None = None,
            before: DSnapshot | None = None, fake: Tensor | None = None,
@@ -180,7 +149,7 @@ def _unrolled_generator_loss(discriminator: nn.Module, before: DSnapshot, loss: 
     return -d_loss(critic) if loss.zero_sum else loss.generator(critic(fake, batch.y_fake).float())
 
 
-def iteration(run: Run, loss: GanLoss, recipe: Recipe, x: Tensor, y: Tensor | None, autocast: Callable[[], Any],
+def iteration(run: Any, loss: GanLoss, recipe: Recipe, x: Tensor, y: Tensor | None, autocast: Callable[[], Any],
           measure: bool, d_steps: int) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
     """One iteration: `d_steps` critic updates, then `g_steps` generator updates on one noise draw.
 
@@ -213,7 +182,7 @@ def iteration(run: Run, loss: GanLoss, recipe: Recipe, x: Tensor, y: Tensor | No
     return d_logs, g_logs
 
 
-def simultaneous_iteration(run: Run, loss: GanLoss, recipe: Recipe, x: Tensor, y: Tensor | None,
+def simultaneous_iteration(run: Any, loss: GanLoss, recipe: Recipe, x: Tensor, y: Tensor | None,
                        autocast: Callable[[], Any], measure: bool, n: int) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
     """G's and D's gradients at the same (G, D) on one batch, then both updates (ALI's training
     algorithm, which PacGAN's 2D experiments use): G steps first against the current D, then D

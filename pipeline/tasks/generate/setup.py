@@ -1,9 +1,11 @@
-"""Set-up: the networks a recipe describes, their optimizers, the data on the device, and the
-run's mutable state (`Run`: everything a checkpoint saves to resume)."""
+"""Set-up: the networks a recipe describes, their optimizers, the data on the device, and the run (`Run`: what
+changes during training, and the generate task's side of the training loop's contract,
+`pipeline.training.loop.TaskRun`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Any, Callable
 
 import torch
 import torch.nn as nn
@@ -12,13 +14,17 @@ from torch import Tensor
 from pipeline import distributed
 from pipeline.config import Recipe
 from pipeline.data import Prepared
+from pipeline.device import autocast_factory
 from pipeline.distributed import World
 from pipeline.errors import ConfigError
 from pipeline.losses import GanLoss
 from pipeline.models import ModelSpec, build_models
 from pipeline.optim import OPTIMIZERS
-from pipeline.training.ema import Ema
+from pipeline.tasks.generate.ema import Ema
+from pipeline.tasks.generate.steps import iteration, samples_per_step
 from pipeline.training.historical import HistoricalAverage
+from pipeline.training.loop import RunCounters
+from pipeline.training.parts import critic_steps
 
 
 def model_spec(recipe: Recipe, prepared: Prepared, loss: GanLoss) -> ModelSpec:
@@ -44,8 +50,19 @@ def make_optimizers(recipe: Recipe, generator: nn.Module, discriminator: nn.Modu
 
 
 @dataclass
-class Run:
-    """Everything that changes during training (and is saved to resume)."""
+class TrainResult:
+    generator: nn.Module            # the weights to sample from (the EMA copy when train.ema > 0)
+    discriminator: nn.Module
+    spec: Any                       # pipeline.models.ModelSpec
+    log_rows: list[dict[str, float]]
+    eval_rows: list[dict[str, float]]
+    resumed_from: int = 0
+    d_updates: int = 0              # critic updates in all (d_steps per G step, more during WGAN's warm-up)
+
+
+@dataclass
+class Run(RunCounters):
+    """Everything that changes during training (and is saved to resume), and how one iteration goes."""
 
     generator: nn.Module
     discriminator: nn.Module
@@ -53,23 +70,54 @@ class Run:
     opt_g: torch.optim.Optimizer
     opt_d: torch.optim.Optimizer
     gen: torch.Generator
-    step: int = 0
-    d_updates: int = 0                # critic updates so far
-    train_seconds: float = 0.0        # wall-clock seconds spent training so far (checks excluded)
-    log_rows: list[dict[str, float]] = field(default_factory=list)
-    eval_rows: list[dict[str, float]] = field(default_factory=list)
     g_fast: nn.Module | None = None   # the G and D the steps call: compiled (train.compile), in DDP (nproc > 1)
     d_fast: nn.Module | None = None
-    world: World = World()
     historical: tuple[HistoricalAverage, HistoricalAverage] | None = None  # G's and D's (train.historical_averaging)
+    recipe: Recipe | None = None
+    loss: GanLoss | None = None
+    spec: ModelSpec | None = None
+    x: Tensor | None = None           # the training set on the device (this rank's shard)
+    y: Tensor | None = None
+    autocast: Callable[[], Any] | None = None
 
     @property
     def sampler(self) -> nn.Module:
         return self.ema.module if self.ema is not None else self.generator
 
+    def iteration(self, step: int, logged: bool) -> dict[str, Tensor]:
+        d_logs, g_logs = iteration(self, self.loss, self.recipe, self.x, self.y, self.autocast, logged,
+                                   critic_steps(self.recipe, step))
+        if self.ema is not None:
+            self.ema.update(self.generator)
+        return {**d_logs, **g_logs}
+
+    def row_extras(self) -> dict[str, float]:
+        return {"lr_g": self.opt_g.param_groups[0]["lr"], "lr_d": self.opt_d.param_groups[0]["lr"]}
+
+    def images_seen(self) -> int:
+        """Real images D has seen (one batch of packs a critic update)."""
+        return self.d_updates * samples_per_step(self.recipe)
+
+    def costs(self) -> dict[str, float]:
+        """The x-axes of an equal-cost comparison: real images D has seen, and seconds of training."""
+        return {"images_d": self.images_seen(), "seconds": round(self.train_seconds, 3)}
+
+    def modules(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"generator": self.generator, "discriminator": self.discriminator,
+                               "opt_g": self.opt_g, "opt_d": self.opt_d}
+        if self.ema is not None:
+            out["ema"] = self.ema
+        if self.historical is not None:
+            out.update(historical_g=self.historical[0], historical_d=self.historical[1])
+        return out
+
+    def finish(self) -> Any:
+        return TrainResult(self.sampler, self.discriminator, self.spec, self.log_rows, self.eval_rows,
+                           self.resumed_from, self.d_updates)
+
 
 def setup_run(recipe: Recipe, prepared: Prepared, loss: GanLoss, device: torch.device,
-           world: World = World()) -> tuple[Run, ModelSpec]:
+              world: World = World()) -> Run:
     torch.manual_seed(recipe.seed)  # the same initial weights on every rank
     spec = model_spec(recipe, prepared, loss)
     generator, discriminator = build_models(recipe.arch, spec)
@@ -95,8 +143,10 @@ def setup_run(recipe: Recipe, prepared: Prepared, loss: GanLoss, device: torch.d
     g_fast, d_fast = distributed.wrap(generator, world, device), distributed.wrap(discriminator, world, device)
     if recipe.train.compile:  # fixed shapes: one graph per mode (training/no-grad) and input, compiled once
         g_fast, d_fast = torch.compile(g_fast, dynamic=False), torch.compile(d_fast, dynamic=False)
+    x, y = device_data(prepared, device, world)
     return Run(generator, discriminator, ema, opt_g, opt_d, gen, g_fast=g_fast, d_fast=d_fast, world=world,
-               historical=historical), spec
+               historical=historical, recipe=recipe, loss=loss, spec=spec, x=x, y=y,
+               autocast=autocast_factory(recipe.train.precision, device))
 
 
 def device_data(prepared: Prepared, device: torch.device, world: World) -> tuple[Tensor, Tensor | None]:

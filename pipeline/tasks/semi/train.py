@@ -4,33 +4,34 @@ batch, or the loss's G term with `train.g_objective: adversarial`). The unlabell
 permutation of the training set every epoch (two independent walks, one for D, one for G; the last partial batch of
 an epoch is dropped); the labelled batch is the labelled set tiled in random permutations, so with 100 labels and
 batches of 100 every batch holds each labelled image once. D's parameters are averaged as the reference tests them
-(`ParameterAverage`). The state is saved every `checkpoint_every` steps and a matching one is resumed: the batches
-are a function of the seed and the step, so a resumed run draws what the uninterrupted one did."""
+(`ParameterAverage`). `SemiRun` is the run the training loop drives (`pipeline.training.loop`), `SemiCheck` its
+held-out error; the batches are a function of the seed and the step, so a resumed run draws what the uninterrupted
+one did."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+import contextlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
 
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
 
 from pipeline.data import Prepared
+from pipeline.distributed import World
 from pipeline.device import autocast_factory
 from pipeline.errors import ConfigError
 from pipeline.kinds import kind_of
 from pipeline.losses import feature_matching
 from pipeline.optim import OPTIMIZERS
-from pipeline.semi.metrics import count_errors
-from pipeline.semi.networks import SemiDiscriminator, SemiGenerator, discriminator_loss, real_probability
-from pipeline.tasks import TASKS
-from pipeline.tracking import TRAIN_EVAL, NullTracker, Tracker, in_section
+from pipeline.tasks.semi.metrics import count_errors
+from pipeline.tasks.semi.networks import SemiDiscriminator, SemiGenerator, discriminator_loss, real_probability
 from pipeline.training.historical import HistoricalAverage
-from pipeline.training.steps import frozen
-from pipeline.translate.train import LossLog, resume, save_state
-from pipeline.variants import ResolvedRecipe, for_this_machine
+from pipeline.training.loop import RunCounters
+from pipeline.training.parts import frozen
+
+if TYPE_CHECKING:
+    from pipeline.config import ResolvedRecipe
 
 
 INIT_BATCH = 500  # real images D's data-dependent initialisation sees (the paper's code: 500)
@@ -103,7 +104,10 @@ def labelled_subset(labels: Tensor, per_class: int, seed: int) -> Tensor:
 
 
 @dataclass
-class SemiRun:
+class SemiRun(RunCounters):
+    """A semi-supervised GAN's training run (`pipeline.training.loop.TaskRun`): G, the K-class D, their optimisers,
+    D's running average, the labelled indices and the training images on the device."""
+
     generator: SemiGenerator
     discriminator: SemiDiscriminator
     opt_g: torch.optim.Optimizer
@@ -112,10 +116,11 @@ class SemiRun:
     labelled: Tensor                    # indices into the training set
     d_average: ParameterAverage         # the D the reference tests
     historical: tuple[HistoricalAverage, HistoricalAverage] | None = None
-    step: int = 0
-    d_updates: int = 0
-    log_rows: list[dict[str, float]] = field(default_factory=list)
-    eval_rows: list[dict[str, float]] = field(default_factory=list)
+    recipe: Any = None
+    loss: Any = None
+    x: Tensor | None = None             # the training images and labels on the device
+    y: Tensor | None = None
+    autocast: Callable[[], Any] = contextlib.nullcontext
 
     def modules(self) -> dict[str, Any]:
         out: dict[str, Any] = {"generator": self.generator, "discriminator": self.discriminator,
@@ -124,9 +129,59 @@ class SemiRun:
             out.update(historical_g=self.historical[0], historical_d=self.historical[1])
         return out
 
+    def iteration(self, step: int, logged: bool) -> dict[str, Tensor]:
+        """One D update on a labelled, an unlabelled and a generated batch, then one G update."""
+        t, recipe, loss, autocast = self.recipe.train, self.recipe, self.loss, self.autocast
+        x, y, device = self.x, self.y, self.x.device
+        x_lab, y_lab = x[self.labelled], y[self.labelled]
+        lab = tiled_batch(len(x_lab), t.batch_size, step, recipe.seed).to(device)
+        unl = epoch_batch(len(x), t.batch_size, step, recipe.seed).to(device)
+        unl2 = epoch_batch(len(x), t.batch_size, step, recipe.seed + 7919).to(device)  # G's own walk
+        z = torch.randn(t.batch_size, t.z_dim, device=device, generator=self.gen)
+        with autocast():
+            with torch.no_grad():
+                fake = self.generator(z)
+            logits_lab = self.discriminator(x_lab[lab])
+            logits_unl, logits_gen = self.discriminator(x[unl]), self.discriminator(fake)
+            loss_d, terms = discriminator_loss(logits_lab, y_lab[lab], logits_unl, logits_gen, loss.discriminator,
+                                               1.0 - t.label_smoothing)
+        self.opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        self.opt_d.step()
+        self.d_average.update()
+        self.d_updates += 1
+        z = torch.randn(t.batch_size, t.z_dim, device=device, generator=self.gen)
+        with autocast(), frozen(self.discriminator):
+            fake = self.generator(z)
+            if t.g_objective == "feature_matching":
+                with torch.no_grad():
+                    real_features = self.discriminator.hidden(x[unl2])
+                loss_g = feature_matching(real_features, self.discriminator.hidden(fake))
+            else:
+                loss_g = loss.generator(torch.logsumexp(self.discriminator(fake).float(), dim=1))
+        self.opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        self.opt_g.step()
+        batch_error = (logits_lab.detach().argmax(1) != y_lab[lab]).float().mean()
+        return {"loss_d": loss_d.detach(), **terms, "loss_g": loss_g.detach(), "train_error_labelled": batch_error,
+                "d_real": real_probability(logits_unl.detach()).mean(),
+                "d_fake": real_probability(logits_gen.detach()).mean()}
 
-def build(recipe: ResolvedRecipe, prepared: Prepared, device: torch.device) -> SemiRun:
+    def images_seen(self) -> int:
+        return self.step * self.recipe.train.batch_size
+
+    def finish(self) -> "SemiRun":
+        self.generator.eval()
+        self.discriminator.eval()
+        return self
+
+
+def build(recipe: ResolvedRecipe, prepared: Prepared, device: torch.device, loss: Any,
+          world: World = World()) -> SemiRun:
     t = recipe.train
+    if len(prepared.x_train) < t.batch_size:
+        raise ConfigError(f"train.batch_size {t.batch_size} is larger than {prepared.name!r}'s "
+                          f"{len(prepared.x_train)} training images")
     torch.manual_seed(recipe.seed)
     generator = SemiGenerator(t.z_dim, prepared.data_shape, uniform=t.z_dist == "uniform").to(device)
     discriminator = SemiDiscriminator(prepared.data_shape, prepared.num_classes).to(device)
@@ -143,7 +198,9 @@ def build(recipe: ResolvedRecipe, prepared: Prepared, device: torch.device) -> S
         historical[0].attach(opt_g)
         historical[1].attach(opt_d)
     return SemiRun(generator, discriminator, opt_g, opt_d, torch.Generator(device=device).manual_seed(recipe.seed),
-                   labelled.to(device), ParameterAverage(discriminator), historical)
+                   labelled.to(device), ParameterAverage(discriminator), historical, recipe, loss,
+                   prepared.x_train.to(device), prepared.y_train.to(device), autocast_factory(t.precision, device),
+                   world=world)
 
 
 def check_semi_data(prepared: Prepared) -> None:
@@ -152,73 +209,17 @@ def check_semi_data(prepared: Prepared) -> None:
                           f"(choose mnist, mnist5k, fashion_mnist, digits or cifar10)")
 
 
-def train_semi(recipe: ResolvedRecipe, prepared: Prepared, *, variant: str = "variant",
-               tracker: Tracker | None = None, state_path: Path | None = None, progress: bool = True) -> SemiRun:
-    recipe = for_this_machine(recipe)
-    tracker = tracker or NullTracker()
-    check_semi_data(prepared)
-    t = recipe.train
-    device = torch.device(t.device)
-    loss = TASKS.get("semi").loss(recipe.loss)
-    run = build(recipe, prepared, device)
-    start = resume(run, recipe, state_path)
-    x, y = prepared.x_train.to(device), prepared.y_train.to(device)
-    x_lab, y_lab = x[run.labelled], y[run.labelled]
-    check_n = min(t.eval_samples, len(prepared.x_test))
-    x_check, y_check = prepared.x_test[:check_n], prepared.y_test[:check_n]
-    autocast = autocast_factory(t.precision, device)
-    log = LossLog(variant, tracker)
-    bar = tqdm(total=t.steps, initial=start, desc=f"train {variant}", disable=None if progress else True, unit="step")
+class SemiCheck:
+    """The held-out classification error of the averaged D (what the reference tests) and of the raw D, on the first
+    `train.eval_samples` test images."""
 
-    if len(x) < t.batch_size:
-        raise ConfigError(f"train.batch_size {t.batch_size} is larger than {prepared.name!r}'s {len(x)} training images")
-    for step in range(start + 1, t.steps + 1):
-        lab = tiled_batch(len(x_lab), t.batch_size, step, recipe.seed).to(device)
-        unl = epoch_batch(len(x), t.batch_size, step, recipe.seed).to(device)
-        unl2 = epoch_batch(len(x), t.batch_size, step, recipe.seed + 7919).to(device)  # G's own walk
-        z = torch.randn(t.batch_size, t.z_dim, device=device, generator=run.gen)
-        with autocast():
-            with torch.no_grad():
-                fake = run.generator(z)
-            logits_lab = run.discriminator(x_lab[lab])
-            logits_unl, logits_gen = run.discriminator(x[unl]), run.discriminator(fake)
-            loss_d, terms = discriminator_loss(logits_lab, y_lab[lab], logits_unl, logits_gen, loss.discriminator,
-                                               1.0 - t.label_smoothing)
-        run.opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        run.opt_d.step()
-        run.d_average.update()
-        run.d_updates += 1
-        z = torch.randn(t.batch_size, t.z_dim, device=device, generator=run.gen)
-        with autocast(), frozen(run.discriminator):
-            fake = run.generator(z)
-            if t.g_objective == "feature_matching":
-                with torch.no_grad():
-                    real_features = run.discriminator.hidden(x[unl2])
-                loss_g = feature_matching(real_features, run.discriminator.hidden(fake))
-            else:
-                loss_g = loss.generator(torch.logsumexp(run.discriminator(fake).float(), dim=1))
-        run.opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        run.opt_g.step()
-        batch_error = (logits_lab.detach().argmax(1) != y_lab[lab]).float().mean()
-        log.add({"loss_d": loss_d.detach(), **terms, "loss_g": loss_g.detach(), "train_error_labelled": batch_error,
-                 "d_real": real_probability(logits_unl.detach()).mean(),
-                 "d_fake": real_probability(logits_gen.detach()).mean()})
-        run.step = step
-        bar.update()
-        if step % t.log_every == 0 or step == t.steps:
-            run.log_rows.append(log.flush(step))
-            bar.set_postfix(loss_d=f"{run.log_rows[-1]['loss_d']:.3f}", loss_g=f"{run.log_rows[-1]['loss_g']:.3f}")
-        if step % t.eval_every == 0 or step == t.steps:  # the averaged D, as the reference tests, and the raw one
-            row = {"step": step, "test_error": count_errors(run.d_average.averaged(), x_check, y_check) / check_n,
-                   "test_error_raw": count_errors(run.discriminator, x_check, y_check) / check_n,
-                   "images_seen": step * t.batch_size}
-            run.eval_rows.append(row)
-            tracker.log_metrics(in_section(TRAIN_EVAL, {k: row[k] for k in ("test_error", "test_error_raw")}), step)
-        if state_path is not None and step % t.checkpoint_every == 0 and step < t.steps:
-            save_state(run, recipe, state_path)
-    bar.close()
-    run.generator.eval()
-    run.discriminator.eval()
-    return run
+    def __init__(self, recipe: ResolvedRecipe, prepared: Prepared) -> None:
+        n = min(recipe.train.eval_samples, len(prepared.x_test))
+        self.x, self.y, self.n = prepared.x_test[:n], prepared.y_test[:n], n
+
+    def __call__(self, run: SemiRun) -> dict[str, float]:
+        return {"test_error": count_errors(run.d_average.averaged(), self.x, self.y) / self.n,
+                "test_error_raw": count_errors(run.discriminator, self.x, self.y) / self.n}
+
+    def picture(self, run: SemiRun) -> None:
+        return None

@@ -1,5 +1,6 @@
-"""pix2pix's networks, sized for the lab's small images (sides divisible by 4, 28x28 for the digits), initialised as the
-reference's `init_weights(net, 'normal', 0.02)`, with batch norm (pix2pix) or instance norm (CycleGAN).
+"""The image-to-image tasks' networks (translate and cycle): pix2pix's, sized for the lab's small images (sides
+divisible by 4, 28x28 for the digits), initialised as the reference's `init_weights(net, 'normal', 0.02)`, with batch
+norm (pix2pix) or instance norm (CycleGAN).
 
 - `UNet`: an encoder-decoder whose decoder sees the encoder's features at the same scale (skip
   connections), so the input's layout passes through. pix2pix gives G no z (it found G ignores one);

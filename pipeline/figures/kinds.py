@@ -39,7 +39,7 @@ def point_samples(generator: nn.Module, spec: "ModelSpec", prepared: "Prepared",
                   path: Path, device: torch.device | str = "cpu") -> None:
     """2,500 generated points over the real mixture and its modes."""
     from pipeline.kinds.points import PROTOCOL_SAMPLES
-    from pipeline.report.plots import scatter_points
+    from pipeline.figures.plots import scatter_points
     from pipeline.sampling import generate
 
     samples, _ = generate(generator, PROTOCOL_SAMPLES, spec.z_dim, spec.num_classes, seed=seed, device=device)
