@@ -9,19 +9,21 @@ from pipeline import paths
 from pipeline.config import DataConfig
 from pipeline.data import prepare_dataset, save_prepared
 from pipeline.errors import ConfigError
+from pipeline.tasks import task_keys
 from pipeline.variants import Lab, load_lab
 from stages._common import run
 
 
 def data_configs(lab: Lab) -> dict[str, DataConfig]:
-    """dataset -> its data section; two variants may not prepare one dataset two ways (the translation
-    problem, `data.translate`, and task semi's labelled subset, `data.labels_per_class`, are built from the
-    prepared images at training time: they may differ). A CycleGAN's
-    second domain (`data.cycle_with`) is prepared with its first domain's section."""
+    """dataset -> its data section; two variants may not prepare one dataset two ways. The data keys of a task's
+    own (`Task.keys`: the translation problem, task semi's labelled subset...) are built from the prepared images
+    at training time, so they may differ. A CycleGAN's second domain (`data.cycle_with`) is prepared with its first
+    domain's section."""
+    own = {key.split(".", 1)[1]: unused for key, (_, unused) in task_keys().items() if key.startswith("data.")}
     configs: dict[str, DataConfig] = {}
     for name, variant in lab.variants.items():
         recipe = variant.recipe
-        data = dataclasses.replace(recipe.data, translate=None, cycle_with=None, labels_per_class=None)
+        data = dataclasses.replace(recipe.data, **own)
         seen = configs.setdefault(recipe.dataset, data)
         if seen != data:
             raise ConfigError(f"variants.{name}: overrides data: for dataset {recipe.dataset!r} differently from "

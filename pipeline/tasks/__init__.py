@@ -71,8 +71,9 @@ def train(recipe: Any, data: Any, *, variant: str = "variant", tracker: Any = No
     task.check_data(data)
     world = world_from_env()
     device = rank_device(torch.device(recipe.train.device), world)
-    if world.size > 1 and recipe.task != "generate":
-        raise ConfigError(f"train.nproc: task {recipe.task!r} trains in one process")
+    if world.size > 1 and not task.data_parallel:
+        raise ConfigError(f"train.nproc: task {recipe.task!r} trains in one process; tasks that train in several: "
+                          f"{', '.join(n for n in TASKS.names() if TASKS.get(n).data_parallel)}")
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     distributed.start(world, device, recipe.train.batch_size * recipe.train.pac)

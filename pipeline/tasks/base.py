@@ -57,6 +57,7 @@ class Task:
     gan_losses: tuple[str, ...] | None = None  # the GAN losses it can train with (None: every registered one)
     default_optimizer: str | None = None  # what `train.optimizer: auto` means for it (None: the loss's optimizer)
     lr_schedule: str | None = None  # what `train.lr_schedule: null` means for it (None: the key does not apply)
+    data_parallel: bool = False     # trains in several processes (torchrun, `train.nproc`)
 
     def loss(self, name: str, key: str = "loss") -> "GanLoss":
         """The loss `name` for this task; the error lists the task's valid losses."""

@@ -46,7 +46,7 @@ class GenerateCheck:
 
 class GenerateTask(Task):
     def __init__(self) -> None:
-        super().__init__("generate", KEYS, g_objective="adversarial")
+        super().__init__("generate", KEYS, g_objective="adversarial", data_parallel=True)
 
     def build(self, recipe: Any, data: Any, device: torch.device, world: Any) -> Any:
         from pipeline.tasks.generate.setup import setup_run
