@@ -16,9 +16,10 @@ from __future__ import annotations
 import csv
 import hashlib
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 import torch
 import torch.nn as nn
@@ -70,7 +71,7 @@ def read_generator_checkpoint(path: str | Path) -> tuple[dict[str, Tensor], Gene
     """(weights, header) of a generator checkpoint; CheckpointError when the file is not one."""
     from pipeline.models import ModelSpec
 
-    try:
+    with reading_checkpoint(path, "generator"):
         ckpt = load_torch(path)
         if ckpt.get("task") in ("translate", "cycle"):
             raise CheckpointError(f"{path} is a translator (task {ckpt['task']}), not a generator of images from noise; "
@@ -80,13 +81,22 @@ def read_generator_checkpoint(path: str | Path) -> tuple[dict[str, Tensor], Gene
                                   f"samples are in reports/variants/<variant>/seed<s>/samples.png")
         meta = GeneratorCheckpoint(ModelSpec.from_dict(ckpt["spec"]), ckpt["arch"], ckpt["variant"], ckpt["recipe"],
                                    ckpt["class_names"])
-        return ckpt["state_dict"], meta
+    return ckpt["state_dict"], meta
+
+
+@contextmanager
+def reading_checkpoint(path: str | Path, what: str) -> Iterator[None]:
+    """Whatever goes wrong reading the checkpoint at `path` inside the block becomes one CheckpointError that names
+    the file, says it is not a readable `what` checkpoint and how to get a good one."""
+    try:
+        yield
     except FileNotFoundError:
         raise CheckpointError(f"{path} does not exist") from None
     except CheckpointError:
         raise
     except Exception as exc:  # truncated, corrupt, another program's file, or written by an old version
-        raise CheckpointError(f"{path} is not a readable generator checkpoint ({type(exc).__name__}: {exc}); "
+        first = (str(exc).strip().splitlines() or [""])[0]  # torch's unpickling errors run to a dozen lines
+        raise CheckpointError(f"{path} is not a readable {what} checkpoint ({type(exc).__name__}: {first}); "
                               f"restore it with `dvc checkout` or retrain with `dvc repro -f train@<variant>-<seed>`") from None
 
 

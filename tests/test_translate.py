@@ -467,3 +467,21 @@ def test_translator_checkpoints_load_as_translators_and_are_refused_as_generator
     with pytest.raises(CheckpointError, match=r"is a translator \(task translate\), not a generator of images from "
                                               r"noise; use `gan translate"):
         load_generator(paths.generator_path("t/seed0"))
+
+
+@pytest.mark.parametrize("loader, what", [("pipeline.tasks.translate.task:load_translator", "translator"),
+                                          ("pipeline.tasks.semi.task:load_semi", "semi-supervised GAN")])
+def test_an_unreadable_or_missing_task_checkpoint_is_one_error_that_says_how_to_get_a_good_one(tmp_path, loader, what):
+    import importlib
+
+    from pipeline.errors import CheckpointError
+
+    module, name = loader.split(":")
+    load = getattr(importlib.import_module(module), name)
+    broken = tmp_path / "checkpoint.pt"
+    broken.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match=rf"checkpoint.pt is not a readable {what} checkpoint \(.*\); restore it "
+                                              r"with `dvc checkout` or retrain with `dvc repro -f train@"):
+        load(broken)
+    with pytest.raises(CheckpointError, match="ghost.pt does not exist"):
+        load(tmp_path / "ghost.pt")

@@ -32,9 +32,10 @@ BASELINE_STEPS_PER_EPOCH = 50  # the labels-only classifier takes this many Adam
 def load_semi(path: str | Path) -> tuple[Any, Any, Any, dict[str, Any]]:
     """(G, D, D's running average (the D the reference tests), the checkpoint's header) of a semi run's checkpoint.pt,
     in eval mode."""
+    from pipeline.checkpoint import reading_checkpoint
     from pipeline.tasks.semi.networks import SemiDiscriminator, SemiGenerator
 
-    try:
+    with reading_checkpoint(path, "semi-supervised GAN"):
         ckpt = load_torch(path)
         if ckpt.get("task") != "semi":
             raise CheckpointError(f"{path} is not a semi-supervised GAN's checkpoint (task {ckpt.get('task')!r})")
@@ -44,13 +45,6 @@ def load_semi(path: str | Path) -> tuple[Any, Any, Any, dict[str, Any]]:
         for key in ("discriminator", "discriminator_average"):
             discriminators.append(SemiDiscriminator(tuple(ckpt["data_shape"]), len(ckpt["class_names"])))
             discriminators[-1].load_state_dict(ckpt.pop(key))
-    except FileNotFoundError:
-        raise CheckpointError(f"{path} does not exist") from None
-    except CheckpointError:
-        raise
-    except Exception as exc:
-        raise CheckpointError(f"{path} is not a readable semi-supervised checkpoint ({type(exc).__name__}: {exc}); "
-                              f"retrain with `dvc repro -f train@<variant>-<seed>`") from None
     return generator.eval(), discriminators[0].eval(), discriminators[1].eval(), ckpt
 
 

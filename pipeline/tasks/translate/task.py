@@ -49,20 +49,15 @@ def save_translator(run: str, tr: Any, recipe: dict[str, Any], variant: str, dat
 def load_translator(path: str | Path, device: torch.device | str = "cpu") -> tuple[UNet, dict[str, Any]]:
     """(the U-Net in eval mode, dropout still on, the checkpoint's header). A CycleGAN's checkpoint gives
     its G_AB (header problem: None, the image is translated as given)."""
-    try:
+    from pipeline.checkpoint import reading_checkpoint
+
+    with reading_checkpoint(path, "translator"):
         ckpt = load_torch(path)
         if ckpt.get("task") not in ("translate", "cycle"):
             raise CheckpointError(f"{path} is a generator of task {ckpt.get('task', 'generate')!r}, not a translator "
                                   f"(task translate or cycle)")
         generator = UNet(ckpt["data_shape"][0], ckpt["width"], ckpt["dropout"], norm=ckpt.get("norm", "batch"))
         generator.load_state_dict(ckpt.pop("state_dict"))
-    except FileNotFoundError:
-        raise CheckpointError(f"{path} does not exist") from None
-    except CheckpointError:
-        raise
-    except Exception as exc:
-        raise CheckpointError(f"{path} is not a readable translator checkpoint ({type(exc).__name__}: {exc}); "
-                              f"retrain with `dvc repro -f train@<variant>-<seed>`") from None
     return generator.to(device).eval(), ckpt
 
 
