@@ -386,3 +386,16 @@ def test_best_values_rank_variants_only_within_their_task():
                 section("translate", 54.0), section("cycle", 50.0)]
     best = best_values(sections, ["fid_classifier"])
     assert best == {"generate": {"fid_classifier": 18.0}, "translate": {"fid_classifier": 48.0}, "cycle": {}}
+
+
+def test_the_resolved_line_shows_the_tasks_own_keys_and_no_other_tasks(params_raw):
+    from pipeline.report.render import resolved_line
+
+    raw = {**params_raw, "variants": {"dcgan": {}, "semi": {"task": "semi", "data": {"labels_per_class": 10}},
+                                      "sr4": {"task": "translate", "data": {"translate": "sr4"}}}}
+    lab = lab_from_raw(raw)
+    dcgan, semi, sr4 = (resolved_line(lab.variants[n].recipe) for n in ("dcgan", "semi", "sr4"))
+    assert dcgan["pac"] == 1 and dcgan["ema"] == 0.0 and dcgan["conditional"] is False
+    assert not {"pac", "ema", "unroll_steps", "minibatch_std", "conditional"} & (set(semi) | set(sr4))
+    assert semi["data.labels_per_class"] == 10 and semi["g_objective"] == "feature_matching"
+    assert sr4["data.translate"] == "sr4" and sr4["translate.l1_weight"] == 100.0 and sr4["arch"] == "unet_patchgan"

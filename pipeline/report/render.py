@@ -92,10 +92,26 @@ def best_values(sections: list[VariantSection], columns: list[str]) -> dict[str,
     return best
 
 
+def resolved_line(recipe: Any) -> dict[str, Any]:
+    """What the variant trained with, as its section's "resolved" line: the loss, the architecture, the train keys
+    that decide training (those of another task left out: no `pac` for a semi variant) and the task's own keys
+    outside the train section (its section, its data keys, `conditional`)."""
+    from pipeline.config import lookup
+    from pipeline.tasks import TASKS, task_keys
+
+    others = {key for key, (owners, _) in task_keys().items() if recipe.task not in owners}
+    out = {"loss": recipe.loss, "arch": recipe.arch,
+           **{k: getattr(recipe.train, k) for k in RESOLVED_KEYS if f"train.{k}" not in others}}
+    for key in TASKS.get(recipe.task).keys:
+        if not key.startswith("train."):  # its section's keys and data keys; the train keys that matter are above
+            out[key] = lookup(recipe, key)
+    return out
+
+
 def variant_section(variant: Variant, seeds: tuple[int, ...], figures_dir: Path) -> VariantSection:
     name, recipe, t = variant.name, variant.recipe, variant.recipe.train
     runs = gather(name, seeds)
-    resolved = {"loss": recipe.loss, "arch": recipe.arch, **{k: getattr(t, k) for k in RESOLVED_KEYS}}
+    resolved = resolved_line(recipe)
     shown = runs.runs[0].seed if runs.runs else seeds[0]
     section = VariantSection(name, recipe.dataset, flatten(variant.overrides), runs, runs.summary(), shown,
                              resolved=resolved, notes=list(variant.notes), task=recipe.task)
