@@ -88,6 +88,7 @@ def test_gradient_penalty_critic_has_no_batch_norm():
 
 @pytest.mark.parametrize("arch", ["dcgan", "mlp"])
 def test_spectral_norm_wraps_every_layer_of_d_and_the_projection_embedding(arch):
+    torch.manual_seed(0)  # the power iteration starts from a random vector: the same one whatever ran before
     spec = ModelSpec(data_shape=(1, 28, 28), kind="image", width=8, spectral_norm=True, d_norm="none",
                      num_classes=10 if arch == "dcgan" else 0)
     _, discriminator = build_models(arch, spec)
@@ -96,7 +97,7 @@ def test_spectral_norm_wraps_every_layer_of_d_and_the_projection_embedding(arch)
     if arch == "dcgan":
         embed = discriminator.projection.embed
         assert hasattr(embed, "parametrizations")
-        for _ in range(30):  # power iteration converges in training mode
+        for _ in range(100):  # power iteration converges in training mode (30 left 1.03% in one CI run's RNG state)
             embed(torch.tensor([0]))
         assert torch.linalg.matrix_norm(embed.weight.detach(), ord=2).item() == pytest.approx(1.0, rel=1e-2)
 
