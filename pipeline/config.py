@@ -85,6 +85,11 @@ class TrainConfig:
                                         #   GANs, Karras et al. 2018; groups of 4)
     historical_averaging: float = 0.0   # weight of the pull of G's and D's weights towards their running averages
                                         #   (Salimans et al. 2016; 0: off)
+    progressive: int = 1                # progressive growing (Karras et al. 2018; arch: progressive): the resolutions
+                                        #   G and D grow through, coarsest first (28x28: up to 3, 7 -> 14 -> 28; 1: full
+                                        #   size from the start)
+    stage_images: int = 32000           # real images D sees at each resolution before the next fades in
+    fade_images: int = 32000            # real images over which the next resolution fades in (its weight 0 -> 1)
     nproc: int = 1                      # data-parallel processes (torchrun, DDP); batch_size is the global batch
     log_every: int = 25                 # steps between loss rows (and host syncs)
     eval_every: int = 250               # steps between mode-collapse checks
@@ -375,12 +380,15 @@ def check_values(recipe: Recipe, where: str = "") -> None:
             raise ConfigError(f"{prefix}sample.{key} must be >= 1, got {getattr(recipe.sample, key)}")
     choice(recipe.data.stacked_from, ("mnist5k", "mnist"), f"{prefix}data.stacked_from")
     for key in ("steps", "batch_size", "z_dim", "width", "pac", "g_steps", "log_every", "eval_every", "eval_samples",
-                "checkpoint_every", "nproc"):
+                "checkpoint_every", "nproc", "progressive", "stage_images"):
         if getattr(t, key) < 1:
             raise ConfigError(f"{prefix}train.{key} must be >= 1, got {getattr(t, key)}")
     if t.batch_size % t.nproc:
         raise ConfigError(f"{prefix}train.batch_size {t.batch_size} must be divisible by train.nproc {t.nproc} "
                           f"(each process trains on batch_size / nproc samples a step)")
+    if t.fade_images < 0:
+        raise ConfigError(f"{prefix}train.fade_images must be >= 0 (0: a new resolution replaces the last at once), "
+                          f"got {t.fade_images}")
     if t.d_steps is not None and t.d_steps < 1:
         raise ConfigError(f"{prefix}train.d_steps must be >= 1, got {t.d_steps}")
     if t.d_steps_warmup is not None and t.d_steps_warmup < 0:

@@ -383,7 +383,10 @@ def test_same_seed_same_weights(images):
 
 @pytest.mark.parametrize("options", [{}, {"loss": "wgan_gp", "train": {"d_steps": 2}}, {"arch": "mlp"},
                                      {"train": {"historical_averaging": 0.5, "minibatch_discrimination": True,
-                                                "g_objective": "feature_matching"}}])
+                                                "g_objective": "feature_matching"}},
+                                     # progressive growing, resumed half-way into the 28x28 fade (lod 0.5 at step 5)
+                                     {"arch": "progressive", "train": {"progressive": 3, "stage_images": 8,
+                                                                       "fade_images": 32}}])
 def test_resume_after_a_crash_ends_with_the_same_weights(images, tmp_path, options):
     """Kill training after step 4 (checkpoint at step 4), resume, and match an uninterrupted run."""
     state = tmp_path / "last.pt"

@@ -4,6 +4,6 @@ plots. Drawing lives on its own floor: a module that measures or trains never im
 colour reruns only the stages that draw."""
 
 from pipeline.figures.kinds import sample_figure
-from pipeline.figures.plots import save_latent_figures, save_projection
+from pipeline.figures.plots import save_growth, save_latent_figures, save_projection
 
-__all__ = ["sample_figure", "save_latent_figures", "save_projection"]
+__all__ = ["sample_figure", "save_growth", "save_latent_figures", "save_projection"]

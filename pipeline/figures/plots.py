@@ -285,3 +285,24 @@ def _arithmetic(generator: nn.Module, classifier: nn.Module | None, z_dim: int, 
     arithmetic_figure(result, names, out_dir / "arithmetic.png")
     return {"file": "arithmetic.png", "concepts": [names[k] for k in concepts],
             "result_classes": [names[k] for k in result.result_classes.tolist()]}
+
+
+def save_growth(generator: nn.Module, spec: "ModelSpec", stages: int, columns: int, seed: int,
+                out_dir: Path) -> dict[str, Any]:
+    """Progressive growing: the same `columns` latent points through the trained G at each of the `stages`
+    resolutions it grew through, coarsest on top (`growth.png`); G is left at the full resolution."""
+    from pipeline.models.progressive import levels, set_level_of_detail
+    from pipeline.sampling import generate
+
+    k = levels(generator)
+    if k is None:
+        return {"unavailable": "not a progressive generator"}
+    device = next(generator.parameters()).device
+    rows = []
+    for lod in range(stages - 1, -1, -1):
+        set_level_of_detail(float(lod), generator)
+        rows.append(generate(generator, columns, spec.z_dim, spec.num_classes, seed=seed, device=device)[0])
+    set_level_of_detail(0.0, generator)
+    save_png(image_grid(torch.cat(rows), columns), out_dir / "growth.png")
+    side = spec.data_shape[-1]
+    return {"file": "growth.png", "resolutions": [side // 2 ** lod for lod in range(stages - 1, -1, -1)]}

@@ -22,14 +22,14 @@ from pipeline.models.common import (
 )
 
 
-def upsampling_plan(size: int) -> tuple[int, int]:
-    """(s0, k) with size == s0 * 2**k, 3 <= s0 <= 7, k >= 1."""
+def upsampling_plan(size: int, arch: str = "dcgan") -> tuple[int, int]:
+    """(s0, k) with size == s0 * 2**k, 3 <= s0 <= 7, k >= 1; else a ConfigError naming `arch`."""
     s0, k = size, 0
     while s0 > 7 and s0 % 2 == 0:
         s0, k = s0 // 2, k + 1
     if not 3 <= s0 <= 7 or k == 0:
         raise ConfigError(
-            f"arch: dcgan needs square images of side s*2^k with s in 3..7 (8, 28, 32, 64, ...); "
+            f"arch: {arch} needs square images of side s*2^k with s in 3..7 (8, 28, 32, 64, ...); "
             f"got {size}. Set data.image_size to such a size, or use arch: mlp"
         )
     return s0, k

@@ -162,6 +162,10 @@ def latent_caption(key: str, entry: dict[str, Any]) -> str:
     if key == "entanglement":
         return (f"feature entanglement: mean class probabilities along that walk; the other classes that move "
                 f"with {entry['target_name']} are entangled with it")
+    if key == "growth":
+        sides = " -> ".join(f"{r}x{r}" for r in entry["resolutions"])
+        return (f"progressive growing ({sides}): the same latent points through the trained G at each resolution, "
+                f"coarsest on top; the coarser rows use toRGB layers as they were when their resolution faded out")
     if key == "projection":
         worst = entry.get("projection_worst_classes")
         return (f"real test images projected into the latent space (iGAN): the {entry['images']} images' mean pixel "

@@ -19,6 +19,7 @@ from pipeline.distributed import World
 from pipeline.errors import ConfigError
 from pipeline.losses import GanLoss
 from pipeline.models import ModelSpec, build_models
+from pipeline.models.progressive import ProgressiveSchedule, process_reals, schedule_for, set_level_of_detail
 from pipeline.optim import OPTIMIZERS
 from pipeline.tasks.generate.ema import Ema
 from pipeline.tasks.generate.steps import iteration, samples_per_step
@@ -79,12 +80,26 @@ class Run(RunCounters):
     x: Tensor | None = None           # the training set on the device (this rank's shard)
     y: Tensor | None = None
     autocast: Callable[[], Any] | None = None
+    schedule: ProgressiveSchedule | None = None  # progressive growing's level of detail by images seen
+    lod: float = 0.0                  # the level of detail the networks are at (0: the full image)
 
     @property
     def sampler(self) -> nn.Module:
         return self.ema.module if self.ema is not None else self.generator
 
+    def grow(self) -> None:
+        """Progressive growing: G, D and the EMA copy at the level of detail for the images D has seen so far."""
+        if self.schedule is not None:
+            self.lod = self.schedule.lod(self.images_seen())
+            set_level_of_detail(self.lod, self.generator, self.discriminator,
+                                self.ema.module if self.ema is not None else None)
+
+    def process_reals(self, x: Tensor) -> Tensor:
+        """Real images as D sees them now (blurred to the level of detail while growing)."""
+        return x if self.schedule is None else process_reals(x, self.lod)
+
     def iteration(self, step: int, logged: bool) -> dict[str, Tensor]:
+        self.grow()
         d_logs, g_logs = iteration(self, self.loss, self.recipe, self.x, self.y, self.autocast, logged,
                                    critic_steps(self.recipe, step))
         if self.ema is not None:
@@ -92,7 +107,10 @@ class Run(RunCounters):
         return {**d_logs, **g_logs}
 
     def row_extras(self) -> dict[str, float]:
-        return {"lr_g": self.opt_g.param_groups[0]["lr"], "lr_d": self.opt_d.param_groups[0]["lr"]}
+        extras = {"lr_g": self.opt_g.param_groups[0]["lr"], "lr_d": self.opt_d.param_groups[0]["lr"]}
+        if self.schedule is not None:  # the level of detail of the last step
+            extras.update(self.schedule.describe(self.lod))
+        return extras
 
     def images_seen(self) -> int:
         """Real images D has seen (one batch of packs a critic update)."""
@@ -112,6 +130,7 @@ class Run(RunCounters):
         return out
 
     def finish(self) -> Any:
+        self.grow()  # the level after the last update: the full resolution once the schedule is through
         return TrainResult(self.sampler, self.discriminator, self.spec, self.log_rows, self.eval_rows,
                            self.resumed_from, self.d_updates)
 
@@ -144,9 +163,12 @@ def setup_run(recipe: Recipe, prepared: Prepared, loss: GanLoss, device: torch.d
     if recipe.train.compile:  # fixed shapes: one graph per mode (training/no-grad) and input, compiled once
         g_fast, d_fast = torch.compile(g_fast, dynamic=False), torch.compile(d_fast, dynamic=False)
     x, y = device_data(prepared, device, world)
-    return Run(generator, discriminator, ema, opt_g, opt_d, gen, g_fast=g_fast, d_fast=d_fast, world=world,
-               historical=historical, recipe=recipe, loss=loss, spec=spec, x=x, y=y,
-               autocast=autocast_factory(recipe.train.precision, device))
+    schedule = (schedule_for(generator, t.progressive, t.stage_images, t.fade_images) if t.progressive > 1 else None)
+    run = Run(generator, discriminator, ema, opt_g, opt_d, gen, g_fast=g_fast, d_fast=d_fast, world=world,
+              historical=historical, recipe=recipe, loss=loss, spec=spec, x=x, y=y,
+              autocast=autocast_factory(recipe.train.precision, device), schedule=schedule)
+    run.grow()  # the training-time check before the first step, and a resumed run, see the right level
+    return run
 
 
 def device_data(prepared: Prepared, device: torch.device, world: World) -> tuple[Tensor, Tensor | None]:

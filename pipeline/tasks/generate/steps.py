@@ -33,13 +33,14 @@ class Batch:
 
 
 def draw_batch(x: Tensor, y: Tensor | None, batch_size: int, z_dim: int, conditional: bool,
-               gen: torch.Generator) -> Batch:
-    """Random real examples (indexing a device tensor: no DataLoader) and fresh noise."""
+               gen: torch.Generator, reals: Callable[[Tensor], Tensor] | None = None) -> Batch:
+    """Random real examples (indexing a device tensor: no DataLoader) and fresh noise; `reals`: how D sees real
+    images (progressive growing blurs them to the current level of detail)."""
     idx = torch.randint(len(x), (batch_size,), device=x.device, generator=gen)
     z = torch.randn(batch_size, z_dim, device=x.device, generator=gen)
     y_real = y[idx] if conditional else None
     # fakes are conditioned on the real labels: same class marginal, and GP interpolates share a label
-    return Batch(x[idx], y_real, z, y_real)
+    return Batch(x[idx] if reals is None else reals(x[idx]), y_real, z, y_real)
 
 
 def samples_per_step(recipe: Recipe) -> int:
@@ -165,7 +166,7 @@ def iteration(run: Any, loss: GanLoss, recipe: Recipe, x: Tensor, y: Tensor | No
     reuse = t.g_noise == "reuse"
     fake, before = None, None
     for i in range(d_steps):
-        batch = draw_batch(x, y, n, t.z_dim, recipe.conditional, run.gen)
+        batch = draw_batch(x, y, n, t.z_dim, recipe.conditional, run.gen, run.process_reals)
         last = i == d_steps - 1
         if reuse and last:
             with autocast():
@@ -175,7 +176,7 @@ def iteration(run: Any, loss: GanLoss, recipe: Recipe, x: Tensor, y: Tensor | No
         d_logs = d_step(run.g_fast, run.d_fast, run.opt_d, loss, batch, recipe, autocast, run.gen, fake, measure)
         run.d_updates += 1
     if not reuse:
-        batch = draw_batch(x, y, n, t.z_dim, recipe.conditional, run.gen)
+        batch = draw_batch(x, y, n, t.z_dim, recipe.conditional, run.gen, run.process_reals)
     for j in range(t.g_steps):  # the later updates redraw G(z) for the same z, as PacGAN's Stacked MNIST code
         g_logs = g_step(run.g_fast, run.d_fast, run.opt_g, loss, batch, autocast, recipe, before,
                         fake if j == 0 else None, measure and j == t.g_steps - 1)
@@ -187,7 +188,7 @@ def simultaneous_iteration(run: Any, loss: GanLoss, recipe: Recipe, x: Tensor, y
     """G's and D's gradients at the same (G, D) on one batch, then both updates (ALI's training
     algorithm, which PacGAN's 2D experiments use): G steps first against the current D, then D
     steps on the fakes G made before its update."""
-    batch = draw_batch(x, y, n, recipe.train.z_dim, recipe.conditional, run.gen)
+    batch = draw_batch(x, y, n, recipe.train.z_dim, recipe.conditional, run.gen, run.process_reals)
     with autocast():
         fake = run.g_fast(batch.z, batch.y_fake)
     g_logs = g_step(run.g_fast, run.d_fast, run.opt_g, loss, batch, autocast, recipe, None, fake, measure)

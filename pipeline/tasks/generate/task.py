@@ -12,6 +12,7 @@ import torch
 from torch import Tensor
 
 from pipeline import paths
+from pipeline.errors import ConfigError
 from pipeline.tasks.base import Evaluation, Task
 
 if TYPE_CHECKING:
@@ -20,7 +21,8 @@ if TYPE_CHECKING:
 KEYS = {"conditional": False, "train.pac": 1, "train.unroll_steps": 0, "train.ema": 0.0, "train.ema_ramp": "stylegan2",
         "train.g_steps": 1, "train.updates": "alternating", "train.nproc": 1, "train.compile": False,
         "train.minibatch_discrimination": False, "train.minibatch_std": False, "train.g_objective": None,
-        "train.historical_averaging": 0.0}
+        "train.historical_averaging": 0.0, "train.progressive": 1, "train.stage_images": 32000,
+        "train.fade_images": 32000}
 
 
 class GenerateCheck:
@@ -47,6 +49,30 @@ class GenerateCheck:
 class GenerateTask(Task):
     def __init__(self) -> None:
         super().__init__("generate", KEYS, g_objective="adversarial", data_parallel=True)
+
+    def check(self, recipe: Any, prefix: str = "") -> None:
+        t = recipe.train
+        if t.progressive == 1:
+            return
+        key = f"{prefix}train.progressive"
+        if recipe.arch != "progressive":
+            raise ConfigError(f"{key}: {t.progressive} grows arch: progressive's networks, not arch {recipe.arch!r} "
+                              f"(its layers are made for one resolution); set arch: progressive or train.progressive: 1")
+        for name, on, off, why in (
+                ("compile", t.compile, "false", "a compiled graph would be recompiled at every level of detail"),
+                ("nproc", t.nproc > 1, "1", "DDP needs every parameter used at every step; the coarse levels skip "
+                                             "the rest")):
+            if on:
+                raise ConfigError(f"{key}: progressive growing trains in one uncompiled process ({why}); set "
+                                  f"train.{name}: {off} or train.progressive: 1")
+        growth = (t.progressive - 1) * (t.stage_images + t.fade_images)
+        seen = t.steps * t.d_steps * t.batch_size * t.pac
+        if growth >= seen:
+            raise ConfigError(
+                f"{key}: the schedule reaches the full resolution after {growth:,} real images ({t.progressive - 1} x "
+                f"(stage_images {t.stage_images:,} + fade_images {t.fade_images:,})), but training shows D only "
+                f"{seen:,} (steps {t.steps} x d_steps {t.d_steps} x batch_size {t.batch_size} x pac {t.pac}); raise "
+                f"train.steps or lower train.stage_images and train.fade_images")
 
     def build(self, recipe: Any, data: Any, device: torch.device, world: Any) -> Any:
         from pipeline.tasks.generate.setup import setup_run
@@ -76,7 +102,7 @@ class GenerateTask(Task):
         from pipeline.checkpoint import load_dataset_classifier, load_generator, save_generated
         from pipeline.data import load_prepared
         from pipeline.device import resolve_device
-        from pipeline.figures import sample_figure, save_latent_figures, save_projection
+        from pipeline.figures import sample_figure, save_growth, save_latent_figures, save_projection
         from pipeline.io import atomic_dir, write_json
         from pipeline.kinds import kind_of
         from pipeline.sampling import generate
@@ -95,6 +121,8 @@ class GenerateTask(Task):
             index = save_latent_figures(generator, spec, prepared, classifier, s.interpolation, s.direction_class,
                                         s.arithmetic, s.grid, recipe.seed, out, s.latent_samples)
             index["projection"] = save_projection(generator, spec, prepared, classifier, s, recipe.seed, out)
+            if recipe.train.progressive > 1:
+                index["growth"] = save_growth(generator, spec, recipe.train.progressive, s.grid, recipe.seed, out)
             write_json(index, out / "index.json")
         print(f"sampled {run_key}: {n} samples -> {paths.generated_path(run_key)}, grid -> "
               f"{paths.samples_png(run_key)}")
