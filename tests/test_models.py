@@ -123,7 +123,7 @@ def test_unsupported_image_size_is_a_clear_error():
 def test_spec_round_trip():
     spec = ModelSpec(data_shape=(3, 32, 32), kind="image", num_classes=10, pac=2)
     assert ModelSpec.from_dict(spec.to_dict()) == spec
-    assert ARCHITECTURES.names() == ["dcgan", "dcgan4", "infogan", "mlp", "progressive", "toy", "toy_pacgan"]
+    assert ARCHITECTURES.names() == ["dcgan", "dcgan4", "infogan", "mlp", "progressive", "toy", "toy_pacgan", "voxel3d"]
 
 
 def test_uniform_prior_turns_standard_normal_noise_into_u_minus_1_1():

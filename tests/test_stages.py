@@ -26,7 +26,7 @@ def write_params(tmp_path: Path, params_raw: dict, **changes) -> None:
 @pytest.mark.parametrize("changes, message", [
     ({"dataset": "imagenet"}, "error: dataset: unknown dataset 'imagenet'; valid datasets: mnist5k, digits, mnist"),
     ({"loss": "bce"}, "error: loss: unknown loss 'bce'; valid losses: minimax, ns"),
-    ({"arch": "unet"}, "error: arch: unknown architecture 'unet'; valid architectures: dcgan, dcgan4, infogan, mlp, progressive, toy, toy_pacgan"),
+    ({"arch": "unet"}, "error: arch: unknown architecture 'unet'; valid architectures: dcgan, dcgan4, infogan, mlp, progressive, toy, toy_pacgan, voxel3d"),
     ({"dataset": "folder", "data": {"folder": "no/such/dir"}}, "error: data.folder: no/such/dir does not exist"),
 ])
 def test_prepare_rejects_bad_params(tmp_path, params_raw, changes, message):

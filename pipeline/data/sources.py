@@ -265,3 +265,22 @@ def folder(cfg: DataConfig, seed: int) -> RawData:
         return RawData(x=x, y=None, kind="image")
     y = torch.tensor([names.index(c) for c in class_dirs])
     return RawData(x=x, y=y, kind="image", num_classes=len(names), class_names=names)
+
+
+# ---- procedural 3D voxel shapes (3D-GAN) -----------------------------------------------------
+
+VOXEL_SHAPES_PER_CLASS = 1000
+
+
+@DATASETS.register("shapes3d")
+def shapes3d(cfg: DataConfig, seed: int) -> RawData:
+    """5,000 voxel shapes (1,000 each of cube, sphere, cylinder, cone, torus) at random sizes, positions and
+    orientations on a grid of side `data.image_size` (default 16), occupied 1, empty -1 (`pipeline.data.voxels`):
+    drawn from the split seed, no download."""
+    from pipeline.data.voxels import SHAPES, voxel_shapes
+
+    side = cfg.image_size or 16
+    if side < 4:
+        raise DataError(f"dataset: shapes3d needs data.image_size (the voxel grid's side) of at least 4, got {side}")
+    occupied, y = voxel_shapes(VOXEL_SHAPES_PER_CLASS, side, seed)
+    return RawData(x=occupied.float() * 2 - 1, y=y, kind="voxels", num_classes=len(SHAPES), class_names=list(SHAPES))

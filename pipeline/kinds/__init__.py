@@ -16,6 +16,7 @@ from pipeline.kinds.base import DataKind
 from pipeline.kinds.image import ImageKind
 from pipeline.kinds.points import PointsKind
 from pipeline.kinds.stacked import StackedKind
+from pipeline.kinds.voxels import VoxelKind
 from pipeline.registry import Registry
 
 if TYPE_CHECKING:
@@ -25,6 +26,7 @@ KINDS: Registry[DataKind] = Registry("data kind")
 KINDS.add("image", ImageKind())
 KINDS.add("stacked", StackedKind())
 KINDS.add("points", PointsKind())
+KINDS.add("voxels", VoxelKind())
 
 
 def kind_of(prepared: "Prepared") -> DataKind:

@@ -269,7 +269,7 @@ def apply_spectral_norm(module: nn.Module) -> None:
     """Wrap every conv and linear layer of `module`, and the class embedding of a projection
     discriminator, in spectral normalisation (Miyato et al. 2018; Miyato & Koyama 2018 for the
     embedding): otherwise <embed(y), h> is an unconstrained path around the normalised layers."""
-    for m in [m for m in module.modules() if isinstance(m, (nn.Conv2d, nn.Linear, nn.Embedding))]:
+    for m in [m for m in module.modules() if isinstance(m, (nn.Conv2d, nn.Conv3d, nn.Linear, nn.Embedding))]:
         nn.utils.parametrizations.spectral_norm(m)  # registers the parametrization in place
 
 

@@ -109,6 +109,7 @@ HEADLINE = (
     ("acc_ab", "accuracy_ab"), ("acc_ba", "accuracy_ba"), ("fid_ab", "fid_classifier_ab"),   # task cycle
     ("fid_ba", "fid_classifier_ba"),
     ("test_errors", "test_errors"), ("labels_only_errors", "labels_only_errors"),          # task semi
+    ("nn_iou", "nearest_real_iou"), ("pair_iou", "pairwise_iou"),                         # task voxel
 )
 HEADLINE_DIGITS = 4  # significant digits: the per-seed metrics.json files keep every digit
 

@@ -5,7 +5,8 @@
 - `translate`: paired image-to-image translation (pix2pix): a U-Net maps a degraded image (`data.translate`: sr4,
   inpaint, edges) back to the image, with a reconstruction loss, an adversarial loss or both;
 - `cycle`: unpaired image-to-image translation (CycleGAN) between `dataset` and `data.cycle_with`;
-- `semi`: a classifier from `data.labels_per_class` labels per class and the unlabelled rest (Salimans et al. 2016).
+- `semi`: a classifier from `data.labels_per_class` labels per class and the unlabelled rest (Salimans et al. 2016);
+- `voxel`: 3D voxel shapes from noise (3D-GAN, Wu et al. 2016), trained as `generate` trains, on `dataset: shapes3d`.
 
 `train(recipe, data)` trains any of them: the task builds its run, `pipeline.training.loop` drives it. Adding a
 task: a package under pipeline/tasks/ whose `Task` subclass implements the contract, and one `TASKS.add` line here.
@@ -23,6 +24,7 @@ from pipeline.registry import Registry
 from pipeline.tasks.base import Evaluation, Task
 from pipeline.tasks.cycle import CycleTask
 from pipeline.tasks.generate import GenerateTask
+from pipeline.tasks.generate.voxel import VoxelTask
 from pipeline.tasks.semi import SemiTask
 from pipeline.tasks.translate import TranslateTask
 
@@ -31,6 +33,7 @@ TASKS.add("generate", GenerateTask())
 TASKS.add("translate", TranslateTask())
 TASKS.add("cycle", CycleTask())
 TASKS.add("semi", SemiTask())
+TASKS.add("voxel", VoxelTask())
 
 __all__ = ["TASKS", "Evaluation", "Task", "task_keys", "task_names", "train"]
 

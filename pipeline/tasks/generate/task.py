@@ -47,8 +47,13 @@ class GenerateCheck:
 
 
 class GenerateTask(Task):
-    def __init__(self) -> None:
-        super().__init__("generate", KEYS, g_objective="adversarial", data_parallel=True)
+    def __init__(self, name: str = "generate", keys: dict[str, Any] | None = None, **contract: Any) -> None:
+        super().__init__(name, KEYS if keys is None else keys, g_objective="adversarial", data_parallel=True, **contract)
+
+    def check_data(self, data: Any) -> None:
+        if data.kind == "voxels":
+            raise ConfigError(f"dataset {data.name!r} holds 3D voxel grids: train it with task: voxel (3D-GAN's "
+                              f"networks), not task generate")
 
     def check(self, recipe: Any, prefix: str = "") -> None:
         t = recipe.train
