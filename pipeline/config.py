@@ -109,6 +109,8 @@ class SampleConfig:
     projection_images: int = 50         # real test images projected into the latent space (iGAN; 0: off)
     projection_starts: int = 2          # random starting points of z for each image (the best one is kept)
     projection_steps: int = 100         # Adam steps on z
+    descriptions: tuple[str, ...] = ("a thick, right-slanted, wide seven", "a thin, upright, narrow two")  # task stack:
+                                        #   what the sample stage draws many digits of (thickness, slant, width, digit)
 
 
 @dataclass(frozen=True)
@@ -145,6 +147,16 @@ class CycleConfig:
 
 
 @dataclass(frozen=True)
+class StackConfig:
+    """Task stack (StackGAN): digits from descriptions of measured attributes, in two stages."""
+
+    stages: int = 2                     # 2: Stage I (14x14) then Stage II (28x28) | 1: the one-stage baseline
+    stage1_steps: int | None = None     # steps Stage I trains before Stage II does (null: half of train.steps)
+    c_dim: int = 16                     # the conditioning augmentation's code size
+    kl_weight: float = 2.0              # weight of its KL term in G's loss (StackGAN-Pytorch's COEFF.KL: 2)
+
+
+@dataclass(frozen=True)
 class MlflowConfig:
     experiment: str = "gan-lab"
     tracking_uri: str | None = None
@@ -157,7 +169,8 @@ class Recipe:
     seed: int = 0                       # from `seeds:`, one run per seed (not a key of params.yaml)
     task: str = "generate"              # generate: images from noise | translate: paired image-to-image (pix2pix)
                                         #   | cycle: unpaired image-to-image (CycleGAN) | semi: a classifier from few
-                                        #   labels (semi-supervised GAN)
+                                        #   labels (semi-supervised GAN) | voxel: 3D shapes (3D-GAN) | stack: digits
+                                        #   from descriptions in two stages (StackGAN)
     dataset: str = "mnist5k"
     loss: str = "ns"
     arch: str = "dcgan"
@@ -168,6 +181,7 @@ class Recipe:
     eval: EvalConfig = field(default_factory=EvalConfig)
     translate: TranslateConfig = field(default_factory=TranslateConfig)
     cycle: CycleConfig = field(default_factory=CycleConfig)
+    stack: StackConfig = field(default_factory=StackConfig)
     mlflow: MlflowConfig = field(default_factory=MlflowConfig)
 
     def to_dict(self) -> dict[str, Any]:
@@ -177,7 +191,7 @@ class Recipe:
         """Hash of what determines the trained weights (not sampling/eval/tracking)."""
         d = self.to_dict()
         keep = {k: d[k] for k in ("seed", "task", "dataset", "loss", "arch", "conditional", "data", "train", "translate",
-                                  "cycle")}
+                                  "cycle", "stack")}
         for k in ("log_every", "eval_every", "eval_samples", "checkpoint_every", "device"):
             keep["train"].pop(k)
         return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]

@@ -233,7 +233,7 @@ def resolve(recipe: Recipe, own: Mapping[str, Any] | None = None, where: str = "
 # What a variant's trained models, tables and checks depend on: every key of its recipe but the seed (in the train
 # stage's command), the sample and mlflow sections, and of the eval section the class share of the training-time
 # checks. The resolve stage writes this part per variant (`training_recipe`); the train stages depend on that file.
-TRAINING_KEYS = ("task", "dataset", "loss", "arch", "conditional", "data", "train", "translate", "cycle")
+TRAINING_KEYS = ("task", "dataset", "loss", "arch", "conditional", "data", "train", "translate", "cycle", "stack")
 TRAINING_EVAL_KEYS = ("class_share",)
 
 

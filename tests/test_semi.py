@@ -113,7 +113,7 @@ def test_semi_configuration_errors_name_the_key_and_the_choices():
         tiny_recipe(task="semi", loss="wgan_gp", data=DataConfig(labels_per_class=2))
     with pytest.raises(ConfigError, match=r"data\.labels_per_class: applies to task semi only, not 'generate'"):
         tiny_recipe(data=DataConfig(labels_per_class=10))
-    with pytest.raises(ConfigError, match=r"train\.pac: applies to task generate only, not 'semi'"):
+    with pytest.raises(ConfigError, match=r"train\.pac: applies to task generate or voxel only, not 'semi'"):
         tiny_recipe(task="semi", data=DataConfig(labels_per_class=2), train={"pac": 2})
     assert semi_recipe().train.g_objective == "feature_matching" and semi_recipe().arch == "semi_mlp"
     assert semi_recipe(g_objective="adversarial").train.g_objective == "adversarial"
@@ -227,7 +227,7 @@ def test_a_shared_task_switch_turns_every_shipped_variant_into_a_semi_supervised
     assert lab.variants["wgan_gp"].recipe.loss == "ns" and lab.variants["vanilla"].recipe.loss == "minimax"
     assert lab.variants["wgan_gp"].recipe.train.d_steps == 1  # ns's recipe, not WGAN-GP's five critic steps
     assert any("loss=wgan_gp: task 'semi' trains with loss ns or minimax" in n for n in lab.variants["wgan_gp"].notes)
-    assert any("conditional=True applies to task generate only" in n for n in lab.variants["cdcgan"].notes)
+    assert any("conditional=True applies to task generate or voxel only" in n for n in lab.variants["cdcgan"].notes)
     raw["loss"] = "wgan_gp"  # a shared loss the task cannot use is the user's explicit choice: an error
     with pytest.raises(ConfigError, match="task 'semi' trains with loss ns or minimax, not 'wgan_gp'"):
         lab_from_raw(raw)

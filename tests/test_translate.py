@@ -240,7 +240,7 @@ def test_a_translate_only_key_on_a_generate_variant_is_an_error_naming_it():
         lab_from_raw(raw)
     with pytest.raises(ConfigError, match=r"^translate\.l1_weight: applies to task translate only, and no variant"):
         lab_from_raw(_params(translate={"l1_weight": 10.0}))
-    with pytest.raises(ConfigError, match=r"variants\.t\.train\.pac: applies to task generate only"):
+    with pytest.raises(ConfigError, match=r"variants\.t\.train\.pac: applies to task generate or voxel only"):
         lab_from_raw({**_params(), "variants": {"t": {"task": "translate", "data": {"translate": "sr4"},
                                                        "train": {"pac": 2}}}})
     with pytest.raises(ConfigError, match=r"data\.translate: task translate needs a problem: sr4 \| inpaint \| edges"):
@@ -262,7 +262,7 @@ def test_a_shared_task_switch_turns_every_variant_into_a_translator_with_notes()
     assert {v.recipe.arch for v in lab.variants.values()} == {"unet_patchgan"}
     assert lab.variants["dcgan"].recipe.loss == "lsgan" and lab.variants["vanilla"].recipe.loss == "minimax"
     assert lab.variants["cdcgan"].recipe.conditional is False
-    assert any("conditional=True applies to task generate only" in n for n in lab.variants["cdcgan"].notes)
+    assert any("conditional=True applies to task generate or voxel only" in n for n in lab.variants["cdcgan"].notes)
 
 
 # ---- task cycle (CycleGAN) ---------------------------------------------------------------------------

@@ -185,7 +185,7 @@ def test_the_tricks_resolve_and_refuse_what_they_cannot_do():
         check_values(raw_recipe(train={"g_objective": "moments"}))
     with pytest.raises(ConfigError, match="historical_averaging must be >= 0"):
         check_values(raw_recipe(train={"historical_averaging": -1.0}))
-    with pytest.raises(ConfigError, match=r"train\.minibatch_std: applies to task generate only, not 'translate'"):
+    with pytest.raises(ConfigError, match=r"train\.minibatch_std: applies to task generate or voxel only, not 'translate'"):
         tiny_recipe(task="translate", data=DataConfig(translate="sr4"), train={"minibatch_std": True})
-    with pytest.raises(ConfigError, match=r"train\.g_objective: applies to task generate or semi only, not 'cycle'"):
+    with pytest.raises(ConfigError, match=r"train\.g_objective: applies to task generate, semi or voxel only, not 'cycle'"):
         tiny_recipe(task="cycle", data=DataConfig(cycle_with="digits"), train={"g_objective": "adversarial"})

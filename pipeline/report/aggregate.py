@@ -110,6 +110,8 @@ HEADLINE = (
     ("fid_ba", "fid_classifier_ba"),
     ("test_errors", "test_errors"), ("labels_only_errors", "labels_only_errors"),          # task semi
     ("nn_iou", "nearest_real_iou"), ("pair_iou", "pairwise_iou"),                         # task voxel
+    ("class_acc", "class_accuracy"), ("thick_acc", "thickness_accuracy"),                 # task stack
+    ("slant_acc", "slant_accuracy"),
 )
 HEADLINE_DIGITS = 4  # significant digits: the per-seed metrics.json files keep every digit
 

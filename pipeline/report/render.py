@@ -162,6 +162,9 @@ def latent_caption(key: str, entry: dict[str, Any]) -> str:
     if key == "entanglement":
         return (f"feature entanglement: mean class probabilities along that walk; the other classes that move "
                 f"with {entry['target_name']} are entangled with it")
+    if key == "stages":
+        return (f"StackGAN: Stage I's 14x14 digits (upscaled, top) and the Stage-II 28x28 digits made from them "
+                f"(below), for {entry['count']} held-out digits' descriptions")
     if key == "growth":
         sides = " -> ".join(f"{r}x{r}" for r in entry["resolutions"])
         return (f"progressive growing ({sides}): the same latent points through the trained G at each resolution, "

@@ -6,7 +6,8 @@
   inpaint, edges) back to the image, with a reconstruction loss, an adversarial loss or both;
 - `cycle`: unpaired image-to-image translation (CycleGAN) between `dataset` and `data.cycle_with`;
 - `semi`: a classifier from `data.labels_per_class` labels per class and the unlabelled rest (Salimans et al. 2016);
-- `voxel`: 3D voxel shapes from noise (3D-GAN, Wu et al. 2016), trained as `generate` trains, on `dataset: shapes3d`.
+- `voxel`: 3D voxel shapes from noise (3D-GAN, Wu et al. 2016), trained as `generate` trains, on `dataset: shapes3d`;
+- `stack`: digits from descriptions of their measured stroke, in two stages (StackGAN, Zhang et al. 2017).
 
 `train(recipe, data)` trains any of them: the task builds its run, `pipeline.training.loop` drives it. Adding a
 task: a package under pipeline/tasks/ whose `Task` subclass implements the contract, and one `TASKS.add` line here.
@@ -26,6 +27,7 @@ from pipeline.tasks.cycle import CycleTask
 from pipeline.tasks.generate import GenerateTask
 from pipeline.tasks.generate.voxel import VoxelTask
 from pipeline.tasks.semi import SemiTask
+from pipeline.tasks.stack import StackTask
 from pipeline.tasks.translate import TranslateTask
 
 TASKS: Registry[Task] = Registry("task")
@@ -34,6 +36,7 @@ TASKS.add("translate", TranslateTask())
 TASKS.add("cycle", CycleTask())
 TASKS.add("semi", SemiTask())
 TASKS.add("voxel", VoxelTask())
+TASKS.add("stack", StackTask())
 
 __all__ = ["TASKS", "Evaluation", "Task", "task_keys", "task_names", "train"]
 
@@ -51,8 +54,8 @@ def task_keys() -> dict[str, tuple[tuple[str, ...], Any]]:
 
 
 def task_names(owners: tuple[str, ...]) -> str:
-    """("generate", "semi") -> "generate or semi": how errors name the tasks a key applies to."""
-    return " or ".join(owners)
+    """("generate", "semi", "voxel") -> "generate, semi or voxel": how errors name the tasks a key applies to."""
+    return owners[0] if len(owners) == 1 else f"{', '.join(owners[:-1])} or {owners[-1]}"
 
 
 def train(recipe: Any, data: Any, *, variant: str = "variant", tracker: Any = None, checker: Any = None,
