@@ -88,8 +88,8 @@ class TrainConfig:
     progressive: int = 1                # progressive growing (Karras et al. 2018; arch: progressive): the resolutions
                                         #   G and D grow through, coarsest first (28x28: up to 3, 7 -> 14 -> 28; 1: full
                                         #   size from the start)
-    stage_images: int = 32000           # real images D sees at each resolution before the next fades in
-    fade_images: int = 32000            # real images over which the next resolution fades in (its weight 0 -> 1)
+    stage_images: int = 16000           # real images D sees at each resolution before the next fades in
+    fade_images: int = 16000            # real images over which the next resolution fades in (its weight 0 -> 1)
     nproc: int = 1                      # data-parallel processes (torchrun, DDP); batch_size is the global batch
     log_every: int = 25                 # steps between loss rows (and host syncs)
     eval_every: int = 250               # steps between mode-collapse checks

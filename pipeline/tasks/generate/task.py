@@ -12,6 +12,7 @@ import torch
 from torch import Tensor
 
 from pipeline import paths
+from pipeline.config import TrainConfig
 from pipeline.errors import ConfigError
 from pipeline.tasks.base import Evaluation, Task
 
@@ -21,8 +22,8 @@ if TYPE_CHECKING:
 KEYS = {"conditional": False, "train.pac": 1, "train.unroll_steps": 0, "train.ema": 0.0, "train.ema_ramp": "stylegan2",
         "train.g_steps": 1, "train.updates": "alternating", "train.nproc": 1, "train.compile": False,
         "train.minibatch_discrimination": False, "train.minibatch_std": False, "train.g_objective": None,
-        "train.historical_averaging": 0.0, "train.progressive": 1, "train.stage_images": 32000,
-        "train.fade_images": 32000}
+        "train.historical_averaging": 0.0, "train.progressive": 1, "train.stage_images": TrainConfig().stage_images,
+        "train.fade_images": TrainConfig().fade_images}
 
 
 class GenerateCheck:
