@@ -94,6 +94,20 @@ class CrashingTracker:
             raise Crash(f"killed at step {step}")
 
 
+def assert_resumes_to_the_same_generator(recipe, data, full, tmp_path: Path, crash_at: int = 5) -> None:
+    """Kill `recipe`'s training when step `crash_at` is logged (after the last checkpoint before it), resume it, and
+    find the generator the uninterrupted run `full` ended with."""
+    from pipeline.tasks import train
+
+    state = tmp_path / "last.pt"
+    with pytest.raises(Crash):
+        train(recipe, data, progress=False, tracker=CrashingTracker(crash_at), state_path=state)
+    resumed = train(recipe, data, progress=False, state_path=state)
+    assert 0 < resumed.resumed_from < crash_at
+    for a, b in zip(full.generator.state_dict().values(), resumed.generator.state_dict().values()):
+        assert torch.equal(a, b)
+
+
 @pytest.fixture
 def images() -> Prepared:
     return image_data()

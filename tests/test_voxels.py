@@ -7,7 +7,7 @@ import math
 
 import pytest
 import torch
-from conftest import Crash, CrashingTracker, image_data, tiny_recipe
+from conftest import assert_resumes_to_the_same_generator, image_data, tiny_recipe
 
 from pipeline.data.prepare import Prepared
 from pipeline.data.voxels import SHAPES, inside, random_rotations, voxel_shapes
@@ -139,10 +139,4 @@ def test_a_voxel_run_trains_checks_and_resumes_to_the_same_weights(tmp_path):
     full = train(recipe, data, progress=False, checker=TASKS.get("voxel").checker(recipe, data, torch.device("cpu")))
     row = full.eval_rows[-1]
     assert 1 <= row["classes_covered"] <= 5 and math.isfinite(row["fid_classifier"]) and 0 <= row["pairwise_iou"] <= 1
-    state = tmp_path / "last.pt"
-    with pytest.raises(Crash):
-        train(recipe, data, progress=False, tracker=CrashingTracker(5), state_path=state)
-    resumed = train(recipe, data, progress=False, state_path=state)
-    assert resumed.resumed_from == 4
-    for a, b in zip(full.generator.state_dict().values(), resumed.generator.state_dict().values()):
-        assert torch.equal(a, b)
+    assert_resumes_to_the_same_generator(recipe, data, full, tmp_path)
