@@ -58,6 +58,9 @@ class GenerateTask(Task):
 
     def check(self, recipe: Any, prefix: str = "") -> None:
         t = recipe.train
+        if recipe.arch == "progressive" and t.minibatch_std:
+            raise ConfigError(f"{prefix}train.minibatch_std: arch progressive has the minibatch standard deviation in "
+                              f"its discriminator already (before its last convolution, as the reference); remove it")
         if t.progressive == 1:
             return
         key = f"{prefix}train.progressive"
