@@ -4,6 +4,7 @@ and asking `dvc status` which stages that changes."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -19,10 +20,12 @@ pytestmark = pytest.mark.slow
 NOT_DEPS = {"pipeline/tracking.py", "pipeline/tracking_mlflow.py"}
 STAGE_RUNS = [("prepare", []), ("resolve", []), ("classifier", []), ("train", ["dcgan"]), ("sample", ["dcgan"]), ("evaluate", ["dcgan"]),
               ("report", [])]
-# a stage loads its variant's task's code only: translate, cycle and semi variants' runs make up the rest of its deps
-OTHER_TASK_RUNS = [(stage, [variant]) for variant in ("sr4", "cyc", "semi") for stage in ("train", "sample", "evaluate")]
+# a stage loads its variant's task's code only: the other tasks' variants' runs make up the rest of its deps
+OTHER_TASK_RUNS = [(stage, [variant]) for variant in ("sr4", "cyc", "semi", "vox", "stk")
+                   for stage in ("train", "sample", "evaluate")]
 TASK_STAGES = {"sr4": "pipeline/tasks/translate/task.py", "cyc": "pipeline/tasks/cycle/task.py",
-               "semi": "pipeline/tasks/semi/task.py"}
+               "semi": "pipeline/tasks/semi/task.py", "vox": "pipeline/tasks/generate/voxel.py",
+               "stk": "pipeline/tasks/stack/task.py"}
 
 # runs a stage as `python -m stages.<name>` would, then lists the package files it loaded
 LOADED = """
@@ -69,6 +72,8 @@ def test_each_stage_depends_on_exactly_the_code_it_loads(repo, tmp_path):
     params["variants"]["sr4"] = {"task": "translate", "data": {"translate": "sr4"}}
     params["variants"]["cyc"] = {"task": "cycle", "loss": "lsgan", "data": {"cycle_with": "digits"}}
     params["variants"]["semi"] = {"task": "semi", "data": {"labels_per_class": 10}}
+    params["variants"]["vox"] = {"task": "voxel", "dataset": "shapes3d", "data": {"image_size": 8}}
+    params["variants"]["stk"] = {"task": "stack"}
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     loaded: dict[str, set[str]] = {}
     for i, (stage, args) in enumerate(STAGE_RUNS + OTHER_TASK_RUNS):
@@ -81,6 +86,7 @@ def test_each_stage_depends_on_exactly_the_code_it_loads(repo, tmp_path):
         if args and args[0] in TASK_STAGES:
             assert TASK_STAGES[args[0]] in files
         loaded[stage] = loaded.get(stage, set()) | files
+    (tmp_path / "loaded.json").write_text(json.dumps({k: sorted(v) for k, v in loaded.items()}))  # to update dvc.yaml
     wrong = {stage: {"missing from dvc.yaml": sorted(files - declared[stage]),
                      "declared but not loaded": sorted(declared[stage] - files)}
              for stage, files in loaded.items() if declared[stage] != files}

@@ -12,7 +12,8 @@ from conftest import assert_resumes_to_the_same_generator, image_data, tiny_reci
 from pipeline.data.prepare import Prepared
 from pipeline.data.voxels import SHAPES, inside, random_rotations, voxel_shapes
 from pipeline.errors import ConfigError
-from pipeline.figures.voxels import UPSCALE, depth_views
+from pipeline.images import VOXEL_UPSCALE as UPSCALE
+from pipeline.images import depth_views
 from pipeline.models import ModelSpec, build_models
 from pipeline.tasks import TASKS, train
 from pipeline.tasks.generate.voxel_metrics import (iou_matrix, nearest_iou, occupancy, pairwise_iou, predict,

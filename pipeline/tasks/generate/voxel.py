@@ -56,8 +56,7 @@ class VoxelCheck:
         return metrics
 
     def picture(self, run: Any) -> tuple[str, Tensor] | None:
-        from pipeline.figures.voxels import depth_views
-        from pipeline.images import image_grid
+        from pipeline.images import depth_views, image_grid
         from pipeline.sampling import generate
 
         device = next(run.sampler.parameters()).device
