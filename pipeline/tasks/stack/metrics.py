@@ -49,26 +49,35 @@ def described(x: Tensor, y: Tensor, bins: Bins) -> Tensor:
 
 def description_metrics(generator: nn.Module, classifier: nn.Module | None, x_ref: Tensor, y_ref: Tensor, bins: Bins,
                         seed: int, stage: int = 2) -> dict[str, Any]:
-    """G drawn once for each reference digit's description: the classifier's agreement with the asked class, each
-    attribute's mean absolute error against the reference digit's measurement and the share in the asked bin, FID on
-    the classifier's features against the reference digits."""
+    """G drawn once for each reference digit's description (`draw`), scored by `match_metrics`."""
+    asked = described(x_ref, y_ref, bins)
+    _, samples = draw(generator, y_ref, asked, seed, stage)
+    return match_metrics(samples, classifier, x_ref, y_ref, bins, asked)[0]
+
+
+def match_metrics(samples: Tensor, classifier: nn.Module | None, x_ref: Tensor, y_ref: Tensor, bins: Bins,
+                  asked: Tensor | None = None) -> tuple[dict[str, Any], Tensor | None]:
+    """How well `samples` (one for each reference digit's description) match them: the classifier's agreement with
+    the asked class, each attribute's mean absolute error against the reference digit's measurement and the share
+    in the asked bin, FID on the classifier's features against the reference digits; and the classifier's labels."""
     from pipeline.metrics.classifier import classify
     from pipeline.metrics.fidelity import classifier_features
     from pipeline.metrics.frechet import frechet_distance, gaussian
 
-    asked = described(x_ref, y_ref, bins)
-    _, samples = draw(generator, y_ref, asked, seed, stage)
+    asked = described(x_ref, y_ref, bins) if asked is None else asked
     got, want = measure(samples), measure(x_ref)
     out: dict[str, Any] = {}
+    labels = None
     if classifier is not None:
-        out["class_accuracy"] = float((classify(classifier, samples) == y_ref).float().mean())
+        labels = classify(classifier, samples)
+        out["class_accuracy"] = float((labels == y_ref).float().mean())
         out["fid_classifier"] = frechet_distance(gaussian(classifier_features(classifier, samples)),
                                                  gaussian(classifier_features(classifier, x_ref)))
     hits = bins.bin(got, y_ref) == asked
     for i, a in enumerate(ATTRIBUTES):
         out[f"{a}_error"] = float((got[a] - want[a]).abs().mean())
         out[f"{a}_accuracy"] = float(hits[:, i].float().mean())
-    return out
+    return out, labels
 
 
 def one_description_diversity(generator: nn.Module, description: str, n: int, seed: int) -> dict[str, float]:

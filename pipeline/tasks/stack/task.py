@@ -195,27 +195,25 @@ class StackTask(Task):
     def evaluate(self, recipe: Any, params: Any, run_key: str) -> Evaluation:
         from pipeline.checkpoint import load_dataset_classifier, load_generated
         from pipeline.data import load_prepared
-        from pipeline.metrics.classifier import classify
         from pipeline.metrics.modes import class_histogram
-        from pipeline.tasks.stack.metrics import description_metrics, one_description_diversity
+        from pipeline.tasks.stack.metrics import match_metrics, one_description_diversity
         from pipeline.tasks.stack.networks import count_parameters
 
         prepared = load_prepared(recipe.dataset)
         generator, header = load_stack(paths.generator_path(run_key))
-        generated = load_generated(paths.generated_path(run_key))
+        generated = load_generated(paths.generated_path(run_key))  # the sample stage's digit for each description
         n = len(generated.samples)
         classifier = load_dataset_classifier(recipe.dataset)
         x, y = prepared.x_test[:n], prepared.y_test[:n]
-        metrics: dict[str, Any] = {"n_samples": n, **description_metrics(generator, classifier, x, y, header["bins"],
-                                                                         recipe.seed + 2)}
+        matched, labels = match_metrics(generated.samples, classifier, x, y, header["bins"])
+        metrics: dict[str, Any] = {"n_samples": n, **matched}
         metrics.update(one_description_diversity(generator, recipe.sample.descriptions[0], DIVERSITY_SAMPLES,
                                                  recipe.seed))
         metrics["g_parameters"] = count_parameters(generator)
         histogram: dict[str, Any] = {}
-        if classifier is not None:
+        if labels is not None:
             k = prepared.num_classes
-            histogram = {"class_names": prepared.info["class_names"],
-                         "generated": class_histogram(classify(classifier, generated.samples), k).tolist(),
+            histogram = {"class_names": prepared.info["class_names"], "generated": class_histogram(labels, k).tolist(),
                          "real": class_histogram(y, k).tolist()}
         line = (f"{n} digits drawn for held-out digits' descriptions: class accuracy "
                 f"{metrics.get('class_accuracy', float('nan')):.3f}, in the asked bin: thickness "
