@@ -152,7 +152,7 @@ class StackConfig:
 
     stages: int = 2                     # 2: Stage I (14x14) then Stage II (28x28) | 1: the one-stage baseline
     stage1_steps: int | None = None     # steps Stage I trains before Stage II does (null: half of train.steps)
-    c_dim: int = 16                     # the conditioning augmentation's code size
+    c_dim: int = 128                    # the conditioning augmentation's code size (StackGAN-Pytorch: 128)
     kl_weight: float = 2.0              # weight of its KL term in G's loss (StackGAN-Pytorch's COEFF.KL: 2)
 
 

@@ -14,7 +14,8 @@ from conftest import assert_resumes_to_the_same_generator, image_data, point_dat
 from pipeline.config import SampleConfig, StackConfig
 from pipeline.errors import ConfigError
 from pipeline.tasks import TASKS, train
-from pipeline.tasks.stack.attributes import EMBEDDING_DIM, VOCABULARY, Bins, describe, embed, measure, parse
+from pipeline.tasks.stack.attributes import (EMBEDDING_DIM, VOCABULARY, WORD_VECTORS, Bins, bag_of_words, describe,
+                                             embed, measure, parse)
 from pipeline.tasks.stack.metrics import description_metrics
 from pipeline.tasks.stack.networks import ConditioningAugmentation, StackGenerator, TextDiscriminator, kl_loss
 from pipeline.variants import resolve
@@ -65,9 +66,16 @@ def test_descriptions_read_back_and_embed_as_their_bag_of_words():
     assert text == "a thick, right-slanted, narrow seven"
     label, bins = parse(text)
     assert label == 7 and bins.tolist() == [2, 2, 0]
+    bag = bag_of_words(torch.tensor([label]), bins.unsqueeze(0))
+    assert bag.shape == (1, len(VOCABULARY)) and bag.sum() == 4
+    words = [VOCABULARY[i] for i in bag[0].nonzero().flatten().tolist()]
+    assert set(words) == {"thick", "right-slanted", "narrow", "seven"}
+    # the embedding: the sum of the four words' fixed N(0, 1) vectors, the same in every process
     e = embed(torch.tensor([label]), bins.unsqueeze(0))
-    assert e.shape == (1, EMBEDDING_DIM) and e.sum() == 4
-    assert {VOCABULARY[i] for i in e[0].nonzero().flatten().tolist()} == {"thick", "right-slanted", "narrow", "seven"}
+    assert e.shape == (1, EMBEDDING_DIM)
+    torch.testing.assert_close(e[0], sum(WORD_VECTORS[VOCABULARY.index(w)] for w in words))
+    again = torch.randn(len(VOCABULARY), EMBEDDING_DIM, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(WORD_VECTORS, again) and 0.8 < float(WORD_VECTORS.std()) < 1.2
 
 
 @pytest.mark.parametrize("text, message", [
@@ -88,7 +96,15 @@ def test_conditioning_augmentation_and_its_kl():
     c2, _, _ = ca(e, torch.ones(5, 3))
     torch.testing.assert_close(c2, mu + torch.exp(0.5 * logvar))
     assert kl_loss(torch.zeros(2, 3), torch.zeros(2, 3)).item() == 0.0
-    assert kl_loss(torch.ones(2, 3), torch.zeros(2, 3)).item() == pytest.approx(1.5)  # 0.5 mu^2 over 3 dimensions
+    # 0.5 mu^2 in each of the 3 dimensions, averaged over them (the reference's mean over every element)
+    assert kl_loss(torch.ones(2, 3), torch.zeros(2, 3)).item() == pytest.approx(0.5)
+    mu, logvar = torch.tensor([[2.0, 0.0]]), torch.tensor([[0.0, math.log(4.0)]])  # 0.5 (4 + 1 - 1 - 0), 0.5 (4 - 1 - ln 4)
+    assert kl_loss(mu, logvar).item() == pytest.approx((2.0 + 0.5 * (3 - math.log(4.0))) / 2)
+    # the reference's ReLU on fc's output: a negative pre-activation gives mu 0 and log-variance 0 (unit noise)
+    ca.fc.bias.data.fill_(-1.0)
+    ca.fc.weight.data.zero_()
+    _, mu, logvar = ca(e, torch.zeros(5, 3))
+    assert torch.equal(logvar, torch.zeros(5, 3)) and torch.equal(mu, torch.zeros(5, 3))
 
 
 def test_the_two_stages_and_the_one_stage_baseline_make_28x28_digits_of_about_one_size():
@@ -100,7 +116,7 @@ def test_the_two_stages_and_the_one_stage_baseline_make_28x28_digits_of_about_on
     assert one(torch.randn(2, one.latent_dim), e).shape == (2, 1, 28, 28)
     n_two, n_one = (sum(p.numel() for p in g.parameters()) for g in (two, one))
     assert 0.8 < n_one / n_two < 1.0
-    assert TextDiscriminator(14, EMBEDDING_DIM, 4, 8)(low, e).shape == (2,)
+    assert TextDiscriminator(14, 4, 8)(low, kls[0][0]).shape == (2,)  # D reads the CA's mean, c_dim wide
 
 
 def test_stage_two_trains_on_a_frozen_stage_one_and_a_resume_ends_at_the_same_weights(tmp_path):

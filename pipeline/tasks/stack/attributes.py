@@ -9,8 +9,11 @@ text StackGAN is conditioned on where no captions exist offline:
 
 Each attribute is cut into three bins at its tertiles on the training set (thickness and width within each class,
 slant over every digit, since it reads as a direction), so a description ("a thick, right-slanted,
-narrow seven") says where a digit sits among the others of its class; its words are the vocabulary, and its embedding is the bag of
-its words (one position per word: the attributes' slots never share a word)."""
+narrow seven") says where a digit sits among the others of its class; its words are the vocabulary. Its embedding is a
+fixed text encoder's: the sum of its words' vectors, one seeded N(0, 1) vector of 64 numbers per word, standing in for
+the reference's pretrained sentence vectors (dense, of unit-order entries): the CA's Linear layer starts at N(0, 0.02),
+so a one-hot bag of four words would start its means near 0.04 against the CA's unit noise, summed N(0, 1) vectors
+near 0.3."""
 
 from __future__ import annotations
 
@@ -99,7 +102,8 @@ def describe(label: int, bins: Tensor) -> str:
 
 
 VOCABULARY = tuple(w for a in ATTRIBUTES for w in WORDS[a]) + NUMBERS
-EMBEDDING_DIM = len(VOCABULARY)  # 19
+EMBEDDING_DIM = 64
+WORD_VECTORS = torch.randn(len(VOCABULARY), EMBEDDING_DIM, generator=torch.Generator().manual_seed(0))
 
 
 def parse(description: str) -> tuple[int, Tensor]:
@@ -127,11 +131,16 @@ def parse(description: str) -> tuple[int, Tensor]:
     return label, torch.tensor([found[a] for a in ATTRIBUTES])
 
 
-def embed(labels: Tensor, bins: Tensor) -> Tensor:
-    """(N, 19): the bag of words of each description (one position per word of the vocabulary)."""
-    out = torch.zeros(len(labels), EMBEDDING_DIM, device=labels.device)
+def bag_of_words(labels: Tensor, bins: Tensor) -> Tensor:
+    """(N, len(VOCABULARY)): a 1 at each word of each description."""
+    out = torch.zeros(len(labels), len(VOCABULARY), device=labels.device)
     rows = torch.arange(len(labels), device=labels.device)
     for i, a in enumerate(ATTRIBUTES):
         out[rows, VOCABULARY.index(WORDS[a][0]) + bins[:, i]] = 1.0
     out[rows, VOCABULARY.index(NUMBERS[0]) + labels] = 1.0
     return out
+
+
+def embed(labels: Tensor, bins: Tensor) -> Tensor:
+    """(N, EMBEDDING_DIM): the sum of each description's word vectors."""
+    return bag_of_words(labels, bins) @ WORD_VECTORS.to(labels.device)

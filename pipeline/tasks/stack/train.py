@@ -1,7 +1,8 @@
 """Training StackGAN as hanzhanggit/StackGAN-Pytorch's trainer.py does, on digits and their descriptions: Stage I
 (G and D at 14x14) for `stack.stage1_steps`, then Stage II (G and D at 28x28) with Stage I frozen; each step one
-matching-aware D update, errD = BCE(D(real, its description), 1) + (BCE(D(real, another image's description), 0) +
-BCE(D(fake, description), 0)) / 2, then one G update, BCE(D(fake, description), 1) + kl_weight x KL of the CA.
+matching-aware D update, errD = BCE(D(real, its description), 1) + (BCE(D(real, the next digit's description), 0) +
+BCE(D(fake, description), 0)) / 2, then one G update, BCE(D(fake, description), 1) + kl_weight x KL of the CA; D
+reads a description as the reference's D does, through the mean of G's conditioning augmentation, detached.
 Real images for Stage I are the digits averaged down to 14x14. `stages: 1` trains the one-stage baseline against the
 28x28 D for every step. `StackRun` is what the training loop drives; its batches come from its own generator."""
 
@@ -72,9 +73,8 @@ class StackRun(RunCounters):
         t, s, g = self.recipe.train, self.recipe.stack, self.generator
         stage = self.stage(step)
         idx = torch.randint(len(self.x), (t.batch_size,), device=self.x.device, generator=self.gen)
-        wrong = torch.randint(len(self.x), (t.batch_size,), device=self.x.device, generator=self.gen)
         latent = torch.randn(t.batch_size, g.latent_dim, device=self.x.device, generator=self.gen)
-        real, e, e_wrong = self.x[idx], self.e[idx], self.e[wrong]
+        real, e = self.x[idx], self.e[idx]
         with self.autocast():
             if stage == 1:
                 d, opt_d = self.d_low, self.opt_d_low
@@ -91,10 +91,14 @@ class StackRun(RunCounters):
                 low, fake, kls = g.stages(latent, e)
                 if low is not None:
                     kls = kls[1:]  # Stage I's CA does not train now
-            d_real, d_wrong, d_fake = d(real, e).float(), d(real, e_wrong).float(), d(fake.detach(), e).float()
+            # D's condition: the training stage's CA mean, detached; a wrong pair is a real digit with the next
+            # digit's condition (the reference's real_features[:-1] with cond[1:])
+            cond = kls[-1][0].detach()
+            d_real, d_wrong = d(real, cond).float(), d(real[:-1], cond[1:]).float()
+            d_fake = d(fake.detach(), cond).float()
             ones, zeros = torch.ones_like(d_real), torch.zeros_like(d_real)
             err_real = F.binary_cross_entropy_with_logits(d_real, ones)
-            err_wrong = F.binary_cross_entropy_with_logits(d_wrong, zeros)
+            err_wrong = F.binary_cross_entropy_with_logits(d_wrong, zeros[1:])
             err_fake = F.binary_cross_entropy_with_logits(d_fake, zeros)
             loss_d = err_real + 0.5 * (err_wrong + err_fake)
         opt_d.zero_grad(set_to_none=True)
@@ -102,7 +106,7 @@ class StackRun(RunCounters):
         opt_d.step()
         self.d_updates += 1
         with self.autocast(), frozen(d):
-            adversarial = F.binary_cross_entropy_with_logits(d(fake, e).float(), ones)
+            adversarial = F.binary_cross_entropy_with_logits(d(fake, cond).float(), ones)
             kl = sum(kl_loss(mu.float(), logvar.float()) for mu, logvar in kls)
             loss_g = adversarial + s.kl_weight * kl
         self.opt_g.zero_grad(set_to_none=True)
@@ -126,8 +130,8 @@ def build(recipe: Any, prepared: Prepared, device: torch.device, world: World = 
     t, s = recipe.train, recipe.stack
     torch.manual_seed(recipe.seed)
     generator = StackGenerator(t.z_dim, EMBEDDING_DIM, s.c_dim, t.width, s.stages).to(device)
-    d_high = TextDiscriminator(28, EMBEDDING_DIM, s.c_dim, t.width).to(device)
-    d_low = TextDiscriminator(14, EMBEDDING_DIM, s.c_dim, t.width).to(device) if s.stages == 2 else None
+    d_high = TextDiscriminator(28, s.c_dim, t.width).to(device)
+    d_low = TextDiscriminator(14, s.c_dim, t.width).to(device) if s.stages == 2 else None
     make = OPTIMIZERS.get(t.optimizer, "train.optimizer")
     opt_g = make(generator.parameters(), t.lr_g, t.betas, device)
     opt_d_high = make(d_high.parameters(), t.lr_d, t.betas, device)
