@@ -110,11 +110,47 @@ def check_names(recipe: Recipe, where: str = "") -> None:
     task.check_names(recipe, prefix)
     for name in recipe.eval.metrics:
         METRICS.get(name, f"{prefix}eval.metrics")
+    check_paths(recipe, prefix)
+
+
+def check_paths(recipe: Recipe, prefix: str = "") -> None:
+    """Every file, folder and store a parameter names, checked when params.yaml is read (the resolve stage reads all
+    of it, so any `-S` change passes here first), not when a stage hours later opens it."""
+    d = recipe.data
+    if Path(d.root).exists() and not Path(d.root).is_dir():
+        raise ConfigError(f"{prefix}data.root: {d.root} is a file; data.root is the folder datasets are downloaded "
+                          f"to and read from (default data/raw): name a folder")
+    if "folder" in (recipe.dataset, d.cycle_with):
+        if not d.folder:
+            raise ConfigError(f"{prefix}data.folder: dataset folder needs data.folder set to a directory of images")
+        if not Path(d.folder).is_dir():
+            raise ConfigError(f"{prefix}data.folder: {d.folder} does not exist or is not a directory; put your images "
+                              f"there (immediate subfolders become classes) or fix the path")
     weights = recipe.eval.inception_weights
     if "inception" in recipe.eval.features and weights and not Path(weights).is_file():
-        # checked before any training, not hours later at evaluation
         raise ConfigError(f"{prefix}eval.inception_weights: {weights} is not a file; put torch-fidelity's "
                           f"inception-v3-compat weights there, or leave it null for the standard FID Inception")
+    check_tracking_uri(recipe.mlflow.tracking_uri, f"{prefix}mlflow.tracking_uri")
+
+
+def check_tracking_uri(uri: str | None, key: str = "mlflow.tracking_uri") -> None:
+    """No secret in the URI (params.yaml is committed, its values logged), and a local store's folder exists."""
+    from urllib.parse import urlsplit
+
+    if not uri:
+        return
+    parts = urlsplit(uri)
+    if parts.password is not None or (parts.username and parts.scheme in ("http", "https")):
+        shown = uri.replace(f":{parts.password}@", ":***@") if parts.password is not None else uri
+        raise ConfigError(f"{key}: {shown} holds a user name or password, and params.yaml is committed and logged; "
+                          f"give the server's address alone and set MLFLOW_TRACKING_USERNAME and "
+                          f"MLFLOW_TRACKING_PASSWORD in the environment (a database store: its password in ~/.pgpass "
+                          f"or the MLFLOW_TRACKING_URI environment variable)")
+    local = {"sqlite": uri[len("sqlite:///"):] if uri.startswith("sqlite:///") else None,
+             "file": parts.path, "": uri}.get(parts.scheme)
+    if local and not Path(local).parent.is_dir():
+        raise ConfigError(f"{key}: the folder of {local} does not exist; create {Path(local).parent} or name a store "
+                          f"in an existing folder (null: mlflow.db in the project)")
 
 
 # Tricks that only mean something for some losses: name -> (does the loss use it?, its "off" value).
@@ -137,6 +173,7 @@ def resolve(recipe: Recipe, own: Mapping[str, Any] | None = None, where: str = "
     when it comes from the shared recipe, so one `-S train.label_smoothing=0.1` smooths every
     variant it means something for.
     """
+    from pipeline.data.sources import dataset_facts
     from pipeline.losses import LOSSES
     from pipeline.optim import OPTIMIZERS
     from pipeline.tasks import TASKS, task_keys, task_names
@@ -225,6 +262,7 @@ def resolve(recipe: Recipe, own: Mapping[str, Any] | None = None, where: str = "
     fields["train"] = dataclasses.replace(fields["train"], **changes)
     resolved = ResolvedRecipe(**fields)
     task.check(resolved, prefix)
+    task.check_fit(resolved, dataset_facts(resolved.dataset, resolved.data, f"{prefix}dataset"), prefix)
     return resolved, tuple(notes)
 
 

@@ -68,6 +68,17 @@ CASES = {
     "missing Inception weights file": (
         lambda r: set_params(r, lambda p: p["eval"].update(features=["classifier", "inception"], inception_weights="pt_inception.pth")),
         ["python", "-m", "stages.prepare"], "eval.inception_weights: pt_inception.pth is not a file"),
+    "-S of an eval key naming a missing file": (  # an eval-only change: the resolve stage reads all of params.yaml
+        None, ["dvc", "exp", "run", "-S", "eval.features=[classifier,inception]", "-S",
+               "eval.inception_weights=/nonexistent.pth"],
+        "eval.inception_weights: /nonexistent.pth is not a file"),
+    "-S of a task and a dataset that do not fit": (
+        None, ["dvc", "exp", "run", "-S", "task=translate", "-S", "data.translate=sr4", "-S", "dataset=ring8"],
+        "task: translate and dataset: ring8 do not fit: task translate trains on images or stacked-digit images, "
+        "dataset ring8 holds 2D points"),
+    "gan arithmetic with a class the dataset does not have": (
+        None, GAN + ["arithmetic", "dcgan", "--a", "7", "--b", "1", "--c", "42"],
+        "--c 42 is out of range; valid classes: 0..9"),
     "tracking server that does not answer": (
         None, ["python", "-m", "stages.train", "dcgan"], "is unreachable"),
 }

@@ -197,19 +197,21 @@ def test_config_is_the_ground_floor():
 
 
 def test_names_are_checked_all_at_once_or_where_used(params_raw):
-    """load_lab checks every name up front (the prepare stage); a stage that skips that still gets the
-    registry's own error where it uses the name."""
+    """load_lab checks every name up front (the resolve stage); a stage that skips that (names=False) still gets the
+    registry's own error when the variant is resolved (its networks are built on the meta device to check that they
+    fit the data), and where it uses the name."""
     import copy
 
     from pipeline.models import build_models
 
     raw = copy.deepcopy(params_raw)
     raw["variants"]["odd"] = {"arch": "unet"}
-    with pytest.raises(ConfigError, match="variants.odd.arch: unknown architecture 'unet'"):
-        lab_from_raw(raw)
-    recipe = lab_from_raw(raw, names=False).variant("odd").recipe
+    for names in (True, False):
+        with pytest.raises(ConfigError, match="^variants.odd.arch: unknown architecture 'unet'; valid architectures: "
+                                              "dcgan"):
+            lab_from_raw(raw, names=names)
     with pytest.raises(ConfigError, match="arch: unknown architecture 'unet'; valid architectures: dcgan"):
-        build_models(recipe.arch, None)
+        build_models("unet", None)
 
 
 def test_a_variant_is_resolved_once():

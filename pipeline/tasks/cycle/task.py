@@ -22,7 +22,7 @@ from pipeline.errors import ConfigError
 from pipeline.images import from_uint8, save_png, to_uint8
 from pipeline.io import atomic_dir, load_torch, save_torch, write_json
 from pipeline.models.unet import UNet
-from pipeline.tasks.base import Evaluation, Task, section_keys
+from pipeline.tasks.base import Evaluation, Task, misfit, section_keys
 
 if TYPE_CHECKING:  # the training code loads where a cycle variant trains, samples or evaluates, not with the registry
     from pipeline.tasks.cycle.train import CycleCheck, CycleModels
@@ -54,7 +54,7 @@ class _Pair:
 
 class CycleTask(Task):
     def __init__(self) -> None:
-        super().__init__("cycle", KEYS, uses_arch=False,
+        super().__init__("cycle", KEYS, uses_arch=False, data_kinds=("image",),
                          own_arch=("unet_patchgan", "U-Net generators and PatchGAN discriminators"),
                          lr_schedule="linear_decay")
 
@@ -80,6 +80,17 @@ class CycleTask(Task):
         from pipeline.tasks.cycle.translations import domains
 
         return domains(load_prepared(recipe.dataset), load_prepared(recipe.data.cycle_with))
+
+    def check_fit(self, recipe: Any, facts: Any, prefix: str = "") -> None:
+        from pipeline.data.sources import dataset_facts
+
+        super().check_fit(recipe, facts, prefix)
+        if recipe.data.cycle_with is not None:
+            b = dataset_facts(recipe.data.cycle_with, recipe.data, f"{prefix}data.cycle_with")
+            if b.kind not in self.data_kinds:
+                raise ConfigError(misfit(prefix, self, b, f"task cycle translates between two image datasets, "
+                                                          f"data.cycle_with: {b.name} holds {b.describe()}"
+                                         ).replace(f"{prefix}dataset: {b.name}", f"{prefix}data.cycle_with: {b.name}"))
 
     def check_data(self, data: Any) -> None:
         from pipeline.tasks.cycle.translations import Domains

@@ -16,30 +16,16 @@ from pipeline.config import Recipe
 from pipeline.data import Prepared
 from pipeline.device import autocast_factory
 from pipeline.distributed import World
-from pipeline.errors import ConfigError
 from pipeline.losses import GanLoss
 from pipeline.models import ModelSpec, build_models
 from pipeline.models.progressive import ProgressiveSchedule, process_reals, schedule_for, set_level_of_detail
 from pipeline.optim import OPTIMIZERS
 from pipeline.tasks.generate.ema import Ema
+from pipeline.tasks.generate.spec import model_spec
 from pipeline.tasks.generate.steps import iteration, samples_per_step
 from pipeline.training.historical import HistoricalAverage
 from pipeline.training.loop import RunCounters
 from pipeline.training.parts import critic_steps
-
-
-def model_spec(recipe: Recipe, prepared: Prepared, loss: GanLoss) -> ModelSpec:
-    t = recipe.train
-    if recipe.conditional and not prepared.num_classes:
-        raise ConfigError(f"conditional: true needs a labelled dataset; {prepared.name!r} has no labels")
-    # Batch norm makes D's output for one sample depend on the others: that breaks the per-sample
-    # gradient penalty (WGAN-GP paper, sec. 4), and spectral norm does the job of keeping D tame.
-    d_norm = "layer" if loss.gradient_penalty else ("none" if t.spectral_norm else "batch")
-    # dropout makes the critic a random function: its Lipschitz constraint and its W estimate lose their meaning
-    return ModelSpec(data_shape=prepared.data_shape, kind=prepared.kind, z_dim=t.z_dim, width=t.width,
-                     num_classes=prepared.num_classes if recipe.conditional else 0, d_norm=d_norm,
-                     spectral_norm=t.spectral_norm, pac=t.pac, d_dropout=not loss.wasserstein, z_dist=t.z_dist,
-                     minibatch_discrimination=t.minibatch_discrimination, minibatch_std=t.minibatch_std)
 
 
 def make_optimizers(recipe: Recipe, generator: nn.Module, discriminator: nn.Module,

@@ -6,6 +6,7 @@ entanglement, latent arithmetic, real test images projected into it), and evalua
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -49,7 +50,39 @@ class GenerateCheck:
 
 class GenerateTask(Task):
     def __init__(self, name: str = "generate", keys: dict[str, Any] | None = None, **contract: Any) -> None:
+        contract.setdefault("data_kinds", ("image", "stacked", "points"))
         super().__init__(name, KEYS if keys is None else keys, g_objective="adversarial", data_parallel=True, **contract)
+
+    def check_fit(self, recipe: Any, facts: Any, prefix: str = "") -> None:
+        """The kind (Task.check_fit), then the networks themselves, built on the meta device (no memory, no compute)
+        for the dataset's shape: every architecture's own shape rules and the growth schedule, before any work."""
+        super().check_fit(recipe, facts, prefix)
+        from pipeline.models import ARCHITECTURES, build_models
+        from pipeline.models.progressive import schedule_for
+        from pipeline.tasks.generate.spec import model_spec
+
+        n = facts.num_classes  # None: a folder's labels are known once loaded (the train stage checks them)
+        spec = model_spec(recipe, facts if n is not None else dataclasses.replace(facts, num_classes=2),
+                          self.loss(recipe.loss))
+        ARCHITECTURES.get(recipe.arch, f"{prefix}arch")  # an unknown name: the registry's own error
+        try:
+            with torch.device("meta"):
+                generator, _ = build_models(recipe.arch, spec)
+        except ConfigError as exc:
+            raise ConfigError(f"{prefix}arch: {recipe.arch} and {prefix}dataset: {facts.name} do not fit: {exc}") from None
+        t = recipe.train
+        if t.progressive > 1:
+            try:
+                schedule_for(generator, t.progressive, t.stage_images, t.fade_images)
+            except ConfigError as exc:
+                raise ConfigError(f"{prefix}{exc} (dataset {facts.name})") from None
+        if n and facts.images:  # the sample stage's class walks and arithmetic name classes of the dataset
+            for key, values in (("sample.arithmetic", recipe.sample.arithmetic),
+                                ("sample.direction_class", (recipe.sample.direction_class,))):
+                bad = [v for v in values if not 0 <= v < n]
+                if bad:
+                    raise ConfigError(f"{prefix}{key}: class {bad[0]} is out of range; valid classes: 0..{n - 1} "
+                                      f"(dataset {facts.name})")
 
     def check_data(self, data: Any) -> None:
         if data.kind == "voxels":

@@ -67,7 +67,8 @@ class VoxelCheck:
 
 class VoxelTask(GenerateTask):
     def __init__(self) -> None:
-        super().__init__("voxel", KEYS, uses_arch=False, own_arch=("voxel3d", "3D-GAN's 3D (transposed) convolutions"))
+        super().__init__("voxel", KEYS, uses_arch=False, own_arch=("voxel3d", "3D-GAN's 3D (transposed) convolutions"),
+                         data_kinds=("voxels",))
 
     def check_data(self, data: Any) -> None:
         if data.kind != "voxels":

@@ -20,7 +20,7 @@ from pipeline import paths
 from pipeline.config import SampleConfig, StackConfig
 from pipeline.errors import CheckpointError, ConfigError
 from pipeline.io import atomic_dir, load_torch, save_torch, write_json
-from pipeline.tasks.base import Evaluation, Task, section_keys
+from pipeline.tasks.base import Evaluation, Task, misfit, section_keys
 
 KEYS = {**section_keys("stack", StackConfig), "sample.descriptions": SampleConfig().descriptions}
 DIVERSITY_SAMPLES = 100  # digits drawn for one description to measure their variety
@@ -85,7 +85,7 @@ class StackTask(Task):
     def __init__(self) -> None:
         super().__init__("stack", KEYS, uses_arch=False,
                          own_arch=("stackgan", "StackGAN's two text-conditioned stages (or the one-stage baseline)"),
-                         gan_losses=("ns",))
+                         gan_losses=("ns",), data_kinds=("image",))
 
     def check(self, recipe: Any, prefix: str = "") -> None:
         from pipeline.tasks.stack.attributes import parse
@@ -108,6 +108,13 @@ class StackTask(Task):
                 parse(description)
             except ConfigError as exc:
                 raise ConfigError(f"{prefix}sample.descriptions[{i}]: {exc}") from None
+
+    def check_fit(self, recipe: Any, facts: Any, prefix: str = "") -> None:
+        super().check_fit(recipe, facts, prefix)
+        if facts.num_classes != 10 or facts.data_shape != (1, 28, 28):
+            raise ConfigError(misfit(prefix, self, facts, f"task stack describes 28x28 grey digits zero to nine, "
+                                                          f"dataset {facts.name} holds {facts.num_classes or 'unknown'} "
+                                                          f"classes of {facts.describe()}", ["mnist5k", "mnist"]))
 
     def check_data(self, data: Any) -> None:
         from pipeline.tasks.stack.train import check_stack_data

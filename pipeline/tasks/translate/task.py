@@ -108,6 +108,14 @@ class TranslateTask(Task):
             raise ConfigError(f"{prefix}translate.l1_weight: 0 with loss none leaves nothing to train; "
                               f"set l1_weight > 0 or choose a GAN loss")
 
+    def check_fit(self, recipe: Any, facts: Any, prefix: str = "") -> None:
+        super().check_fit(recipe, facts, prefix)
+        h, w = facts.data_shape[-2:]
+        if h % 4 or w % 4:
+            raise ConfigError(f"{prefix}task: translate and {prefix}dataset: {facts.name} do not fit: the U-Net halves "
+                              f"the image twice (and sr4 averages 4x4 blocks), so sides must be divisible by 4, "
+                              f"{facts.name} holds {facts.describe()}; set {prefix}data.image_size to a multiple of 4")
+
     def check_data(self, data: Any) -> None:
         from pipeline.tasks.translate.train import check_translate_data
 
