@@ -207,8 +207,7 @@ def direction(
     if spec.num_classes:
         _fail(f"{variant} is conditional: use `gan sample {variant} --label {target}` instead")
     classifier = _classifier(meta.dataset, dev)
-    if not 0 <= target < classifier.num_classes:
-        _fail(f"--target {target} is out of range; valid classes: 0..{classifier.num_classes - 1}")
+    _check_classes(meta, {"--target": target})
     d = feature_direction(generator, classifier, spec.z_dim, target, seed=seed)
     save_png(image_grid(walk_strip(generator, spec.z_dim, d, rows, steps, strength, seed), steps), out)
     typer.echo(f"wrote {rows} walks of {variant} towards class {target} to {out}")
@@ -236,6 +235,7 @@ def arithmetic(
     spec = meta.spec
     if spec.num_classes:
         _fail(f"{variant} is conditional: the label, not z, carries the class; use an unconditional variant")
+    _check_classes(meta, {"--a": a, "--b": b, "--c": c})  # before the samples are drawn, not after
     classifier = _classifier(meta.dataset, dev)
     try:
         result = latent_arithmetic(generator, classifier, spec.z_dim, (a, b, c), per_concept, seed=seed)
@@ -279,8 +279,8 @@ def project(
     if edit is not None and spec.num_classes:
         _fail(f"{variant} is conditional: the label, not z, carries the class; use `gan sample {variant} --label "
               f"{edit}` or an unconditional variant")
-    if edit is not None and not 0 <= edit < classifier.num_classes:
-        _fail(f"--edit {edit} is out of range; valid classes: 0..{classifier.num_classes - 1}")
+    if edit is not None:
+        _check_classes(meta, {"--edit": edit})
     target = _read_image(image, list(spec.data_shape), invert).to(dev)
     label = classify(classifier, target).to(dev) if spec.num_classes else None  # a conditional G draws that class
     result = run_projection(generator, target, spec.z_dim, classifier=classifier, labels=label, starts=starts,
@@ -297,6 +297,16 @@ def project(
                f"images in [-1, 1]): your image | G(z) over {steps} steps"
                + (f"; second row: walking towards class {meta.class_names[edit]}" if edit is not None else "")
                + f" -> {out}")
+
+
+def _check_classes(meta, options: dict[str, int]) -> None:
+    """Each class option in range for the variant's dataset, or a clear exit naming the option and the classes."""
+    names = meta.class_names
+    for flag, value in options.items():
+        if not 0 <= value < len(names):
+            listed = f" ({', '.join(f'{i} {n}' for i, n in enumerate(names))})" if len(names) <= 20 else ""
+            _fail(f"{flag} {value} is out of range; valid classes: 0..{len(names) - 1}{listed}, the classes of "
+                  f"{meta.variant}'s dataset {meta.dataset}")
 
 
 def _classifier(dataset: str, device):
@@ -424,6 +434,7 @@ def study(
 ) -> None:
     """Run a study (studies/<name>.yaml) as a DVC experiment: its variants replace the default set."""
     import shlex
+    import shutil
     import subprocess
     import time
 
@@ -455,6 +466,9 @@ def study(
         cmd += ["-S", override]
     typer.echo(shlex.join(cmd))
     if not dry_run:
+        if shutil.which("dvc") is None:
+            _fail("dvc is not on PATH: activate the environment the lab is installed in (. .venv/bin/activate) and "
+                  "run again")
         raise typer.Exit(subprocess.call(cmd))
 
 

@@ -111,7 +111,10 @@ def test_interpolate_and_direction(tmp_path, monkeypatch):
     # latent arithmetic: an untrained classifier and a 4-step generator read everything as one or two
     # classes, so concepts it never sees are a clear error; the classes it does see make a figure
     result = runner.invoke(app, ["arithmetic", "tiny", "--a", "12"])
-    assert result.exit_code == 2 and "concept 12 is not a class; valid classes: 0..9" in result.output
+    classes = ", ".join(f"{k} {k}" for k in range(10))  # the checkpoint's class names are its digits
+    assert result.exit_code == 2, result.output  # said before any sample is drawn
+    assert f"--a 12 is out of range; valid classes: 0..9 ({classes}), the classes of tiny's dataset mnist5k" \
+        in result.output
     from pipeline.checkpoint import load_dataset_classifier
     from pipeline.metrics.classifier import class_probabilities
     from pipeline.sampling import decode

@@ -88,3 +88,14 @@ def test_a_study_runs_only_the_variants_asked_for(in_repo):
     result = runner.invoke(app, ["study", "toy_ring8_reduced", "--dry-run", "--variants", "pacgan8"])
     assert result.exit_code == 2
     assert "--variants pacgan8: not a variant of study toy_ring8_reduced; its variants: gan, ns, pacgan4" in result.output
+
+
+def test_a_study_without_dvc_on_path_says_so(in_repo, monkeypatch):
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    monkeypatch.setenv("PATH", "/nonexistent")
+    result = CliRunner().invoke(app, ["study", "toy_ring8_reduced", "--variants", "gan"])
+    assert result.exit_code == 2 and "dvc is not on PATH: activate the environment" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
