@@ -85,6 +85,28 @@ def check_reachable(uri: str, timeout_s: float = 5.0) -> None:
             f"the MLflow tracking server at {uri} is unreachable ({exc}). Start it, fix MLFLOW_TRACKING_URI "
             f"or mlflow.tracking_uri in params.yaml, or set {DISABLE_ENV}=off to train without tracking."
         ) from None
+    # /health answers anyone; a team server with users (mlflow server --app-name basic-auth) refuses the API to a
+    # request without the right user and password: say so now, not from the logging thread after training
+    request = urllib.request.Request(f"{uri.rstrip('/')}/api/2.0/mlflow/experiments/search?max_results=1")
+    user, password = os.environ.get("MLFLOW_TRACKING_USERNAME"), os.environ.get("MLFLOW_TRACKING_PASSWORD")
+    if user and password:
+        import base64
+
+        request.add_header("Authorization", "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode())
+    try:
+        urllib.request.urlopen(request, timeout=timeout_s).read()
+    except urllib.error.HTTPError as exc:
+        if exc.code != 401:
+            return  # anything else is the server's to say when a run is logged
+        who = (f"refused user {user!r} (wrong password, or no such user: ask the server's admin)" if user and password
+               else "asks for a user and password")
+        raise TrackingUnavailable(
+            f"the MLflow tracking server at {uri} {who}; set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD "
+            f"in the environment (never in params.yaml, which is committed), or set {DISABLE_ENV}=off to train "
+            f"without tracking."
+        ) from None
+    except (urllib.error.URLError, OSError):
+        return
 
 
 EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")  # MLflow 3 opens its training-runs view
