@@ -161,6 +161,8 @@ def test_second_repro_is_up_to_date(repo):
 
 
 def test_changing_report_param_reruns_only_report(repo, tmp_path):
+    """The resolve stage checks every params.yaml change before any stage works (its recipes stay byte-identical, so
+    nothing downstream of it reruns); then only the report runs."""
     repo = repo_copy(repo, tmp_path)  # the shared build stays as built
     params_path = repo / "params.yaml"
     params = yaml.safe_load(params_path.read_text())
@@ -168,7 +170,7 @@ def test_changing_report_param_reruns_only_report(repo, tmp_path):
     params_path.write_text(yaml.safe_dump(params, sort_keys=False))
     out = run(["dvc", "repro"], repo).stdout
     ran = [line for line in out.splitlines() if line.startswith("Running stage")]
-    assert ran == ["Running stage 'report':"], out
+    assert ran == ["Running stage 'resolve':", "Running stage 'report':"], out
     assert "Another title" in (repo / "reports/index.html").read_text()
 
 
@@ -189,7 +191,7 @@ def test_adding_seeds_trains_only_the_new_runs_and_the_report_aggregates(repo, t
     out = run(["dvc", "repro"], root).stdout
     ran = sorted(line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage"))
     new_runs = [f"{stage}@dcgan-{s}" for s in (1, 2) for stage in ("evaluate", "sample", "train")]
-    assert ran == sorted(new_runs + ["report"]), out
+    assert ran == sorted(new_runs + ["report", "resolve"]), out  # resolve: every params change is checked first
     summary = json.loads((root / "reports/summary.json").read_text())
     assert summary["dcgan"]["seeds"] == 3 and summary["dcgan"]["fid_classifier"]["n"] == 3
     assert summary["dcgan"]["fid_classifier"]["ci_low"] <= summary["dcgan"]["fid_classifier"]["mean"]
