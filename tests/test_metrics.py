@@ -60,7 +60,7 @@ def test_2d_histogram_counts_high_quality_points_only():
     modes = data.modes
     near = modes[torch.arange(80) % 2] + 0.001 * torch.randn(80, 2)  # 40 on mode 0, 40 on mode 1
     far = (modes[5] * 0.5).expand(20, 2)  # halfway to the centre: nearest mode 5, but low quality
-    evaluation = evaluate_samples(torch.cat([near, far]), tiny_recipe(dataset="ring8"), data, None, None)
+    evaluation = evaluate_samples(torch.cat([near, far]), tiny_recipe(dataset="ring8", arch="toy"), data, None, None)
     metrics, hist = evaluation.metrics, evaluation.histogram
     assert hist["generated"] == [40, 40, 0, 0, 0, 0, 0, 0]
     assert metrics["modes_captured"] == 2 and metrics["high_quality_frac"] == pytest.approx(0.8)
