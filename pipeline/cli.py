@@ -472,6 +472,72 @@ def study(
         raise typer.Exit(subprocess.call(cmd))
 
 
+results_app = typer.Typer(no_args_is_help=True, help="Measured results kept in results/<study>/ and the "
+                                                      "documentation pages written from them.")
+app.add_typer(results_app, name="results")
+
+
+@results_app.command("record")
+def results_record(
+    name: Annotated[str, typer.Argument(help="the study (studies/<name>.yaml) whose finished runs to record, or "
+                                             "default (params.yaml's own variants)")],
+    rev: Annotated[Optional[str], typer.Option(help="the DVC experiment (its name or commit; `dvc exp show` lists "
+                                                    "them) holding the runs; omit for the working tree")] = None,
+    repo: Annotated[Path, typer.Option(help="the clone the study ran in")] = Path("."),
+    machine: Annotated[Optional[str], typer.Option(help="the machine it ran on (default: this one's CPU)")] = None,
+    load: Annotated[Optional[str], typer.Option(help="what else ran beside it, e.g. 'alone, 2 threads'")] = None,
+    wall_time: Annotated[Optional[str], typer.Option(help="how long it took, e.g. '80 minutes for 21 runs'")] = None,
+    add: Annotated[bool, typer.Option(help="add these runs to the study's result file (seeds run apart)")] = False,
+) -> None:
+    """Record a finished study's per-seed metrics in results/<name>/result.json (with the commit, machine and
+    study file), ready for `gan results render`."""
+    from pipeline import results, studies
+    from pipeline.errors import GanLabError
+
+    try:
+        if name != results.DEFAULT:
+            studies.load_study(name)
+        rev_arg = rev
+        if rev is not None and not rev.startswith("refs/"):  # an experiment's name: find its ref
+            import subprocess
+
+            refs = subprocess.run(["git", "-C", str(repo), "for-each-ref", "--format=%(refname)", "refs/exps"],
+                                  capture_output=True, text=True).stdout.split()
+            named = [r for r in refs if r.rsplit("/", 1)[-1] == rev]
+            rev_arg = named[0] if named else rev
+        path = results.record(name, results.Source(repo, rev_arg), machine_text=machine, load=load,
+                              wall_time=wall_time, add=add)
+    except GanLabError as exc:
+        _fail(str(exc))
+    typer.echo(f"wrote {path}; `gan results render` writes its page")
+
+
+@results_app.command("render")
+def results_render(
+    check: Annotated[bool, typer.Option(help="write nothing; fail when a page differs from what the files "
+                                             "give")] = False,
+) -> None:
+    """Write docs/results/ (a page a study and the index) from the result files in results/."""
+    from pipeline import results
+    from pipeline.errors import GanLabError
+
+    try:
+        if check:
+            problems = results.stale()
+            if problems:
+                _fail("the results pages are not what results/ gives (run `gan results render`): "
+                      + "; ".join(problems))
+            typer.echo(f"{len(results.available())} studies' pages match their result files")
+            return
+        pages = results.render_all()
+    except GanLabError as exc:
+        _fail(str(exc))
+    results.PAGES.mkdir(parents=True, exist_ok=True)
+    for path, text in pages.items():
+        path.write_text(text)
+    typer.echo(f"wrote {len(pages)} pages to {results.PAGES}/")
+
+
 def main() -> None:  # pragma: no cover - console entry point
     from pipeline.errors import GanLabError
 
