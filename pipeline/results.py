@@ -200,8 +200,9 @@ class Study:
     def title(self) -> str:
         if self.result.get("title"):
             return self.result["title"]
-        first = self.protocol.splitlines()[0] if self.protocol else self.name
-        return first.split(":")[0].strip() or self.name
+        # the study file's first sentence, up to its command: "<title>: `gan study <name>`"
+        text = " ".join(line.strip() for line in self.protocol.splitlines())
+        return text.split(": `gan study")[0].strip() if ": `gan study" in text else self.name
 
     def variants(self) -> list[str]:
         order = list(self.study.get("variants") or {})
@@ -331,10 +332,7 @@ def render_study(study: Study) -> str:
                                 f"({r.get('note', '')})".replace(" ()", "")))
     else:
         facts.append(("Source", "every run's own metrics.json (per seed below)"))
-    lines += ["| | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in facts] + [""]
-    if study.protocol:
-        lines += ["## Protocol", "", "From the study file the runs used (`results/" + study.name + "/study.yaml`):", ""]
-        lines += ["> " + line if line else ">" for line in study.protocol.splitlines()] + [""]
+    lines += [f"- **{k}**: {v}" for k, v in facts] + [""]
     how = ("computed by `gan results` from the per-seed values" if r["source"] == "run" else
            "as the run's report gave them")
     lines += ["## Results", "", f"Mean ± sd over the seeds (one seed: its value), {how}; the intervals below.", ""]
@@ -348,8 +346,11 @@ def render_study(study: Study) -> str:
         title = ("The lowest and highest seed" if r.get("interval") == "range" else
                  "95% intervals of the means")
         lines += [f"### {title}", ""] + _table(["variant"] + list(columns.values()), rows) + [""]
+    lines += _published(study, variants)
+    if study.reading:
+        lines += ["## Reading", "", study.reading, ""]
     if r["source"] == "run" and any(len(study.seeds(v)) > 1 for v in variants):
-        lines += ["### Every seed", ""]
+        lines += ["## Every seed", ""]
         rows = []
         for v in variants:
             for seed in study.seeds(v):
@@ -361,15 +362,16 @@ def render_study(study: Study) -> str:
         lines += _table(["variant", "seed"] + list(columns.values()) + ["training min"], rows) + [""]
         lines += _differences(study, variants, columns, direction, permutation_test, smallest_p, ALPHA)
     lines += _curves(study, variants)
-    lines += _published(study, variants)
-    if study.reading:
-        lines += ["## Reading", "", study.reading, ""]
+    if study.protocol:
+        lines += ["## Protocol", "", "From the study file (`results/" + study.name + "/study.yaml`, a copy of `studies/"
+                  + study.name + ".yaml`):", ""]
+        lines += ["> " + line if line else ">" for line in study.protocol.splitlines()] + [""]
     return "\n".join(lines).rstrip() + "\n"
 
 
 def _differences(study, variants, columns, direction, permutation_test, smallest_p, alpha) -> list[str]:
     fewest = min((len(study.seeds(v)) for v in variants), default=0)
-    lines = ["### Differences beyond the seed spread", ""]
+    lines = ["## Differences beyond the seed spread", ""]
     if fewest < 2:
         return lines + ["A variant has one seed: no test.", ""]
     found = []
@@ -409,7 +411,7 @@ def _curves(study: Study, variants: list[str]) -> list[str]:
         header = ["step"] + [f"{v} seed {seed}" if len(variants) > 1 else f"seed {seed}" for v, seed in runs]
         rows = [[f"{step:,}"] + [fmt(values.get(run), metric) for run in runs]
                 for step, values in sorted(by_step.items())]
-        lines += [f"### {title}, at the train stage's checks", ""] + _table(header, rows) + [""]
+        lines += [f"## {title}, at the train stage's checks", ""] + _table(header, rows) + [""]
     return lines
 
 
