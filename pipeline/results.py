@@ -140,9 +140,11 @@ def collect(source: Source) -> dict[str, dict[str, dict[str, Any]]]:
             metrics = source.read(f"{base}/metrics.json")
             if metrics is None:
                 continue
+            curve = _curve(source.read(f"{base}/train_eval.csv"))
+            seconds = curve[-1].get("seconds") if curve else None  # training time at the last check
             runs.setdefault(variant, {})[str(seed)] = {
-                "metrics": json.loads(metrics), "training_s": _training_seconds(source.read(f"{base}/train_log.csv")),
-                "curve": _curve(source.read(f"{base}/train_eval.csv"))}
+                "metrics": json.loads(metrics),
+                "training_s": seconds or _training_seconds(source.read(f"{base}/train_log.csv")), "curve": curve}
     return runs
 
 
