@@ -315,6 +315,89 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return out + ["| " + " | ".join(row) + " |" for row in rows]
 
 
+def reading(study: Study) -> str:
+    """A person's reading of the numbers, with every number that the result file holds written from it: in
+    reading.md, `{{ ms("a", "fid_classifier") }}` is a's mean ± sd, `{{ m(...) }}` the mean, `{{ each(...) }}` every
+    seed's value ("184, 229 and 137"), `{{ span(...) }}` the lowest to the highest seed, `{{ run("a", 0, ...) }}` one
+    seed's value, `{{ p("a", "b", metric) }}` the permutation test's p, `{{ ahead("a", "b", metric) }}` in how many seeds
+    a is better than b ("every seed", "2 of 3 seeds"), `{{ at_step("a", 1500, metric) }}` the seeds' range at one of the
+    train stage's checks; an optional argument sets the decimals (`scale=100` shows a
+    fraction as percent)."""
+    import jinja2
+
+    from pipeline.stats import permutation_test
+
+    def number(value: float | None, places: int | None, metric: str, scale: float = 1.0) -> str:
+        if value is None:
+            raise ConfigError(f"results/{study.name}/reading.md asks for a number the result file does not hold")
+        return fmt(value * scale, "" if scale != 1.0 else metric, places)
+
+    def summary(variant: str, metric: str) -> dict[str, Any]:
+        s = study.summary(variant, metric)
+        if not s or s.get("mean") is None:
+            raise ConfigError(f"results/{study.name}/reading.md: no {metric} for variant {variant!r}")
+        return s
+
+    def values(variant: str, metric: str) -> list[float]:
+        out = study.values(variant, metric)
+        if not out:
+            raise ConfigError(f"results/{study.name}/reading.md: no per-seed {metric} for variant {variant!r}")
+        return out
+
+    def m(variant, metric, places=None, scale=1.0):
+        return number(summary(variant, metric)["mean"], places, metric, scale)
+
+    def ms(variant, metric, places=None, scale=1.0):
+        s = summary(variant, metric)
+        places = decimals(s["mean"] * scale) if places is None else places
+        return f"{number(s['mean'], places, metric, scale)} ± {number(s['sd'], places, metric, scale)}"
+
+    def each(variant, metric, places=None, scale=1.0):
+        texts = [number(v, places, metric, scale) for v in values(variant, metric)]
+        return ", ".join(texts[:-1]) + " and " + texts[-1] if len(texts) > 1 else texts[0]
+
+    def span(variant, metric, places=None, scale=1.0):
+        vs = values(variant, metric)
+        return f"{number(min(vs), places, metric, scale)}-{number(max(vs), places, metric, scale)}"
+
+    def run(variant, seed, metric, places=None, scale=1.0):
+        value = ((study.result.get("runs") or {}).get(variant, {}).get(str(seed)) or {}).get("metrics", {}).get(metric)
+        return number(value, places, metric, scale)
+
+    def ahead(a, b, metric, lower=None):
+        """In how many seeds a is better than b on the metric (same seed against same seed): "every seed" or
+        "k of n seeds". Better is the metric's direction (lower=True/False overrides it)."""
+        from pipeline.report.aggregate import direction
+
+        sign = -1 if (lower if lower is not None else direction(metric) < 0) else 1
+        runs = study.result.get("runs") or {}
+        seeds = sorted(set(runs.get(a, {})) & set(runs.get(b, {})), key=int)
+        pairs = [(runs[a][k]["metrics"].get(metric), runs[b][k]["metrics"].get(metric)) for k in seeds]
+        pairs = [(x, y) for x, y in pairs if isinstance(x, (int, float)) and isinstance(y, (int, float))]
+        if not pairs:
+            raise ConfigError(f"results/{study.name}/reading.md: no seeds of both {a} and {b} with {metric}")
+        wins = sum(sign * (x - y) > 0 for x, y in pairs)
+        return "every seed" if wins == len(pairs) else f"{wins} of {len(pairs)} seeds"
+
+    def at_step(variant, step, metric, places=None, scale=1.0):
+        """The lowest to the highest seed's value at one of the train stage's checks."""
+        vs = [row[metric] for run in ((study.result.get("runs") or {}).get(variant) or {}).values()
+              for row in run.get("curve") or [] if int(row["step"]) == step and metric in row]
+        if not vs:
+            raise ConfigError(f"results/{study.name}/reading.md: no check of {metric} at step {step} for {variant!r}")
+        return f"{number(min(vs), places, metric, scale)}-{number(max(vs), places, metric, scale)}"
+
+    def p(a, b, metric):
+        result = permutation_test(values(a, metric), values(b, metric))
+        return "n/a" if result is None else f"{result:.2g}"
+
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    try:
+        return env.from_string(study.reading).render(m=m, ms=ms, each=each, span=span, run=run, p=p, ahead=ahead, at_step=at_step)
+    except jinja2.TemplateError as exc:
+        raise ConfigError(f"results/{study.name}/reading.md: {exc}") from exc
+
+
 def render_study(study: Study) -> str:
     from pipeline.report.aggregate import direction
     from pipeline.stats import ALPHA, permutation_test, smallest_p
@@ -350,7 +433,7 @@ def render_study(study: Study) -> str:
         lines += [f"### {title}", ""] + _table(["variant"] + list(columns.values()), rows) + [""]
     lines += _published(study, variants)
     if study.reading:
-        lines += ["## Reading", "", study.reading, ""]
+        lines += ["## Reading", "", reading(study), ""]
     if r["source"] == "run" and any(len(study.seeds(v)) > 1 for v in variants):
         lines += ["## Every seed", ""]
         rows = []

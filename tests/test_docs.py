@@ -249,3 +249,37 @@ def test_the_command_check_can_fail(capsys):
     capsys.readouterr()
     assert commands("text `gan study mini` and\n```bash\ndvc repro  # all\nls && gan ui\n```\n") == [
         "dvc repro", "gan ui", "gan study mini"]
+
+
+# Numbers a reading types that equal a held value by coincidence, with why they are not that value.
+NOT_HELD = {("default", "98.4%"): "the classifier's held-out accuracy (reports/classifier.json), not cas_real"}
+
+
+def test_no_reading_types_a_number_its_result_file_holds():
+    """A reading writes the numbers its result file holds through the template (`{{ ms(...) }}`, `{{ span(...) }}`,
+    ...), so a rerun cannot leave a stale number behind: a typed number of 3 or more significant digits that equals a
+    per-seed value, a mean or an sd of the file (at the digits typed) fails here."""
+    found = []
+    for name in results.available(REPO / "results"):
+        study = results.load(name, REPO / "results")
+        if study.result["source"] != "run" or not study.reading:
+            continue
+        held = set()
+        for variant, seeds in study.result["runs"].items():
+            metrics = {m for run in seeds.values() for m, v in run["metrics"].items()
+                       if isinstance(v, (int, float)) and not m.startswith("n_")}  # n_*: sizes of the protocol
+            held |= {float(run["metrics"][m]) for run in seeds.values() for m in metrics if m in run["metrics"]}
+            for m in metrics:
+                s = study.summary(variant, m)
+                held |= {float(s[k]) for k in ("mean", "sd") if s and s.get(k) is not None}
+        text = re.sub(r"\{\{.*?\}\}|!\[[^\]]*\]\([^)]*\)", "", study.reading, flags=re.S)
+        for match in re.finditer(r"(?<![\w.,])(\d[\d,]*\.?\d*)(%?)(?![\w.])", text):
+            digits, percent = match.group(1).replace(",", ""), match.group(2)
+            if len(digits.replace(".", "").lstrip("0")) < 3 or (name, match.group(0)) in NOT_HELD:
+                continue
+            places = len(digits.partition(".")[2])
+            value = float(digits) / (100 if percent else 1)
+            places += 2 if percent else 0
+            if any(round(h, places) == round(value, places) for h in held):
+                found.append(f"results/{name}/reading.md: {match.group(0)}")
+    assert found == []
