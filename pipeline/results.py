@@ -538,11 +538,12 @@ def render_index(studies: list[Study]) -> str:
              "Every study's numbers, written from the result files kept in `results/<study>/` (the per-seed metrics "
              "of each run, the commit, machine and wall time). Rerun a study with `gan study <name>`, record it "
              "with `gan results record <name> --rev <experiment>` and write these pages with `gan results render`.",
-             "", "| study | variants | seeds | commit | machine | source |", "|---|---|---|---|---|---|"]
+             "", "| study | variants | seeds | commit | machine | wall time | source |", "|---|---|---|---|---|---|---|"]
     for s in studies:
         seeds = sorted({seed for v in s.variants() for seed in s.seeds(v)})
         lines.append(f"| [{s.title}]({s.name}.md) | {', '.join(s.variants())} | {', '.join(map(str, seeds))} | "
                      f"{', '.join(s.result.get('commits') or [])} | {s.result.get('machine', '—')} | "
+                     f"{s.result.get('wall_time', '—')} | "
                      f"{'per-seed files' if s.result['source'] == 'run' else 'transcribed summaries'} |")
     return "\n".join(lines) + "\n"
 
