@@ -4,6 +4,7 @@ loss's published values; bad input names the key and the valid choices."""
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import pytest
 
