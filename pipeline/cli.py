@@ -505,6 +505,12 @@ def results_record(
                                   capture_output=True, text=True).stdout.split()
             named = [r for r in refs if r.rsplit("/", 1)[-1] == rev]
             rev_arg = named[0] if named else rev
+            known = subprocess.run(["git", "-C", str(repo), "rev-parse", "--verify", "--quiet", f"{rev_arg}^{{commit}}"],
+                                   capture_output=True, text=True).returncode == 0
+            if not known:
+                names = sorted({r.rsplit("/", 1)[-1] for r in refs} - {"EXEC_HEAD", "EXEC_BASELINE", "EXEC_MERGE"})
+                _fail(f"--rev {rev}: no experiment or commit of that name in {repo}; its experiments: "
+                      f"{', '.join(names) or 'none (omit --rev to record the working tree)'}")
         path = results.record(name, results.Source(repo, rev_arg), machine_text=machine, load=load,
                               wall_time=wall_time, add=add)
     except GanLabError as exc:
@@ -535,6 +541,9 @@ def results_render(
     results.PAGES.mkdir(parents=True, exist_ok=True)
     for path, text in pages.items():
         path.write_text(text)
+    for path in results.PAGES.glob("*.md"):  # a page whose result files are gone
+        if path not in pages:
+            path.unlink()
     typer.echo(f"wrote {len(pages)} pages to {results.PAGES}/")
 
 

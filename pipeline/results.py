@@ -152,13 +152,13 @@ def record(name: str, source: Source, *, machine_text: str | None, load: str | N
            add: bool, root: Path = RESULTS, studies_dir: Path = Path("studies")) -> Path:
     """Write (or with `add`, extend) results/<name>/result.json from a finished study's files, and keep the study
     file the runs used beside it. Returns the result file's path."""
+    commit = source.commit()  # a revision that does not exist fails here, before anything is read
     runs = collect(source)
     if not runs:
         raise ConfigError(f"no evaluated run of study {name} in {source.repo} at {source.rev or 'the working tree'}: "
                           "nothing to record (did the evaluate stage run?)")
     folder = root / name
     path = folder / "result.json"
-    commit = source.commit()
     study_file = studies_dir / f"{name}.yaml"  # the protocol as the lab now describes it (none: the default set)
     study_text = study_file.read_text() if study_file.exists() else None
     result: dict[str, Any] = json.loads(path.read_text()) if add and path.exists() else {}
@@ -169,9 +169,9 @@ def record(name: str, source: Source, *, machine_text: str | None, load: str | N
     if commit not in result["commits"]:
         result["commits"].append(commit)
     result["machine"] = machine_text or result.get("machine") or machine()
-    import torch
+    from importlib.metadata import version
 
-    result["torch"] = torch.__version__.split("+")[0]
+    result["torch"] = version("torch").split("+")[0]
     for key, value in (("load", load), ("wall_time", wall_time)):
         if value is not None:
             result[key] = value

@@ -283,3 +283,18 @@ def test_no_reading_types_a_number_its_result_file_holds():
             if any(round(h, places) == round(value, places) for h in held):
                 found.append(f"results/{name}/reading.md: {match.group(0)}")
     assert found == []
+
+
+def test_gan_results_record_names_a_bad_experiment_and_writes_nothing(tmp_path):
+    repo = _workspace(tmp_path / "clone")
+    gan = [sys.executable, "-c", "from pipeline.cli import main; main()"]
+    done = subprocess.run(gan + ["results", "record", "mini", "--repo", str(repo), "--rev", "nosuch"], cwd=repo,
+                          capture_output=True, text=True)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert f"--rev nosuch: no experiment or commit of that name in {repo}" in done.stderr
+    assert not (repo / "results").exists()
+    done = subprocess.run(gan + ["results", "record", "nosuch"], cwd=repo, capture_output=True, text=True)
+    assert done.returncode == 2 and "unknown study 'nosuch'; studies in studies/: mini" in done.stderr
+    done = subprocess.run(gan + ["results", "record", "mini", "--machine", "m"], cwd=repo, capture_output=True,
+                          text=True)
+    assert done.returncode == 0 and json.loads((repo / "results/mini/result.json").read_text())["machine"] == "m"
