@@ -296,6 +296,7 @@ def test_wgan_critic_warm_up_as_in_the_reference():
     """WGAN's reference trains the critic 100 steps per G step for the first 25 G steps and every
     500th, 5 otherwise: 30 G steps make 25 x 100 + 5 x 5 = 2,525 critic steps. Other losses: d_steps."""
     from pipeline.tasks.generate import steps as training_steps
+    from pipeline.training.parts import critic_steps
 
     recipe = tiny_recipe(dataset="ring8", arch="toy", loss="wgan", train={"steps": 30, "batch_size": 4, "z_dim": 2,
                                                                          "log_every": 10, "eval_every": 30})
@@ -309,10 +310,10 @@ def test_wgan_critic_warm_up_as_in_the_reference():
     finally:
         training_steps.d_step = plain
     assert len(calls) == 2525 and result.d_updates == 2525
-    assert [training_steps.critic_steps(recipe, s) for s in (1, 25, 26, 500, 501, 502, 1001)] == [100, 100, 5, 5, 100, 5, 100]
+    assert [critic_steps(recipe, s) for s in (1, 25, 26, 500, 501, 502, 1001)] == [100, 100, 5, 5, 100, 5, 100]
     assert tiny_recipe(loss="wgan_gp").train.d_steps_warmup == 0 and tiny_recipe().train.d_steps_warmup == 0
     off = tiny_recipe(loss="wgan", train={"d_steps_warmup": 0})
-    assert [training_steps.critic_steps(off, s) for s in (1, 501)] == [5, 5]
+    assert [critic_steps(off, s) for s in (1, 501)] == [5, 5]
 
 
 def test_each_loss_carries_its_published_generator_noise():

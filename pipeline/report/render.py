@@ -109,7 +109,7 @@ def resolved_line(recipe: Any) -> dict[str, Any]:
 
 
 def variant_section(variant: Variant, seeds: tuple[int, ...], figures_dir: Path) -> VariantSection:
-    name, recipe, t = variant.name, variant.recipe, variant.recipe.train
+    name, recipe = variant.name, variant.recipe
     runs = gather(name, seeds)
     resolved = resolved_line(recipe)
     shown = runs.runs[0].seed if runs.runs else seeds[0]

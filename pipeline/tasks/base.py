@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING, Any
 from pipeline.errors import ConfigError
 
 if TYPE_CHECKING:
-    from pipeline.data.sources import Facts
     import torch
 
     from pipeline.config import Params, Recipe
+    from pipeline.data.sources import Facts
     from pipeline.distributed import World
     from pipeline.losses import GanLoss
 
@@ -49,15 +49,17 @@ def section_keys(section: str, config: Any) -> dict[str, Any]:
 KIND_WORDS = {"image": "images", "stacked": "stacked-digit images", "points": "2D points", "voxels": "3D voxel grids"}
 
 
-def misfit(prefix: str, task: "Task", facts: "Facts", why: str = "", choices: list[str] | None = None) -> str:
-    """'task X and dataset Y do not fit: ...', with the datasets this task trains on and the tasks for this data."""
+def misfit(prefix: str, task: "Task", facts: "Facts", why: str = "", choices: list[str] | None = None,
+           dataset_key: str = "dataset") -> str:
+    """'task X and dataset Y do not fit: ...', with the datasets this task trains on and the tasks for this data
+    (`dataset_key`: the parameter that names the dataset, e.g. CycleGAN's second domain, data.cycle_with)."""
     from pipeline.data.sources import datasets_of_kind
     from pipeline.tasks import TASKS
 
     wants = " or ".join(KIND_WORDS[k] for k in task.data_kinds)
     why = why or f"task {task.name} trains on {wants}, dataset {facts.name} holds {facts.describe()}"
     others = [name for name in TASKS.names() if facts.kind in TASKS.get(name).data_kinds and name != task.name]
-    return (f"{prefix}task: {task.name} and {prefix}dataset: {facts.name} do not fit: {why}; choose a dataset of "
+    return (f"{prefix}task: {task.name} and {prefix}{dataset_key}: {facts.name} do not fit: {why}; choose a dataset of "
             f"{wants} ({', '.join(choices or datasets_of_kind(*task.data_kinds))})"
             + (f" or a task for {facts.name} ({', '.join(others)})" if others else ""))
 

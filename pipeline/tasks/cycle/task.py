@@ -89,8 +89,8 @@ class CycleTask(Task):
             b = dataset_facts(recipe.data.cycle_with, recipe.data, f"{prefix}data.cycle_with")
             if b.kind not in self.data_kinds:
                 raise ConfigError(misfit(prefix, self, b, f"task cycle translates between two image datasets, "
-                                                          f"data.cycle_with: {b.name} holds {b.describe()}"
-                                         ).replace(f"{prefix}dataset: {b.name}", f"{prefix}data.cycle_with: {b.name}"))
+                                                          f"data.cycle_with: {b.name} holds {b.describe()}",
+                                         dataset_key="data.cycle_with"))
 
     def check_data(self, data: Any) -> None:
         from pipeline.tasks.cycle.translations import Domains

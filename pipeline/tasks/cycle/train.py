@@ -33,7 +33,7 @@ from torch import Tensor
 
 from pipeline.distributed import World
 from pipeline.models.unet import PatchGAN, UNet
-from pipeline.tasks.cycle.translations import SAMPLE_ROWS, Domains, Translations, apply, cycle_metrics, sample_grid
+from pipeline.tasks.cycle.translations import SAMPLE_ROWS, Domains, Translations, cycle_metrics, sample_grid
 from pipeline.training.loop import RunCounters
 from pipeline.training.parts import critic_steps
 

@@ -21,7 +21,7 @@ from pipeline.config import Recipe
 from pipeline.distributed import local
 from pipeline.losses import GanLoss, feature_matching, gradient_penalty
 from pipeline.tasks.generate.unrolled import DSnapshot, lookahead, snapshot
-from pipeline.training.parts import critic_steps, frozen
+from pipeline.training.parts import frozen
 
 
 @dataclass
