@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import platform
 import subprocess
 from dataclasses import dataclass
@@ -148,6 +149,15 @@ def collect(source: Source) -> dict[str, dict[str, dict[str, Any]]]:
     return runs
 
 
+def dumps(result: dict[str, Any]) -> str:
+    """JSON with every innermost object (a run's metrics, a check of the curve) on one line: readable in a diff."""
+    import re
+
+    text = json.dumps(result, indent=1)
+    return re.sub(r"\{\n[^{}\[\]]*?\n\s*\}", lambda m: "{" + " ".join(x.strip() for x in m.group(0)[1:-1].split("\n")
+                                                                       if x.strip()) + "}", text) + "\n"
+
+
 def record(name: str, source: Source, *, machine_text: str | None, load: str | None, wall_time: str | None,
            add: bool, root: Path = RESULTS, studies_dir: Path = Path("studies")) -> Path:
     """Write (or with `add`, extend) results/<name>/result.json from a finished study's files, and keep the study
@@ -180,7 +190,7 @@ def record(name: str, source: Source, *, machine_text: str | None, load: str | N
         merged.setdefault(variant, {}).update(seeds)
     folder.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result, indent=1, sort_keys=False) + "\n")
+    tmp.write_text(dumps(result))
     tmp.replace(path)
     if study_text is not None:
         (folder / "study.yaml").write_text(study_text)
@@ -279,7 +289,7 @@ def available(root: Path = RESULTS) -> list[str]:
 
 def decimals(value: float) -> int:
     magnitude = abs(value)
-    return 1 if magnitude >= 100 else 2 if magnitude >= 1 else 3 if magnitude >= 0.01 or magnitude == 0 else 4
+    return 1 if magnitude >= 10 else 2 if magnitude >= 1 else 3 if magnitude >= 0.01 or magnitude == 0 else 4
 
 
 def fmt(value: float | None, metric: str = "", places: int | None = None) -> str:
@@ -292,14 +302,28 @@ def fmt(value: float | None, metric: str = "", places: int | None = None) -> str
     return f"{value:.{decimals(value) if places is None else places}f}"
 
 
+def places_of(summary: dict[str, Any] | None) -> int | None:
+    """The decimals a metric's numbers are shown with: a transcribed summary's own, else the mean's magnitude's, more
+    where the sd needs them for its first two significant digits; None for a whole number that does not vary."""
+    if not summary or summary.get("mean") is None:
+        return None
+    mean, sd = summary["mean"], summary.get("sd")
+    if summary.get("places") is not None:
+        return summary["places"]
+    if float(mean).is_integer() and sd in (None, 0):
+        return None
+    places = decimals(mean)
+    if sd:
+        places = min(4, max(places, 1 - math.floor(math.log10(abs(sd)))))
+    return places
+
+
 def stat(summary: dict[str, Any] | None, metric: str, interval: bool = False) -> str:
     """mean ± sd (and with `interval` only the 95% bootstrap interval of the mean); one seed: its value."""
     if not summary or summary.get("mean") is None:
         return "—"
     mean = summary["mean"]
-    places = summary.get("places")  # a transcribed summary keeps the digits its source printed
-    if places is None:
-        places = None if float(mean).is_integer() and summary.get("sd") in (None, 0) else decimals(mean)
+    places = places_of(summary)
     if interval:
         if summary.get("ci_low") is None:
             return "—"
@@ -441,8 +465,8 @@ def render_study(study: Study) -> str:
             for seed in study.seeds(v):
                 run = r["runs"][v][str(seed)]
                 seconds = run.get("training_s")
-                rows.append([v, str(seed)] + [fmt(run["metrics"].get(m), m) if isinstance(
-                    run["metrics"].get(m), (int, float)) else "—" for m in columns]
+                rows.append([v, str(seed)] + [_seed_value(run["metrics"].get(m), m, places_of(study.summary(v, m)))
+                                              for m in columns]
                     + [f"{seconds / 60:.1f}" if seconds else "—"])
         lines += _table(["variant", "seed"] + list(columns.values()) + ["training min"], rows) + [""]
         lines += _differences(study, variants, columns, direction, permutation_test, smallest_p, ALPHA)
@@ -452,6 +476,12 @@ def render_study(study: Study) -> str:
                   + study.name + ".yaml`):", ""]
         lines += ["> " + line if line else ">" for line in study.protocol.splitlines()] + [""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _seed_value(value: Any, metric: str, places: int | None) -> str:
+    if not isinstance(value, (int, float)):
+        return "—"
+    return fmt(value, metric, None if float(value).is_integer() else places)
 
 
 def _differences(study, variants, columns, direction, permutation_test, smallest_p, alpha) -> list[str]:
@@ -469,7 +499,7 @@ def _differences(study, variants, columns, direction, permutation_test, smallest
                 p = permutation_test(va, vb) if len(va) > 1 and len(vb) > 1 else None
                 if p is not None and p < alpha:
                     found.append(f"- {title.rstrip(' ↑↓')}: {a} {fmt(sum(va) / len(va), metric)} vs {b} "
-                                 f"{fmt(sum(vb) / len(vb), metric)} (p = {p:.3g})")
+                                 f"{fmt(sum(vb) / len(vb), metric)} (p = {p:.2g})")
     floor = smallest_p(fewest, fewest)
     lines.append(f"Two-sided permutation test over the seeds of each pair, p < {alpha}"
                  + (f"; with {fewest} seeds a side the smallest p possible is {floor:.2g}, so no pair can pass it:"

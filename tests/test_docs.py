@@ -79,9 +79,9 @@ def test_record_then_render_computes_the_summaries(tmp_path, monkeypatch):
                                                {"step": 200.0, "fid_classifier": 10.0}]
     assert (Path("results/mini/study.yaml").read_text()).startswith("# A mini study")
     page = results.render_study(results.load("mini", Path("results")))
-    # mean ± sd over the two seeds, computed from the per-seed values: a 12.00 ± 2.83, b 25.00 ± 7.07
-    assert "| a | 0, 1 | 12.00 ± 2.83 | 10 ± 0 |" in page
-    assert "| b | 0, 1 | 25.00 ± 7.07 | 10 ± 0 |" in page
+    # mean ± sd over the two seeds, computed from the per-seed values: a 12.0 ± 2.8, b 25.0 ± 7.1
+    assert "| a | 0, 1 | 12.0 ± 2.8 | 10 ± 0 |" in page
+    assert "| b | 0, 1 | 25.0 ± 7.1 | 10 ± 0 |" in page
     assert "| b | 1 | 30 | 10 | 1.0 |" in page  # every seed, with its training minutes
     assert "the smallest p possible is 0.33" in page  # 2 seeds a side cannot pass a 5% test
     assert "A mini study" in page and "test CPU" in page and "2 minutes" in page
