@@ -505,8 +505,8 @@ def results_record(
                                   capture_output=True, text=True).stdout.split()
             named = [r for r in refs if r.rsplit("/", 1)[-1] == rev]
             rev_arg = named[0] if named else rev
-            known = subprocess.run(["git", "-C", str(repo), "rev-parse", "--verify", "--quiet", f"{rev_arg}^{{commit}}"],
-                                   capture_output=True, text=True).returncode == 0
+            known = subprocess.run(["git", "-C", str(repo), "rev-parse", "--verify", "--quiet",
+                                    f"{rev_arg}^{{commit}}"], capture_output=True, text=True).returncode == 0
             if not known:
                 names = sorted({r.rsplit("/", 1)[-1] for r in refs} - {"EXEC_HEAD", "EXEC_BASELINE", "EXEC_MERGE"})
                 _fail(f"--rev {rev}: no experiment or commit of that name in {repo}; its experiments: "

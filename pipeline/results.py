@@ -101,7 +101,7 @@ def _training_seconds(log: str | None) -> float | None:
         return None
     if rows[-1].get("seconds"):
         return float(rows[-1]["seconds"])
-    if rows[-1].get("seconds_per_step") and rows[-1].get("step"):  # a task's log of the mean time a step since the last row
+    if rows[-1].get("seconds_per_step") and rows[-1].get("step"):  # a log of the mean time a step since the last row
         total, last = 0.0, 0
         for row in rows:
             total += (int(row["step"]) - last) * float(row["seconds_per_step"])
@@ -343,7 +343,8 @@ def reading(study: Study) -> str:
     """A person's reading of the numbers, with every number that the result file holds written from it: in
     reading.md, `{{ ms("a", "fid_classifier") }}` is a's mean ± sd, `{{ m(...) }}` the mean, `{{ each(...) }}` every
     seed's value ("184, 229 and 137"), `{{ span(...) }}` the lowest to the highest seed, `{{ run("a", 0, ...) }}` one
-    seed's value, `{{ p("a", "b", metric) }}` the permutation test's p, `{{ ahead("a", "b", metric) }}` in how many seeds
+    seed's value, `{{ p("a", "b", metric) }}` the permutation test's p (`pmin`: the smallest over metrics),
+    `{{ ahead("a", "b", metric) }}` in how many seeds
     a is better than b ("every seed", "2 of 3 seeds"), `{{ at_step("a", 1500, metric) }}` the seeds' range at one of the
     train stage's checks; an optional argument sets the decimals (`scale=100` shows a
     fraction as percent)."""
@@ -415,9 +416,16 @@ def reading(study: Study) -> str:
         result = permutation_test(values(a, metric), values(b, metric))
         return "n/a" if result is None else f"{result:.2g}"
 
+    def pmin(a, b, *metrics):
+        """The smallest p of a against b over the metrics (every column of the table when none is named)."""
+        results = [permutation_test(values(a, m), values(b, m)) for m in (metrics or study.columns())]
+        results = [r for r in results if r is not None]
+        return "n/a" if not results else f"{min(results):.2g}"
+
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
     try:
-        return env.from_string(study.reading).render(m=m, ms=ms, each=each, span=span, run=run, p=p, ahead=ahead, at_step=at_step)
+        return env.from_string(study.reading).render(m=m, ms=ms, each=each, span=span, run=run, p=p, pmin=pmin,
+                                                     ahead=ahead, at_step=at_step)
     except jinja2.TemplateError as exc:
         raise ConfigError(f"results/{study.name}/reading.md: {exc}") from exc
 
@@ -568,7 +576,8 @@ def render_index(studies: list[Study]) -> str:
              "Every study's numbers, written from the result files kept in `results/<study>/` (the per-seed metrics "
              "of each run, the commit, machine and wall time). Rerun a study with `gan study <name>`, record it "
              "with `gan results record <name> --rev <experiment>` and write these pages with `gan results render`.",
-             "", "| study | variants | seeds | commit | machine | wall time | source |", "|---|---|---|---|---|---|---|"]
+             "", "| study | variants | seeds | commit | machine | wall time | source |",
+             "|---|---|---|---|---|---|---|"]
     for s in studies:
         seeds = sorted({seed for v in s.variants() for seed in s.seeds(v)})
         lines.append(f"| [{s.title}]({s.name}.md) | {', '.join(s.variants())} | {', '.join(map(str, seeds))} | "

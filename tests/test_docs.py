@@ -268,7 +268,8 @@ def test_no_reading_types_a_number_its_result_file_holds():
         for variant, seeds in study.result["runs"].items():
             metrics = {m for run in seeds.values() for m, v in run["metrics"].items()
                        if isinstance(v, (int, float)) and not m.startswith("n_")}  # n_*: sizes of the protocol
-            held |= {float(run["metrics"][m]) for run in seeds.values() for m in metrics if m in run["metrics"]}
+            held |= {float(run["metrics"][m]) for run in seeds.values() for m in metrics
+                     if isinstance(run["metrics"].get(m), (int, float))}
             for m in metrics:
                 s = study.summary(variant, m)
                 held |= {float(s[k]) for k in ("mean", "sd") if s and s.get(k) is not None}
