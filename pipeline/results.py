@@ -2,7 +2,7 @@
 
 A study's outcome lives in `results/<study>/`: `result.json` (every variant's per-seed metrics, or for a study whose
 per-seed files were not kept its summaries as the run's report printed them; the commit, machine, load and wall
-time), `study.yaml` (the study file the run used: its protocol) and optionally `reading.md` (what the numbers say,
+time), `study.yaml` (a copy of the study file when it was recorded: its protocol) and optionally `reading.md` (what the numbers say,
 written by a person). `gan results record` writes result.json from a finished study's files (a DVC experiment or
 the workspace); `gan results render` writes `docs/results/<study>.md` and the index from those files, and
 `gan results render --check` (run by the tests) fails when a page differs from what the files give. Means,
@@ -84,8 +84,9 @@ class Source:
         return done.stdout if done.returncode == 0 else None
 
     def commit(self) -> str:
-        """The lab's commit the runs used: a DVC experiment's baseline (its parent), else HEAD."""
-        rev = f"{self.rev}^" if self.rev else "HEAD"
+        """The lab's commit the runs used: a DVC experiment's baseline (its commit's parent), a commit named by
+        --rev, or the working tree's HEAD."""
+        rev = "HEAD" if self.rev is None else f"{self.rev}^" if self.rev.startswith("refs/exps/") else self.rev
         done = subprocess.run(["git", "-C", str(self.repo), "rev-parse", "--short=7", rev], capture_output=True,
                               text=True)
         if done.returncode:
@@ -160,8 +161,8 @@ def dumps(result: dict[str, Any]) -> str:
 
 def record(name: str, source: Source, *, machine_text: str | None, load: str | None, wall_time: str | None,
            add: bool, root: Path = RESULTS, studies_dir: Path = Path("studies")) -> Path:
-    """Write (or with `add`, extend) results/<name>/result.json from a finished study's files, and keep the study
-    file the runs used beside it. Returns the result file's path."""
+    """Write (or with `add`, extend) results/<name>/result.json from a finished study's files, and keep a copy of the
+    study file beside it (its protocol). Returns the result file's path."""
     commit = source.commit()  # a revision that does not exist fails here, before anything is read
     runs = collect(source)
     if not runs:
