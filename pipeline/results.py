@@ -222,14 +222,16 @@ class Study:
         names = list(self.result.get("runs") or self.result.get("summary") or {})
         return [v for v in order if v in names] + [v for v in names if v not in order]
 
-    def values(self, variant: str, metric: str) -> list[float]:
+    def runs(self, variant: str):
+        """The variant's recorded runs as the report stage holds them (`VariantRuns`), in seed order."""
+        from pipeline.report.aggregate import RunResult, VariantRuns
+
         runs = (self.result.get("runs") or {}).get(variant, {})
-        out = []
-        for seed in sorted(runs, key=int):
-            value = runs[seed]["metrics"].get(metric)
-            if isinstance(value, (int, float)) and value == value:
-                out.append(float(value))
-        return out
+        return VariantRuns(variant, [RunResult(int(seed), runs[seed]["metrics"], {}, {}, [], [])
+                                     for seed in sorted(runs, key=int)])
+
+    def values(self, variant: str, metric: str) -> list[float]:
+        return [float(v) for v in self.runs(variant).values(metric)]
 
     def seeds(self, variant: str) -> list[int]:
         if self.result.get("source") == "run":
@@ -432,9 +434,6 @@ def reading(study: Study) -> str:
 
 
 def render_study(study: Study) -> str:
-    from pipeline.report.aggregate import direction
-    from pipeline.stats import ALPHA, permutation_test, smallest_p
-
     r = study.result
     columns = study.columns()
     variants = study.variants()
@@ -478,7 +477,7 @@ def render_study(study: Study) -> str:
                                               for m in columns]
                     + [f"{seconds / 60:.1f}" if seconds else "—"])
         lines += _table(["variant", "seed"] + list(columns.values()) + ["training min"], rows) + [""]
-        lines += _differences(study, variants, columns, direction, permutation_test, smallest_p, ALPHA)
+        lines += _differences(study, variants, columns)
     lines += _curves(study, variants)
     if study.protocol:
         lines += ["## Protocol", "", "From the study file (`results/" + study.name + "/study.yaml`, a copy of `studies/"
@@ -493,28 +492,24 @@ def _seed_value(value: Any, metric: str, places: int | None) -> str:
     return fmt(value, metric, None if float(value).is_integer() else places)
 
 
-def _differences(study, variants, columns, direction, permutation_test, smallest_p, alpha) -> list[str]:
+def _differences(study: Study, variants: list[str], columns: dict[str, str]) -> list[str]:
+    """The report stage's pairwise permutation tests (`aggregate.pairwise`) over the recorded seeds."""
+    from pipeline.report.aggregate import pairwise
+    from pipeline.stats import ALPHA, smallest_p
+
     fewest = min((len(study.seeds(v)) for v in variants), default=0)
     lines = ["## Differences beyond the seed spread", ""]
     if fewest < 2:
         return lines + ["A variant has one seed: no test.", ""]
-    found = []
-    for metric, title in columns.items():
-        if not direction(metric):
-            continue
-        for i, a in enumerate(variants):
-            for b in variants[i + 1:]:
-                va, vb = study.values(a, metric), study.values(b, metric)
-                p = permutation_test(va, vb) if len(va) > 1 and len(vb) > 1 else None
-                if p is not None and p < alpha:
-                    found.append(f"- {title.rstrip(' ↑↓')}: {a} {fmt(sum(va) / len(va), metric)} vs {b} "
-                                 f"{fmt(sum(vb) / len(vb), metric)} (p = {p:.2g})")
+    found = [f"- {columns[t.metric].rstrip(' ↑↓')}: {t.a} {fmt(t.mean_a, t.metric)} vs {t.b} "
+             f"{fmt(t.mean_b, t.metric)} (p = {t.p:.2g})"
+             for t in pairwise([study.runs(v) for v in variants], list(columns)) if t.differs]
     floor = smallest_p(fewest, fewest)
-    lines.append(f"Two-sided permutation test over the seeds of each pair, p < {alpha}"
+    lines.append(f"Two-sided permutation test over the seeds of each pair, p < {ALPHA}"
                  + (f"; with {fewest} seeds a side the smallest p possible is {floor:.2g}, so no pair can pass it:"
-                    " read the per-seed table for differences seen in every seed." if floor >= alpha else ":"))
+                    " read the per-seed table for differences seen in every seed." if floor >= ALPHA else ":"))
     lines.append("")
-    if floor < alpha:
+    if floor < ALPHA:
         lines += found or ["- none"]
         lines.append("")
     return lines
