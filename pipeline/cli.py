@@ -497,21 +497,7 @@ def results_record(
     try:
         if name != results.DEFAULT:
             studies.load_study(name)
-        rev_arg = rev
-        if rev is not None and not rev.startswith("refs/"):  # an experiment's name: find its ref
-            import subprocess
-
-            refs = subprocess.run(["git", "-C", str(repo), "for-each-ref", "--format=%(refname)", "refs/exps"],
-                                  capture_output=True, text=True).stdout.split()
-            named = [r for r in refs if r.rsplit("/", 1)[-1] == rev]
-            rev_arg = named[0] if named else rev
-            known = subprocess.run(["git", "-C", str(repo), "rev-parse", "--verify", "--quiet",
-                                    f"{rev_arg}^{{commit}}"], capture_output=True, text=True).returncode == 0
-            if not known:
-                names = sorted({r.rsplit("/", 1)[-1] for r in refs} - {"EXEC_HEAD", "EXEC_BASELINE", "EXEC_MERGE"})
-                _fail(f"--rev {rev}: no experiment or commit of that name in {repo}; its experiments: "
-                      f"{', '.join(names) or 'none (omit --rev to record the working tree)'}")
-        path = results.record(name, results.Source(repo, rev_arg), machine_text=machine, load=load,
+        path = results.record(name, results.Source.named(repo, rev), machine_text=machine, load=load,
                               wall_time=wall_time, add=add)
     except GanLabError as exc:
         _fail(str(exc))

@@ -75,6 +75,23 @@ class Source:
     def __init__(self, repo: Path, rev: str | None):
         self.repo, self.rev = repo, rev
 
+    @classmethod
+    def named(cls, repo: Path, rev: str | None) -> "Source":
+        """The source a user names: a DVC experiment by its name (found under refs/exps), any git revision, or None
+        for the working tree; a name that is neither is refused with the clone's experiments listed."""
+        if rev is None or rev.startswith("refs/"):
+            return cls(repo, rev)
+        refs = subprocess.run(["git", "-C", str(repo), "for-each-ref", "--format=%(refname)", "refs/exps"],
+                              capture_output=True, text=True).stdout.split()
+        named = [r for r in refs if r.rsplit("/", 1)[-1] == rev]
+        ref = named[0] if named else rev
+        if subprocess.run(["git", "-C", str(repo), "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],
+                          capture_output=True, text=True).returncode:
+            names = sorted({r.rsplit("/", 1)[-1] for r in refs} - {"EXEC_HEAD", "EXEC_BASELINE", "EXEC_MERGE"})
+            raise ConfigError(f"--rev {rev}: no experiment or commit of that name in {repo}; its experiments: "
+                              f"{', '.join(names) or 'none (omit --rev to record the working tree)'}")
+        return cls(repo, ref)
+
     def read(self, path: str) -> str | None:
         if self.rev is None:
             file = self.repo / path
