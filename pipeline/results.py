@@ -17,7 +17,7 @@ import json
 import math
 import platform
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -225,6 +225,7 @@ class Study:
     protocol: str                       # the study file's header comments
     study: dict[str, Any]               # the study file, parsed
     reading: str | None
+    _summaries: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False)  # (variant, metric) -> summary
 
     @property
     def title(self) -> str:
@@ -256,12 +257,14 @@ class Study:
         return list(self.result["summary"][variant].get("seeds") or [])
 
     def summary(self, variant: str, metric: str) -> dict[str, Any] | None:
-        if self.result.get("source") == "run":
+        if self.result.get("source") != "run":
+            return (self.result["summary"].get(variant) or {}).get(metric)
+        if (variant, metric) not in self._summaries:  # a bootstrap each: computed once, read by every table
             from pipeline.stats import summarize
 
             values = self.values(variant, metric)
-            return summarize(values) if values else None
-        return (self.result["summary"].get(variant) or {}).get(metric)
+            self._summaries[variant, metric] = summarize(values) if values else None
+        return self._summaries[variant, metric]
 
     def columns(self) -> dict[str, str]:
         named = self.result.get("columns")
